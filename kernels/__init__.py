@@ -1,0 +1,27 @@
+"""The op boundary of pgcnn_triton (installed as ``pgcnn_triton.kernels``).
+
+Every op takes and returns plain tensors, so that a Triton kernel can replace its reference body
+without the layers noticing:
+
+* :func:`kernel_bank` — the kernel net's last linear layer laid out as the tap-packed bank;
+* :func:`group_conv2d` — the group-axis convolution with a shared or per-sample bank;
+* :func:`group_pool`, :func:`global_max_pool` — pooling over the group axis / over (G, H, W);
+* :func:`disk_taps` — the in-disk tap layout (5 / 13 / 29 taps for k = 3 / 5 / 7).
+"""
+
+from .bank import kernel_bank
+from .group_conv import dense_kernel, group_conv2d, resolve_padding
+from .group_pool import global_max_pool, group_pool
+from .taps import TapLayout, check_kernel_size, disk_taps
+
+__all__ = [
+    "TapLayout",
+    "check_kernel_size",
+    "dense_kernel",
+    "disk_taps",
+    "global_max_pool",
+    "group_conv2d",
+    "group_pool",
+    "kernel_bank",
+    "resolve_padding",
+]

@@ -1,0 +1,62 @@
+"""The in-disk taps of a k×k kernel: the tap-packed layout shared by every op.
+
+The circular mask keeps a tap iff its position on ``linspace(-1, 1, k)²`` has norm ≤ 1. It is computed
+once from the *unrotated* grid (with a small epsilon), so it is exactly the same for every group
+element: rotations preserve the norm (method.md §4.5). k = 3 / 5 / 7 keep 5 / 13 / 29 taps.
+Taps are stored in row-major order of the k×k grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class TapLayout:
+    """In-disk taps of a k×k kernel.
+
+    Attributes:
+        kernel_size: k (odd, ≥ 1).
+        points: ``[T, 2]`` float64 (y, x) coordinates of the taps on ``linspace(-1, 1, k)²``.
+        offsets: ``[T, 2]`` int64 (dy, dx) pixel offsets from the kernel centre.
+        dense_index: ``[k·k]`` int64; entry r·k + c is the tap index of grid cell (r, c), or T for a
+            masked cell (so a zero column appended after the T taps fills it).
+    """
+
+    kernel_size: int
+    points: torch.Tensor
+    offsets: torch.Tensor
+    dense_index: torch.Tensor
+
+    @property
+    def num_taps(self) -> int:
+        return self.points.shape[0]
+
+
+def check_kernel_size(kernel_size) -> int:
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int):
+        raise TypeError(f"kernel_size must be a positive odd int, got {type(kernel_size).__name__}")
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be a positive odd int, got {kernel_size}")
+    return kernel_size
+
+
+@lru_cache(maxsize=None)
+def disk_taps(kernel_size: int) -> TapLayout:
+    """The tap layout of a ``kernel_size × kernel_size`` kernel (cached; tensors on the CPU)."""
+    k = check_kernel_size(kernel_size)
+    axis = torch.linspace(-1.0, 1.0, k, dtype=torch.float64) if k > 1 else torch.zeros(1, dtype=torch.float64)
+    yy, xx = torch.meshgrid(axis, axis, indexing="ij")
+    grid = torch.stack([yy, xx], -1).reshape(k * k, 2)
+    inside = grid.norm(dim=-1) <= 1.0 + _EPS
+    cells = torch.nonzero(inside).flatten()
+    dense_index = torch.full((k * k,), cells.numel(), dtype=torch.int64)
+    dense_index[cells] = torch.arange(cells.numel())
+    r, c = cells // k, cells % k
+    offsets = torch.stack([r - k // 2, c - k // 2], -1)
+    return TapLayout(k, grid[cells].contiguous(), offsets, dense_index)

@@ -1,0 +1,35 @@
+"""pgcnn_triton: Partial G-CNNs (Romero & Lohit, NeurIPS 2022) in PyTorch, with Triton kernels.
+
+>>> from pgcnn_triton import PartialGCNN
+>>> model = PartialGCNN.from_preset("cifar10-se2-partial")
+"""
+
+from ._kernels_path import ensure_kernels_importable
+
+ensure_kernels_importable()
+
+from . import equivariance, kernels  # noqa: E402
+from .groups import E2, SE2, Group, get_group  # noqa: E402
+from .kernelnets import SIREN, FourierNet, MAGNet, make_kernel_net  # noqa: E402
+from .models import GCNN, PartialGCNN  # noqa: E402
+from .nn import (  # noqa: E402
+    GlobalMaxPool,
+    GroupBatchNorm,
+    GroupConv,
+    GroupInstanceNorm,
+    GroupLayerNorm,
+    GroupPool,
+    LiftingConv,
+    PointwiseGroupConv,
+    SpatialMaxPool,
+)
+from .sampling import SamplingConfig  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "E2", "GCNN", "SE2", "SIREN", "FourierNet", "GlobalMaxPool", "Group", "GroupBatchNorm", "GroupConv",
+    "GroupInstanceNorm", "GroupLayerNorm", "GroupPool", "LiftingConv", "MAGNet", "PartialGCNN",
+    "PointwiseGroupConv", "SamplingConfig", "SpatialMaxPool", "equivariance", "get_group", "kernels",
+    "make_kernel_net",
+]

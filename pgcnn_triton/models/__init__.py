@@ -1,0 +1,11 @@
+"""Models: the CKResNet ``PartialGCNN`` and the deeper ``GCNN``, with the paper's presets."""
+
+from .base import T2_SAMPLING, GroupModel
+from .ckresnet import CKResBlock, PartialGCNN
+from .gcnn import GCNN
+from .presets import CKRESNET_PRESETS, GCNN_PRESETS
+
+PartialGCNN.PRESETS = CKRESNET_PRESETS
+GCNN.PRESETS = GCNN_PRESETS
+
+__all__ = ["CKRESNET_PRESETS", "CKResBlock", "GCNN", "GCNN_PRESETS", "GroupModel", "PartialGCNN", "T2_SAMPLING"]

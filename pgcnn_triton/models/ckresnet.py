@@ -1,0 +1,144 @@
+"""The CKResNet of Partial G-CNNs (method.md §6.1–6.2), exported as ``PartialGCNN``."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from ..nn import GroupConv, GroupInstanceNorm, LiftingConv, PointwiseGroupConv, SpatialMaxPool, make_norm
+from ..kernels import global_max_pool, group_pool
+from .base import GroupModel, sampling_config
+
+
+def block_widths(hidden: int, num_blocks: int, factors) -> list[int]:
+    """Widths of the blocks from (factor, count) pairs, e.g. ``(1, 1, 2, 1)`` → ``[h, 2h]``."""
+    if factors is None:
+        return [hidden] * num_blocks
+    factors = list(factors)
+    if len(factors) % 2:
+        raise ValueError(f"block_width_factors must hold (factor, count) pairs, got {factors}")
+    widths = []
+    for factor, count in zip(factors[::2], factors[1::2]):
+        widths += [int(hidden * factor)] * int(count)
+    if len(widths) != num_blocks:
+        raise ValueError(f"block_width_factors give {len(widths)} blocks, but num_blocks={num_blocks}")
+    return widths
+
+
+class CKResBlock(nn.Module):
+    """gconv1 → norm(G,H,W) → ReLU → dropout → gconv2 → norm(G,H,W) → ReLU; + shortcut;
+    then Norm, optional 2×2 spatial max pool, ReLU. Call as ``block(x, elements)``."""
+
+    def __init__(self, in_channels, out_channels, *, norm, dropout, pool, conv_kwargs, shortcut_kwargs):
+        super().__init__()
+        sampling = conv_kwargs["sampling"]
+        self.gconv1 = GroupConv(in_channels, out_channels, **conv_kwargs)
+        self.gconv2 = GroupConv(out_channels, out_channels, **conv_kwargs)
+        self.inner_norm = GroupInstanceNorm()
+        self.dropout = nn.Dropout(dropout)
+        needs_map = in_channels != out_channels or sampling.per_layer or sampling.partial
+        self.shortcut = PointwiseGroupConv(in_channels, out_channels, **shortcut_kwargs) if needs_map else None
+        self.norm = make_norm(norm, out_channels)
+        self.pool = SpatialMaxPool(2) if pool else None
+
+    def forward(self, x, elements):
+        y, g1 = self.gconv1(x, elements)
+        y = self.dropout(F.relu(self.inner_norm(y)))
+        y, g2 = self.gconv2(y, g1)
+        y = F.relu(self.inner_norm(y))
+        s = x if self.shortcut is None else self.shortcut(x, elements, g2)[0]
+        y = self.norm(y + s)
+        if self.pool is not None:
+            y = self.pool(y)
+        return F.relu(y), g2
+
+
+class PartialGCNN(GroupModel):
+    """CKResNet Partial G-CNN (Romero & Lohit 2022): lifting conv, residual group-conv blocks, a final
+    'valid' group conv and a global max over (G, H, W), which makes the logits invariant to the
+    transformations each layer keeps.
+
+    Defaults are the CIFAR-10 SE(2)-partial configuration (469,903 parameters); see
+    :meth:`from_preset` for every configuration of the paper.
+
+    Args:
+        in_channels, num_classes: input channels and classes.
+        hidden: width of the lifting layer (``net.no_hidden``).
+        num_blocks, block_width_factors: residual blocks and their widths as (factor, count) pairs.
+        pool_blocks: 2×2 max pooling after the lifting layer (0) and/or after block i (i ≥ 1).
+        norm: ``"batch"`` (BatchNorm3d) or ``"layer"`` (GroupNorm(1, C)).
+        dropout: dropout probability inside the blocks.
+        kernel_size, kernel_net, kernel_hidden, kernel_layers, omega0, learn_omega0: the kernels.
+        learnable_final_pooling, final_spatial_dim: a learned linear pooling over the final
+            (G, H, W) positions instead of the max (full equivariance only).
+        last_conv_t2: mean over G, then a final T(2) layer (N = 1) instead of a final group conv.
+        sampling: a :class:`~pgcnn_triton.sampling.SamplingConfig`, or its fields as keyword arguments
+            (``group="E2"``, ``num_elements=8``, ``partial=False``, ``shape_mode="static"``, ...).
+    """
+
+    def __init__(self, in_channels=3, num_classes=10, hidden=32, num_blocks=2, block_width_factors=(1, 1, 2, 1),
+                 pool_blocks=(1, 2), norm="batch", dropout=0.0, kernel_size=7, kernel_net="SIREN",
+                 kernel_hidden=32, kernel_layers=3, omega0=10.0, learn_omega0=False,
+                 learnable_final_pooling=False, final_spatial_dim=(2, 2), last_conv_t2=False,
+                 sampling=None, **sampling_options):
+        super().__init__()
+        self.sampling = sampling_config(sampling, sampling_options)
+        self._eval_mode = self.sampling.eval_mode
+        if learnable_final_pooling and self.sampling.partial:
+            raise ValueError("learnable_final_pooling=True needs partial=False: it fixes the number of elements")
+        widths = block_widths(hidden, num_blocks, block_width_factors)
+        final = widths[-1] if widths else hidden
+        kernel = dict(kernel_net=kernel_net, kernel_layers=kernel_layers, omega0=omega0, learn_omega0=learn_omega0)
+        conv = dict(kernel, sampling=self.sampling, kernel_size=kernel_size, kernel_hidden=kernel_hidden)
+        shortcut = dict(kernel, sampling=self.sampling, kernel_hidden=max(kernel_hidden // 2, 1))
+        pools = set(pool_blocks)
+
+        self.lift = LiftingConv(in_channels, hidden, **conv)
+        self.lift_norm = make_norm(norm, hidden)
+        self.lift_pool = SpatialMaxPool(2) if 0 in pools else None
+        self.blocks = nn.ModuleList()
+        width = hidden
+        for i, out in enumerate(widths):
+            self.blocks.append(CKResBlock(width, out, norm=norm, dropout=dropout, pool=(i + 1) in pools,
+                                          conv_kwargs=conv, shortcut_kwargs=shortcut))
+            width = out
+        self.last_conv_t2 = last_conv_t2
+        if last_conv_t2:
+            t2 = self.sampling.replace(group="SE2", num_elements=1, method="deterministic", partial=False,
+                                       per_batch_element=False)
+            self.last_conv = LiftingConv(final, final, **{**conv, "sampling": t2}, padding="valid")
+        else:
+            self.last_conv = GroupConv(final, final, **conv, padding="valid")
+        self.last_norm = make_norm(norm, final)
+        if learnable_final_pooling:
+            positions = self.sampling.num_elements * final_spatial_dim[0] * final_spatial_dim[1]
+            self.final_pool = nn.Linear(positions, 1)
+        else:
+            self.final_pool = None
+        self.head = nn.Linear(final, num_classes)
+
+    def features(self, x):
+        """Group features before the final conv: ``([B, C, G, H, W], elements)``."""
+        y, g = self.lift(x)
+        y = self.lift_norm(y)
+        if self.lift_pool is not None:
+            y = self.lift_pool(y)
+        y = F.relu(y)
+        for block in self.blocks:
+            y, g = block(y, g)
+        return y, g
+
+    def forward_once(self, x):
+        y, g = self.features(x)
+        if self.last_conv_t2:
+            y, _ = self.last_conv(group_pool(y, "mean"))
+        else:
+            y, _ = self.last_conv(y, g)
+        y = F.relu(self.last_norm(y))
+        if self.final_pool is not None:
+            pooled = self.final_pool(rearrange(y, "b c g h w -> b c (g h w)"))[..., 0]
+        else:
+            pooled = global_max_pool(y)
+        return self.head(pooled)

@@ -1,0 +1,174 @@
+"""Lifting, group and pointwise group convolutions with continuous (kernel-net) kernels.
+
+Each layer's forward, in order: the sampler gives the output elements; the group turns them (and the
+input elements) into kernel-net coordinates at the in-disk taps; the kernel net maps coordinates to
+hidden features; the bank op applies its last layer in the tap-packed layout; the group-conv op
+convolves. Layers return ``(features, elements)`` with features ``[B, C, G, H, W]`` and elements
+``[S, G]`` (SE2) or ``[S, G, 2]`` (E2), S ∈ {1, B}. Nothing derived from a forward is kept on the module.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..kernelnets import make_kernel_net
+from ..kernels import check_kernel_size, disk_taps, group_conv2d, kernel_bank, resolve_padding
+from ..sampling import FullGroupSampler, PartialSampler, SamplingConfig
+
+
+def _config(sampling: SamplingConfig | None, options: dict) -> SamplingConfig:
+    if sampling is None:
+        return SamplingConfig(**options)
+    if not isinstance(sampling, SamplingConfig):
+        raise TypeError(f"sampling must be a SamplingConfig, got {type(sampling).__name__}")
+    return sampling.replace(**options) if options else sampling
+
+
+def _positive_int(value, argument):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{argument} must be a positive int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{argument} must be a positive int, got {value}")
+    return value
+
+
+def check_features(x, rank: int, channels: int, argument: str = "x") -> None:
+    """Raise a clear error unless ``x`` is a floating tensor of the given rank and channel count."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{argument} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{argument} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dim() != rank:
+        shape = "[B, C, H, W]" if rank == 4 else "[B, C, G, H, W]"
+        raise ValueError(f"{argument} must have shape {shape} (rank {rank}), got rank {x.dim()} {tuple(x.shape)}")
+    if x.shape[1] != channels:
+        raise ValueError(f"{argument} has {x.shape[1]} channels, expected in_channels={channels}")
+
+
+class _KernelConv(nn.Module):
+    """Shared machinery: channels, kernel net, tap layout, bias."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, sampling, kernel_net, kernel_hidden,
+                 kernel_layers, omega0, learn_omega0, padding, bias, coordinate_dim):
+        super().__init__()
+        self.in_channels = _positive_int(in_channels, "in_channels")
+        self.out_channels = _positive_int(out_channels, "out_channels")
+        self.kernel_size = check_kernel_size(kernel_size)
+        resolve_padding(padding, self.kernel_size)
+        self.padding = padding
+        self.sampling = sampling
+        self.group = sampling.group_obj
+        self.kernel_net = make_kernel_net(kernel_net, coordinate_dim, self.out_channels * self.in_channels,
+                                          kernel_hidden, kernel_layers, omega0, learn_omega0)
+        self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
+        # float64 tap positions, moved with the module (no host copy in forward)
+        self.register_buffer("tap_points", disk_taps(self.kernel_size).points.clone(), persistent=False)
+
+    def _check_elements(self, x, elements, argument="elements"):
+        self.group.check_elements(elements, argument)
+        if elements.shape[1] != x.shape[2]:
+            raise ValueError(
+                f"x has {x.shape[2]} group elements on its axis 2 but {argument} lists {elements.shape[1]}"
+            )
+        if elements.shape[0] not in (1, x.shape[0]):
+            raise ValueError(f"{argument} must hold 1 or B={x.shape[0]} sample sets, got {elements.shape[0]}")
+
+    def _conv(self, x5, g_out, g_in, points, kernel_size, bias):
+        coords = self.group.kernel_inputs(g_out, g_in, points, self.sampling.coordinate)
+        hidden = self.kernel_net.features(coords.to(self.kernel_net.output.weight.dtype))
+        out = self.kernel_net.output
+        bank = kernel_bank(hidden, out.weight, out.bias, self.out_channels)
+        return group_conv2d(x5, bank, kernel_size, self.out_channels, bias, self.padding)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"group={self.group.name}, N={self.sampling.num_elements}, padding={self.padding!r}")
+
+
+class LiftingConv(_KernelConv):
+    """R² → G: lifts ``[B, C_in, H, W]`` images to ``[B, C_out, N, H', W']`` group features.
+
+    The lifting layer always samples the full group (stratified, or the C_n / D_n grid); partial
+    settings of ``sampling`` do not apply to it. Returns ``(features, elements)``.
+
+    Args:
+        in_channels, out_channels: channel counts.
+        kernel_size: odd kernel size k; only the in-disk taps are used.
+        sampling: a :class:`~pgcnn_triton.sampling.SamplingConfig`; or pass its fields as keyword
+            arguments (``group="E2", num_elements=8, ...``).
+        kernel_net: ``"SIREN"``, ``"MAGNet"`` or ``"FourierNet"``; kernel_hidden, kernel_layers,
+            omega0, learn_omega0 configure it.
+        padding: ``"same"``, ``"valid"`` or an int. bias: learnable ``[C_out]`` bias (init 0).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=7, *, sampling=None, kernel_net="SIREN",
+                 kernel_hidden=32, kernel_layers=3, omega0=10.0, learn_omega0=False, padding="same",
+                 bias=True, **sampling_options):
+        config = _config(sampling, sampling_options)
+        super().__init__(in_channels, out_channels, kernel_size, config, kernel_net, kernel_hidden,
+                         kernel_layers, omega0, learn_omega0, padding, bias, coordinate_dim=2)
+        self.sampler = FullGroupSampler(config.replace(partial=False))
+
+    def forward(self, x):
+        check_features(x, 4, self.in_channels)
+        g_out, _ = self.sampler(x.shape[0], x.device)
+        y = self._conv(x[:, :, None], g_out, None, self.tap_points, self.kernel_size, self.bias)
+        return y, g_out
+
+
+class GroupConv(_KernelConv):
+    """G → G: ``[B, C_in, N_in, H, W]`` with its elements → ``[B, C_out, N_out, H', W']``.
+
+    Output elements: a learnable partial subset if ``sampling.partial``; a new full-group sample if
+    ``sampling.per_layer`` (random method); otherwise the input elements. The kernel couples every
+    (output, input) element pair through ``g_out⁻¹·g_in``. Arguments as :class:`LiftingConv`.
+    Call as ``layer(x, elements)``; returns ``(features, elements)``.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=7, *, sampling=None, kernel_net="SIREN",
+                 kernel_hidden=32, kernel_layers=3, omega0=10.0, learn_omega0=False, padding="same",
+                 bias=True, **sampling_options):
+        config = _config(sampling, sampling_options)
+        dim = 2 + config.group_obj.coordinate_dim(config.coordinate)
+        super().__init__(in_channels, out_channels, kernel_size, config, kernel_net, kernel_hidden,
+                         kernel_layers, omega0, learn_omega0, padding, bias, coordinate_dim=dim)
+        if config.partial:
+            self.sampler = PartialSampler(config)
+        elif config.per_layer and config.method == "random":
+            self.sampler = FullGroupSampler(config)
+        else:
+            self.sampler = None
+
+    def forward(self, x, elements):
+        check_features(x, 5, self.in_channels)
+        self._check_elements(x, elements)
+        if self.sampler is None:
+            g_out, gate = elements, None
+        else:
+            g_out, gate = self.sampler(x.shape[0], x.device)
+        y = self._conv(x, g_out, elements, self.tap_points, self.kernel_size, self.bias)
+        if gate is not None:  # static shape mode: gated-off elements contribute zeros
+            y = y * gate.to(y.dtype)[:, None, :, None, None]
+        return y, g_out
+
+
+class PointwiseGroupConv(_KernelConv):
+    """1×1 group conv (the residual shortcut): maps features on ``elements_in`` to ``elements_out``.
+
+    The kernel depends only on ``g_out⁻¹·g_in``; no spatial extent, no bias, never samples.
+    Call as ``layer(x, elements_in, elements_out)``; returns ``(features, elements_out)``.
+    """
+
+    def __init__(self, in_channels, out_channels, *, sampling=None, kernel_net="SIREN", kernel_hidden=16,
+                 kernel_layers=3, omega0=10.0, learn_omega0=False, **sampling_options):
+        config = _config(sampling, sampling_options)
+        dim = config.group_obj.coordinate_dim(config.coordinate)
+        super().__init__(in_channels, out_channels, 1, config, kernel_net, kernel_hidden, kernel_layers,
+                         omega0, learn_omega0, 0, False, coordinate_dim=dim)
+
+    def forward(self, x, elements_in, elements_out):
+        check_features(x, 5, self.in_channels)
+        self._check_elements(x, elements_in, "elements_in")
+        self.group.check_elements(elements_out, "elements_out")
+        return self._conv(x, elements_out, elements_in, None, 1, None), elements_out

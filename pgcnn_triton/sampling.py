@@ -1,0 +1,310 @@
+"""Samplers of group elements: full group, partial SE(2)/E(2), and the C_n / D_n gates.
+
+Every sampler is a small module that returns ``(elements, gate)``:
+
+* ``elements``: float64 ``[S, G]`` (SE2) or ``[S, G, 2]`` (E2), S = B when sampling per batch element,
+  else 1; E2 elements are ordered [all m = +1, all m = −1];
+* ``gate``: ``None``, or in ``static`` shape mode a ``[1, G]`` 0/1 multiplier for the output features
+  of elements that a gate switched off (the shape never depends on the gates in that mode).
+
+Behaviour (method.md §3 and the decisions of §15):
+
+* **full group** (lifting layer, non-partial per-layer sampling): stratified grid with one random offset
+  ``g_i = 2π(i + u)/N`` (E2: N/2 rotations × 2 mirrors), ``u ~ U[0, 1)`` per sample set;
+* **partial SE(2)**: learnable θ; ``g_i = θ·(2π(i + u)/n − π) mod 2π`` with ``n = ceil(N·|θ|)`` clamped
+  to 1..N (``dynamic``) or ``n = N`` (``static``); the ``reference`` estimator reproduces the official
+  detached spread, whose gradient ``∂g_i/∂θ = −π + 2πu/n`` is the same for every i;
+* **partial E(2)**: θ as above over N/2 rotations (jitter divided by n, or by N in ``reference``,
+  quirk Q3) and a mirror logit ``p`` through a relaxed-Bernoulli straight-through gate with keep
+  probability ``sigmoid(2p)`` and the annealed temperature;
+* **C_n / D_n gates** (deterministic method, partial): one gate per non-identity grid rotation (and the
+  mirror gate for D_n); ``reference`` reproduces the official SE2 keep probability
+  ``sigmoid(sigmoid(2p))`` (quirk Q5);
+* **evaluation**: ``deterministic`` (u = 0.5, gates on iff their keep probability > 0.5),
+  ``stochastic`` (as in training), ``mc`` (stochastic here; the model averages K passes).
+
+The straight-through value ``1 + b·(y − y.detach())`` (value 1, gradient ``b·dy``) scales the angle of
+a kept C_n element and the mirror flag of a mirrored element, so a logit gets gradient only on steps
+where its element was kept (quirk Q7, as official).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from .groups import TWO_PI, Group, get_group
+
+METHODS = ("random", "deterministic")
+SHAPE_MODES = ("dynamic", "static")
+EVAL_MODES = ("deterministic", "stochastic", "mc")
+ESTIMATORS = ("clean", "reference")
+COORDINATES = ("official", "periodic")
+
+
+def _choice(value, options, argument):
+    if value not in options:
+        raise ValueError(f"{argument} must be one of {options}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How a network samples group elements. Shared by all layers of a model.
+
+    Args:
+        group: ``"SE2"`` (rotations) or ``"E2"`` (rotations and mirrors).
+        num_elements: N, the number of elements of a full layer (E2: N/2 rotations × 2 mirrors).
+        method: ``"random"`` (stratified MC sampling) or ``"deterministic"`` (the C_n / D_n grid).
+        partial: learn a subset of the group in every group conv (θ, mirror logit or C_n gates).
+        per_batch_element: draw one element set per batch element (S = B) instead of one per batch.
+        per_layer: draw new output elements in every group conv (otherwise a non-partial layer reuses
+            its input elements). Forced on for partial random sampling, off for deterministic grids.
+        shape_mode: ``"dynamic"`` (n = ceil(N·θ): compute follows θ; needs θ on the host) or
+            ``"static"`` (always N elements; no host sync; ``torch.compile`` friendly).
+        eval_mode: ``"deterministic"`` (default), ``"stochastic"`` or ``"mc"``.
+        mc_samples: K, the number of stochastic passes averaged in ``"mc"`` evaluation.
+        estimator: ``"clean"`` (reparameterised, default) or ``"reference"`` (the official gradients).
+        gumbel_init_temp, gumbel_end_temp: the relaxed-Bernoulli temperature anneals linearly from the
+            first to the second over ``gumbel_anneal_steps`` training forwards, then stays at the end
+            value; ``None`` keeps it at the initial value.
+        coordinate: relative-angle kernel coordinate, ``"official"`` (h/π − 1) or ``"periodic"``
+            ((cos h, sin h), an extension).
+    """
+
+    group: str = "SE2"
+    num_elements: int = 8
+    method: str = "random"
+    partial: bool = True
+    per_batch_element: bool = False
+    per_layer: bool = True
+    shape_mode: str = "dynamic"
+    eval_mode: str = "deterministic"
+    mc_samples: int = 8
+    estimator: str = "clean"
+    gumbel_init_temp: float = 0.5
+    gumbel_end_temp: float = 1e-4
+    gumbel_anneal_steps: int | None = None
+    coordinate: str = "official"
+
+    def __post_init__(self):
+        g = get_group(self.group)
+        object.__setattr__(self, "group", g.name)
+        n = self.num_elements
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"num_elements must be an int >= 1, got {type(n).__name__}")
+        if n < 1:
+            raise ValueError(f"num_elements must be >= 1, got {n}")
+        if g.name == "E2" and n % 2:
+            raise ValueError(f"num_elements must be even for E2 (N/2 rotations x 2 mirrors), got {n}")
+        _choice(self.method, METHODS, "method")
+        _choice(self.shape_mode, SHAPE_MODES, "shape_mode")
+        _choice(self.eval_mode, EVAL_MODES, "eval_mode")
+        _choice(self.estimator, ESTIMATORS, "estimator")
+        _choice(self.coordinate, COORDINATES, "coordinate")
+        if not isinstance(self.mc_samples, int) or self.mc_samples < 1:
+            raise ValueError(f"mc_samples must be an int >= 1, got {self.mc_samples!r}")
+        if self.gumbel_anneal_steps is not None and self.gumbel_anneal_steps < 1:
+            raise ValueError(f"gumbel_anneal_steps must be None or >= 1, got {self.gumbel_anneal_steps}")
+        if not self.gumbel_init_temp > 0 or not self.gumbel_end_temp > 0:
+            raise ValueError("gumbel_init_temp and gumbel_end_temp must be > 0")
+        if self.method == "deterministic":
+            if self.per_batch_element:
+                raise ValueError("per_batch_element=True needs method='random' (a deterministic grid is the same for every sample)")
+            object.__setattr__(self, "per_layer", False)
+        elif self.partial:
+            object.__setattr__(self, "per_layer", True)
+
+    @property
+    def group_obj(self) -> Group:
+        return get_group(self.group)
+
+    def replace(self, **changes) -> "SamplingConfig":
+        return replace(self, **changes)
+
+
+def straight_through(y: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Value 1, gradient ``b·dy``: the straight-through factor of a kept element (0 gradient if dropped)."""
+    return 1.0 + b * (y - y.detach())
+
+
+def relaxed_bernoulli(logits: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
+    """A relaxed-Bernoulli (binary Concrete) sample with the given logits, differentiable in them."""
+    u = torch.rand_like(logits).clamp(1e-6, 1.0 - 1e-6)
+    return torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / temperature)
+
+
+class ElementSampler(nn.Module):
+    """Base class: eval-mode switch, offsets, Gumbel temperature counter."""
+
+    def __init__(self, config: SamplingConfig):
+        super().__init__()
+        self.config = config
+        self.group = config.group_obj
+        self.eval_mode = config.eval_mode
+        self.anneal_steps = config.gumbel_anneal_steps
+        # Each layer owns its counter (method.md §2.3): advanced once per training forward.
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    @property
+    def stochastic(self) -> bool:
+        return self.training or self.eval_mode != "deterministic"
+
+    def num_sets(self, batch_size: int) -> int:
+        return batch_size if self.config.per_batch_element else 1
+
+    def offsets(self, batch_size: int, device) -> torch.Tensor:
+        """The in-cell offset u per sample set, ``[S, 1]`` float64 (0.5 in deterministic evaluation)."""
+        shape = (self.num_sets(batch_size), 1)
+        if self.stochastic:
+            return torch.rand(shape, dtype=torch.float64, device=device)
+        return torch.full(shape, 0.5, dtype=torch.float64, device=device)
+
+    def temperature(self) -> torch.Tensor:
+        """The current Gumbel temperature (never below the end value); advances the counter in training."""
+        c = self.config
+        t0, t1 = c.gumbel_init_temp, c.gumbel_end_temp
+        if self.anneal_steps is None:
+            tau = torch.full((), t0, device=self.step.device)
+        else:
+            frac = self.step.to(torch.float32) / self.anneal_steps
+            tau = (t0 - frac * (t0 - t1)).clamp_min(t1)
+        if self.training:
+            self.step.add_(1)
+        return tau
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return f"group={c.group}, N={c.num_elements}, method={c.method}, eval_mode={self.eval_mode}"
+
+
+class FullGroupSampler(ElementSampler):
+    """The whole group: a stratified grid with one random offset (or the C_n / D_n grid)."""
+
+    def forward(self, batch_size: int, device=None):
+        c, g = self.config, self.group
+        n = c.num_elements
+        if c.method == "deterministic":
+            return g.grid(n, device=device), None
+        rotations = n if g.element_rank == 0 else n // 2
+        i = torch.arange(rotations, dtype=torch.float64, device=device)
+        angles = TWO_PI * (i + self.offsets(batch_size, device)) / rotations
+        if g.element_rank == 0:
+            return g.make(angles), None
+        return g.mirrored(angles), None
+
+
+class PartialSampler(ElementSampler):
+    """A learnable subset of the group (one per partial group conv).
+
+    ``probs`` holds, as in the official code: SE2 random ``[θ]``; E2 random ``[θ, mirror logit]``;
+    SE2 deterministic ``[N−1]`` gate logits; E2 deterministic ``[N/2 − 1 rotation gate logits,
+    mirror logit]``. All initialised at 1.0.
+    """
+
+    def __init__(self, config: SamplingConfig):
+        super().__init__(config)
+        n = config.num_elements
+        e2 = self.group.element_rank == 1
+        if config.method == "random":
+            size = 2 if e2 else 1
+        else:
+            size = n // 2 if e2 else n - 1
+        self.probs = nn.Parameter(torch.ones(size))
+
+    # -- public read-outs (for plots and regularisers) --------------------------------------------
+    @property
+    def theta(self) -> torch.Tensor | None:
+        """θ of a random partial layer (None for C_n / D_n gates)."""
+        return self.probs[0] if self.config.method == "random" else None
+
+    @property
+    def mirror_probability(self) -> torch.Tensor | None:
+        """Keep probability ``sigmoid(2p)`` of the mirrors (E2 only)."""
+        if self.group.element_rank == 0:
+            return None
+        return torch.sigmoid(2.0 * self.probs[-1])
+
+    # -- sampling ----------------------------------------------------------------------------------
+    def forward(self, batch_size: int, device=None):
+        if self.config.method == "random":
+            return self._random(batch_size, device)
+        return self._gated_grid(device)
+
+    def _count(self, total: int, theta: torch.Tensor) -> int:
+        if self.config.shape_mode == "static":
+            return total
+        # dynamic mode: the element count is data dependent, so θ must reach the host (a sync on GPU).
+        return min(max(math.ceil(total * abs(float(theta))), 1), total)
+
+    def _arc(self, theta: torch.Tensor, n: int, jitter_cells: int, u: torch.Tensor) -> torch.Tensor:
+        i = torch.arange(n, dtype=torch.float64, device=u.device)
+        if self.config.estimator == "clean":
+            return theta * (TWO_PI * (i + u) / n - math.pi)
+        # official: the spread uses a detached θ; the jitter is one cell of the `jitter_cells` grid.
+        return theta.detach() * TWO_PI * i / n - math.pi * theta + u * TWO_PI * theta / jitter_cells
+
+    def _gate(self, logits: torch.Tensor, tau) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hard gate b and its relaxed sample y (y = b in deterministic evaluation)."""
+        if self.stochastic:
+            y = relaxed_bernoulli(logits, tau)
+            return (y > 0.5).to(y.dtype), y
+        b = (logits > 0).to(logits.dtype)
+        return b, b
+
+    def _random(self, batch_size, device):
+        g, c = self.group, self.config
+        theta = self.probs[0].to(torch.float64)
+        u = self.offsets(batch_size, device)
+        if g.element_rank == 0:
+            n = self._count(c.num_elements, theta)
+            return g.make(self._arc(theta, n, n, u)), None
+        rotations = c.num_elements // 2
+        n = self._count(rotations, theta)
+        angles = self._arc(theta, n, c.num_elements if c.estimator == "reference" else n, u)
+        tau = self.temperature()
+        b, y = self._gate(2.0 * self.probs[1:2], tau)
+        return self._with_mirrors(angles, b, y)
+
+    def _with_mirrors(self, angles, b, y):
+        """[rotations with m = +1; the same with m = −1 (straight-through)], or only m = +1."""
+        g = self.group
+        mirror = -straight_through(y, b).to(torch.float64)
+        if self.config.shape_mode == "static":
+            gate = torch.cat([torch.ones_like(angles[:1]), b.to(angles.dtype).expand_as(angles[:1])], 1)
+            return g.mirrored(angles, mirror), gate.to(y.dtype)
+        if bool(b):  # dynamic: the mirrored half exists only when the gate is open (host sync)
+            return g.mirrored(angles, mirror), None
+        return g.make(angles), None
+
+    def _gated_grid(self, device):
+        g, c = self.group, self.config
+        e2 = g.element_rank == 1
+        rotations = c.num_elements // 2 if e2 else c.num_elements
+        angles = (TWO_PI * torch.arange(rotations, dtype=torch.float64, device=device) / rotations)[None]
+        tau = self.temperature()
+        n_gates = rotations - 1
+        logits = 2.0 * self.probs[:n_gates]
+        if not e2 and c.estimator == "reference":
+            # official SE2: sigmoid(2p) passed as *logits* (quirk Q5)
+            logits = torch.sigmoid(logits)
+        b, y = self._gate(logits, tau)
+        ones = torch.ones_like(b[:1])
+        factor = torch.cat([ones, straight_through(y, b)]).to(torch.float64)
+        angles = angles * factor  # value unchanged; kept elements carry d/dlogit
+        keep = torch.cat([ones, b])
+        if c.shape_mode == "static":
+            gate = keep[None]
+        else:
+            index = torch.nonzero(keep > 0).flatten()  # host sync: dynamic shapes
+            angles = angles[:, index]
+            gate = None
+        if not e2:
+            return g.make(angles), gate
+        mb, my = self._gate(2.0 * self.probs[n_gates:], tau)
+        elements, mirror_gate = self._with_mirrors(angles, mb, my)
+        if mirror_gate is not None:
+            gate = torch.cat([gate, gate], 1) * mirror_gate
+        return elements, gate
