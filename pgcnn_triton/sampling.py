@@ -237,7 +237,7 @@ class PartialSampler(ElementSampler):
         if self.config.shape_mode == "static":
             return total
         # dynamic mode: the element count is data dependent, so θ must reach the host (a sync on GPU).
-        return min(max(math.ceil(total * abs(float(theta))), 1), total)
+        return min(max(math.ceil(total * abs(float(theta.detach()))), 1), total)
 
     def _arc(self, theta: torch.Tensor, n: int, jitter_cells: int, u: torch.Tensor) -> torch.Tensor:
         i = torch.arange(n, dtype=torch.float64, device=u.device)

@@ -138,6 +138,9 @@ class PartialGCNN(GroupModel):
             y, _ = self.last_conv(y, g)
         y = F.relu(self.last_norm(y))
         if self.final_pool is not None:
+            if y.shape[2] * y.shape[3] * y.shape[4] != self.final_pool.in_features:
+                raise ValueError(f"learnable_final_pooling was sized for {self.final_pool.in_features} (G, H, W) "
+                                 f"positions but the last layer gives {tuple(y.shape[2:])}: set final_spatial_dim")
             pooled = self.final_pool(rearrange(y, "b c g h w -> b c (g h w)"))[..., 0]
         else:
             pooled = global_max_pool(y)

@@ -1,0 +1,129 @@
+import pytest
+import torch
+
+from pgcnn_triton import GCNN, PartialGCNN
+from pgcnn_triton.equivariance import equivariance_error, flip_w, rot90, rotation
+from pgcnn_triton.nn import GroupConv
+
+SMALL = dict(in_channels=2, num_classes=5, hidden=4, block_width_factors=(1, 1, 2, 1), pool_blocks=(),
+             kernel_size=3, kernel_hidden=8)
+
+
+def warm_batchnorm(model, x):
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(x)
+    return model.eval()
+
+
+def set_partial(model, value, index=0):
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, GroupConv) and m.sampler is not None:
+                m.sampler.probs[index] = value
+
+
+@pytest.mark.parametrize("method", ["random", "deterministic"])
+def test_full_model_invariant_to_rot90_on_c4_grid(method):
+    model = PartialGCNN(**SMALL, num_elements=4, method=method)
+    x = torch.randn(3, 2, 11, 11)
+    warm_batchnorm(model, x)
+    assert equivariance_error(model, x, rot90(1)) <= 1e-5
+    assert equivariance_error(model, x, rot90(2)) <= 1e-5
+    # learned subsets smaller than the group break the invariance
+    if method == "random":
+        set_partial(model, 0.6)  # θ < 1: arc [−0.6π, 0.6π), n = 3
+    else:
+        set_partial(model, torch.tensor([1.0, -1.0, -1.0]), slice(None))  # gates keep {0, π/2}
+    assert equivariance_error(model, x, rot90(2)) > 1e-2
+
+
+def test_e2_model_invariant_to_flips_and_not_when_mirror_dropped():
+    model = PartialGCNN(**SMALL, group="E2", num_elements=8)
+    x = torch.randn(2, 2, 9, 9)
+    warm_batchnorm(model, x)
+    for t in (rot90(1), flip_w()):
+        assert equivariance_error(model, x, t) <= 1e-5
+    set_partial(model, -3.0, 1)  # mirror logit < 0: mirrors dropped in deterministic evaluation
+    assert equivariance_error(model, x, flip_w()) > 1e-2
+
+
+def test_continuous_rotation_error_is_small_for_full_model():
+    # Not exact (bilinear resampling); a statistical check with a documented tolerance.
+    model = PartialGCNN(**SMALL, num_elements=8, method="deterministic")
+    x = torch.randn(4, 2, 15, 15)
+    warm_batchnorm(model, x)
+    errors = [equivariance_error(model, x, rotation(a)) for a in (0.3, 0.9, 1.7, 2.6)]
+    assert max(errors) < 0.5
+    assert equivariance_error(model, x, rotation(torch.pi / 2)) <= 1e-5  # a grid point: exact again
+
+
+def test_eval_modes():
+    model = PartialGCNN(**SMALL, num_elements=4)
+    x = torch.randn(2, 2, 9, 9)
+    warm_batchnorm(model, x)
+    set_partial(model, 0.7)
+    assert torch.equal(model(x), model(x))
+    model.set_eval_mode("stochastic")
+    assert not torch.equal(model(x), model(x))
+    model.set_eval_mode("mc", mc_samples=3)
+    torch.manual_seed(5)
+    mc = model(x)
+    torch.manual_seed(5)
+    model.set_eval_mode("stochastic")
+    singles = torch.stack([model(x) for _ in range(3)])
+    assert torch.allclose(mc, singles.mean(0), atol=1e-6)
+    with pytest.raises(ValueError, match="eval_mode"):
+        model.set_eval_mode("average")
+
+
+def test_training_step_reaches_every_parameter():
+    model = PartialGCNN(**SMALL, group="E2", num_elements=4, gumbel_init_temp=1.0)
+    torch.manual_seed(2)
+    for _ in range(3):  # the mirror gate is open with probability 0.88 per layer and step
+        loss = torch.nn.functional.cross_entropy(model(torch.randn(4, 2, 9, 9)), torch.tensor([0, 1, 2, 3]))
+        loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    thetas = [p.grad[0] for n, p in model.named_parameters() if n.endswith("probs")]
+    assert thetas and all(t != 0 for t in thetas)
+
+
+@pytest.mark.parametrize("shape_mode", ["dynamic", "static"])
+def test_learned_equivariance_report(shape_mode):
+    model = PartialGCNN(**SMALL, group="E2", num_elements=8, shape_mode=shape_mode)
+    set_partial(model, 0.25)
+    rows = model.learned_equivariance()
+    assert [r["layer"] for r in rows] == ["lift", "blocks.0.gconv1", "blocks.0.gconv2", "blocks.1.gconv1",
+                                          "blocks.1.gconv2", "last_conv"]
+    assert rows[0]["theta"] == 1.0 and all(r["theta"] == 0.25 for r in rows[1:])
+    assert all(0.87 < r["mirror_probability"] < 0.89 for r in rows[1:])
+    model(torch.randn(1, 2, 9, 9))
+
+
+def test_gcnn_small_forward_backward_and_per_batch_sampling():
+    model = GCNN(in_channels=1, num_classes=3, hidden=4, num_blocks=3, block_width_factors=(1, 2, 2, 1),
+                 pool_blocks=(2,), dropout_blocks=(3,), kernel_hidden=4, num_elements=4, per_batch_element=True)
+    y = model(torch.randn(2, 1, 8, 8))
+    assert y.shape == (2, 3)
+    y.sum().backward()
+    full = GCNN(in_channels=1, num_classes=3, hidden=4, num_blocks=2, block_width_factors=(1, 2),
+                pool_blocks=(), dropout_blocks=(), kernel_hidden=4, num_elements=4, method="deterministic",
+                partial=False).eval()
+    x = torch.randn(2, 1, 9, 9)
+    assert equivariance_error(full, x, rot90(1)) <= 1e-5  # mean over (G, H, W): invariant too
+
+
+def test_variants_learnable_pooling_and_last_conv_t2():
+    m = PartialGCNN(**{**SMALL, "pool_blocks": (1, 2)}, partial=False, learnable_final_pooling=True,
+                    final_spatial_dim=(6, 6), num_elements=4)
+    assert m(torch.randn(2, 2, 32, 32)).shape == (2, 5)  # 32 → 16 → 8 → 'valid' 3×3 → 6
+    with pytest.raises(ValueError, match="final_spatial_dim"):
+        m(torch.randn(2, 2, 28, 28))
+    t2 = PartialGCNN(**SMALL, group="E2", num_elements=4, partial=False, last_conv_t2=True)
+    assert t2(torch.randn(2, 2, 11, 11)).shape == (2, 5)
+    with pytest.raises(ValueError, match="learnable_final_pooling"):
+        PartialGCNN(**SMALL, learnable_final_pooling=True)
+    with pytest.raises(ValueError, match="block_width_factors"):
+        PartialGCNN(**SMALL, num_blocks=3)
