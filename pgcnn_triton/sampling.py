@@ -125,6 +125,15 @@ class SamplingConfig:
         return replace(self, **changes)
 
 
+def make_config(sampling: SamplingConfig | None, options: dict) -> SamplingConfig:
+    """A layer's or model's config: ``sampling`` (or the defaults) with keyword ``options`` applied."""
+    if sampling is None:
+        return SamplingConfig(**options)
+    if not isinstance(sampling, SamplingConfig):
+        raise TypeError(f"sampling must be a SamplingConfig, got {type(sampling).__name__}")
+    return sampling.replace(**options) if options else sampling
+
+
 def straight_through(y: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Value 1, gradient ``b·dy``: the straight-through factor of a kept element (0 gradient if dropped)."""
     return 1.0 + b * (y - y.detach())

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from pgcnn_triton import GCNN, E2, GroupConv, LiftingConv, PartialGCNN, PointwiseGroupConv, SamplingConfig
+from pgcnn_triton import E2, GCNN, GroupConv, LiftingConv, PartialGCNN, PointwiseGroupConv, SamplingConfig
 from pgcnn_triton.kernelnets import make_kernel_net
 from pgcnn_triton.nn import make_norm
 

@@ -6,7 +6,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pgcnn_triton.sampling import FullGroupSampler, PartialSampler, SamplingConfig, relaxed_bernoulli
-from tests.helpers import angular_distance
 
 TWO_PI = 2 * math.pi
 

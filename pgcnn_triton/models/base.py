@@ -11,14 +11,6 @@ from ..sampling import EVAL_MODES, ElementSampler, PartialSampler, SamplingConfi
 T2_SAMPLING = dict(group="SE2", num_elements=1, method="deterministic", partial=False)
 
 
-def sampling_config(sampling: SamplingConfig | None, options: dict) -> SamplingConfig:
-    if sampling is None:
-        return SamplingConfig(**options)
-    if not isinstance(sampling, SamplingConfig):
-        raise TypeError(f"sampling must be a SamplingConfig, got {type(sampling).__name__}")
-    return sampling.replace(**options) if options else sampling
-
-
 class GroupModel(nn.Module):
     """Base class of the models. Subclasses implement ``forward_once(x) -> logits``."""
 

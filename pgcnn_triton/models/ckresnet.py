@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from ..nn import GroupConv, GroupInstanceNorm, LiftingConv, PointwiseGroupConv, SpatialMaxPool, make_norm
 from ..kernels import global_max_pool, group_pool
-from .base import GroupModel, sampling_config
+from ..nn import GroupConv, GroupInstanceNorm, LiftingConv, PointwiseGroupConv, SpatialMaxPool, make_norm
+from ..sampling import make_config
+from .base import GroupModel
 
 
 def block_widths(hidden: int, num_blocks: int, factors) -> list[int]:
@@ -84,7 +84,7 @@ class PartialGCNN(GroupModel):
                  learnable_final_pooling=False, final_spatial_dim=(2, 2), last_conv_t2=False,
                  sampling=None, **sampling_options):
         super().__init__()
-        self.sampling = sampling_config(sampling, sampling_options)
+        self.sampling = make_config(sampling, sampling_options)
         self._eval_mode = self.sampling.eval_mode
         if learnable_final_pooling and self.sampling.partial:
             raise ValueError("learnable_final_pooling=True needs partial=False: it fixes the number of elements")

@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nn import GroupConv, LiftingConv, SpatialMaxPool, make_norm
-from .base import GroupModel, sampling_config
+from ..sampling import make_config
+from .base import GroupModel
 from .ckresnet import block_widths
 
 
@@ -30,7 +31,7 @@ class GCNN(GroupModel):
                  kernel_net="SIREN", kernel_hidden=8, kernel_layers=3, omega0=10.0, learn_omega0=False,
                  sampling=None, **sampling_options):
         super().__init__()
-        self.sampling = sampling_config(sampling, sampling_options)
+        self.sampling = make_config(sampling, sampling_options)
         self._eval_mode = self.sampling.eval_mode
         widths = block_widths(hidden, num_blocks, block_width_factors)
         conv = dict(sampling=self.sampling, kernel_size=kernel_size, kernel_net=kernel_net,

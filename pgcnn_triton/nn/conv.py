@@ -14,15 +14,7 @@ from torch import nn
 
 from ..kernelnets import make_kernel_net
 from ..kernels import check_kernel_size, disk_taps, group_conv2d, kernel_bank, resolve_padding
-from ..sampling import FullGroupSampler, PartialSampler, SamplingConfig
-
-
-def _config(sampling: SamplingConfig | None, options: dict) -> SamplingConfig:
-    if sampling is None:
-        return SamplingConfig(**options)
-    if not isinstance(sampling, SamplingConfig):
-        raise TypeError(f"sampling must be a SamplingConfig, got {type(sampling).__name__}")
-    return sampling.replace(**options) if options else sampling
+from ..sampling import FullGroupSampler, PartialSampler, make_config
 
 
 def _positive_int(value, argument):
@@ -65,6 +57,12 @@ class _KernelConv(nn.Module):
         # float64 tap positions, moved with the module (no host copy in forward)
         self.register_buffer("tap_points", disk_taps(self.kernel_size).points.clone(), persistent=False)
 
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        # the tap positions stay float64 whatever dtype the module is cast to (group maths in float64)
+        self.tap_points = disk_taps(self.kernel_size).points.to(self.tap_points.device)
+        return self
+
     def _check_elements(self, x, elements, argument="elements"):
         self.group.check_elements(elements, argument)
         if elements.shape[1] != x.shape[2]:
@@ -105,7 +103,7 @@ class LiftingConv(_KernelConv):
     def __init__(self, in_channels, out_channels, kernel_size=7, *, sampling=None, kernel_net="SIREN",
                  kernel_hidden=32, kernel_layers=3, omega0=10.0, learn_omega0=False, padding="same",
                  bias=True, **sampling_options):
-        config = _config(sampling, sampling_options)
+        config = make_config(sampling, sampling_options)
         super().__init__(in_channels, out_channels, kernel_size, config, kernel_net, kernel_hidden,
                          kernel_layers, omega0, learn_omega0, padding, bias, coordinate_dim=2)
         self.sampler = FullGroupSampler(config.replace(partial=False))
@@ -129,7 +127,7 @@ class GroupConv(_KernelConv):
     def __init__(self, in_channels, out_channels, kernel_size=7, *, sampling=None, kernel_net="SIREN",
                  kernel_hidden=32, kernel_layers=3, omega0=10.0, learn_omega0=False, padding="same",
                  bias=True, **sampling_options):
-        config = _config(sampling, sampling_options)
+        config = make_config(sampling, sampling_options)
         dim = 2 + config.group_obj.coordinate_dim(config.coordinate)
         super().__init__(in_channels, out_channels, kernel_size, config, kernel_net, kernel_hidden,
                          kernel_layers, omega0, learn_omega0, padding, bias, coordinate_dim=dim)
@@ -162,7 +160,7 @@ class PointwiseGroupConv(_KernelConv):
 
     def __init__(self, in_channels, out_channels, *, sampling=None, kernel_net="SIREN", kernel_hidden=16,
                  kernel_layers=3, omega0=10.0, learn_omega0=False, **sampling_options):
-        config = _config(sampling, sampling_options)
+        config = make_config(sampling, sampling_options)
         dim = config.group_obj.coordinate_dim(config.coordinate)
         super().__init__(in_channels, out_channels, 1, config, kernel_net, kernel_hidden, kernel_layers,
                          omega0, learn_omega0, 0, False, coordinate_dim=dim)

@@ -1,8 +1,8 @@
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-
 from pgcnn_triton.kernels import kernel_bank
+
 from tests.helpers import rel_err
 
 

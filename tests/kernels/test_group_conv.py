@@ -2,8 +2,8 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-
 from pgcnn_triton.kernels import dense_kernel, disk_taps, group_conv2d
+
 from tests.helpers import rel_err
 
 

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from pgcnn_triton.kernels import global_max_pool, group_pool
 
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from pgcnn_triton.kernels import disk_taps
 
 from pgcnn_triton.groups import SE2
-from pgcnn_triton.kernels import disk_taps
 
 COUNTS = {1: 1, 3: 5, 5: 13, 7: 29}
 

@@ -3,7 +3,6 @@
 import pytest
 import torch
 from hypothesis import given
-from hypothesis import strategies as st
 
 from pgcnn_triton.equivariance import equivariance_error, flip_h, flip_w, rot90
 from pgcnn_triton.nn import GroupConv, LiftingConv, PointwiseGroupConv
