@@ -23,6 +23,12 @@ Behaviour (method.md §3 and the decisions of §15):
 * **evaluation**: ``deterministic`` (u = 0.5, gates on iff their keep probability > 0.5),
   ``stochastic`` (as in training), ``mc`` (stochastic here; the model averages K passes).
 
+Static shape mode, precisely: a partial SE(2) layer carries N elements spread over its arc instead of
+ceil(N·θ); a gated layer (E(2) mirrors, C_n / D_n gates) keeps every element and multiplies the conv
+output of the gated-off ones by 0. Downstream norms, residual shortcuts and pooling still see those
+positions (as zeros after the conv), so a static gated model is a close relative of the dynamic one,
+not the same function; use ``dynamic`` to reproduce the paper, ``static`` for sync-free compiled runs.
+
 The straight-through value ``1 + b·(y − y.detach())`` (value 1, gradient ``b·dy``) scales the angle of
 a kept C_n element and the mirror flag of a mirrored element, so a logit gets gradient only on steps
 where its element was kept (quirk Q7, as official).
