@@ -10,10 +10,18 @@ assignment) and calls one ``conv2d`` (a grouped conv with ``groups = B`` for per
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 import torch.nn.functional as F
 
 from .taps import disk_taps
+
+
+@lru_cache(maxsize=None)
+def _dense_index(kernel_size: int, device: torch.device) -> torch.Tensor:
+    # cached per device: a host-to-device copy in every forward would synchronise the host on GPU
+    return disk_taps(kernel_size).dense_index.to(device)
 
 
 def resolve_padding(padding, kernel_size: int) -> int:
@@ -34,7 +42,7 @@ def dense_kernel(bank: torch.Tensor, kernel_size: int) -> torch.Tensor:
             f"bank has {bank.shape[-2]} taps but kernel_size={kernel_size} has {layout.num_taps} in-disk taps"
         )
     padded = torch.cat([bank, bank.new_zeros(*bank.shape[:-2], 1, bank.shape[-1])], -2)
-    dense = padded.index_select(-2, layout.dense_index.to(bank.device))
+    dense = padded.index_select(-2, _dense_index(kernel_size, bank.device))
     return dense.transpose(-1, -2).reshape(*bank.shape[:-2], bank.shape[-1], kernel_size, kernel_size)
 
 
