@@ -25,7 +25,8 @@ import torch.nn.functional as F
 
 from .groups import E2, SE2, Group
 
-__all__ = ["Transform", "rot90", "flip_w", "flip_h", "rotation", "equivariance_error", "transform_features"]
+__all__ = ["Transform", "rot90", "flip_w", "flip_h", "rotation", "equivariance_error", "equivariance_curve",
+           "transform_features"]
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,13 @@ def equivariance_error(module, x: torch.Tensor, transform: Transform, elements: 
     else:
         expected, actual = out, out_t
     return float((actual - expected).detach().norm() / expected.detach().norm())
+
+
+def equivariance_curve(module, x: torch.Tensor, angles, elements: torch.Tensor | None = None,
+                       seed: int = 0) -> list[tuple[float, float]]:
+    """``[(angle, equivariance_error at rotation(angle)), ...]``: how equivariant a (partial) network is
+    as a function of the rotation angle (method.md §10). Angles in radians."""
+    return [(float(a), equivariance_error(module, x, rotation(float(a)), elements, seed)) for a in angles]
 
 
 def _seeded(module, x, elements, seed):

@@ -127,3 +127,17 @@ def test_variants_learnable_pooling_and_last_conv_t2():
         PartialGCNN(**SMALL, learnable_final_pooling=True)
     with pytest.raises(ValueError, match="block_width_factors"):
         PartialGCNN(**SMALL, num_blocks=3)
+
+
+def test_equivariance_curve_shows_where_a_partial_model_breaks():
+    from pgcnn_triton.equivariance import equivariance_curve
+
+    model = PartialGCNN(**SMALL, num_elements=8, method="deterministic")
+    x = torch.randn(2, 2, 13, 13)
+    warm_batchnorm(model, x)
+    angles = [0.0, torch.pi / 2, torch.pi]
+    full = dict(equivariance_curve(model, x, angles))
+    assert max(full.values()) <= 1e-5  # grid points of C_8, rotations that permute pixels
+    set_partial(model, torch.tensor([1.0, 1.0, -1.0, -1.0, -1.0, -1.0, -1.0]), slice(None))  # keep 0°, 45°, 90°
+    part = dict(equivariance_curve(model, x, angles))
+    assert part[0.0] <= 1e-6 and part[float(torch.pi)] > 1e-2
