@@ -218,3 +218,12 @@ def test_config_validation():
     with pytest.raises(ValueError, match="per_batch_element"):
         SamplingConfig(method="deterministic", per_batch_element=True)
     assert SamplingConfig(method="random", partial=True, per_layer=False).per_layer is True
+
+
+def test_clean_and_reference_draw_the_same_se2_elements():
+    for theta in (1.0, 0.7, 0.3):
+        draws = []
+        for estimator in ("clean", "reference"):
+            torch.manual_seed(11)
+            draws.append(partial(theta, estimator=estimator)(1)[0].detach())
+        assert torch.allclose(draws[0], draws[1], atol=1e-12)
