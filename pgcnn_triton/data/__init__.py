@@ -7,6 +7,7 @@ The digits are a 500-per-class subset of MNIST (LeCun, Cortes, Burges), CC BY-SA
 from __future__ import annotations
 
 import hashlib
+import io
 from importlib import resources
 
 import numpy as np
@@ -23,7 +24,5 @@ def load_bundled_digits() -> tuple[torch.Tensor, torch.Tensor]:
     if digest != BUNDLED_DIGITS_SHA256:
         raise RuntimeError(f"{BUNDLED_DIGITS} is corrupt (sha256 {digest}, expected {BUNDLED_DIGITS_SHA256}): "
                            "reinstall pgcnn_triton")
-    import io
-
     with np.load(io.BytesIO(blob)) as data:
         return torch.from_numpy(data["images"].copy()), torch.from_numpy(data["labels"].astype(np.int64))
