@@ -1,6 +1,7 @@
 """Layers of group features ``[B, C, G, H, W]``; convolutions return ``(features, elements)``."""
 
 from .conv import GroupConv, LiftingConv, PointwiseGroupConv
+from .kernel_norms import collect_kernel_norms
 from .norms import GroupBatchNorm, GroupInstanceNorm, GroupLayerNorm, make_norm
 from .pooling import GlobalMaxPool, GlobalMeanPool, GroupPool, SpatialMaxPool
 
@@ -15,5 +16,6 @@ __all__ = [
     "LiftingConv",
     "PointwiseGroupConv",
     "SpatialMaxPool",
+    "collect_kernel_norms",
     "make_norm",
 ]

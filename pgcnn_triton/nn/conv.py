@@ -15,6 +15,7 @@ from torch import nn
 from ..kernelnets import make_kernel_net
 from ..kernels import check_kernel_size, disk_taps, group_conv2d, kernel_bank, resolve_padding
 from ..sampling import FullGroupSampler, PartialSampler, make_config
+from .kernel_norms import record_kernel
 
 
 def _positive_int(value, argument):
@@ -77,6 +78,7 @@ class _KernelConv(nn.Module):
         hidden = self.kernel_net.features(coords.to(self.kernel_net.output.weight.dtype))
         out = self.kernel_net.output
         bank = kernel_bank(hidden, out.weight, out.bias, self.out_channels)
+        record_kernel(bank, bias)
         return group_conv2d(x5, bank, kernel_size, self.out_channels, bias, self.padding)
 
     def extra_repr(self):

@@ -1,0 +1,43 @@
+"""Collect the norms of the kernels generated in a forward, without keeping kernels on modules.
+
+The paper's weight-decay term is ``λ·Σ_layers (‖K_l‖₂ + ‖b_l‖₂)``: unsquared Frobenius norms of the
+*generated* (masked) kernel of every lifting / group / pointwise conv, plus its bias (method.md §7.1).
+The tap-packed bank holds exactly the in-disk taps, so its norm equals the masked kernel's norm.
+
+    with collect_kernel_norms() as norms:
+        logits = model(x)
+    loss = ce(logits, y) + weight_decay * torch.stack(norms).sum()
+
+Outside the context nothing is recorded (no cost, no references kept). The norms are differentiable.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from contextlib import contextmanager
+
+import torch
+
+_ACTIVE: contextvars.ContextVar[list | None] = contextvars.ContextVar("pgcnn_kernel_norms", default=None)
+
+
+@contextmanager
+def collect_kernel_norms():
+    """Context manager yielding a list that receives one scalar per conv call: ``‖bank‖ + ‖bias‖``."""
+    norms: list[torch.Tensor] = []
+    token = _ACTIVE.set(norms)
+    try:
+        yield norms
+    finally:
+        _ACTIVE.reset(token)
+
+
+def record_kernel(bank: torch.Tensor, bias: torch.Tensor | None) -> None:
+    """Called by the conv layers with the bank they generated (a no-op unless collecting)."""
+    norms = _ACTIVE.get()
+    if norms is None:
+        return
+    value = bank.float().norm()
+    if bias is not None:
+        value = value + bias.float().norm()
+    norms.append(value)
