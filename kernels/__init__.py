@@ -7,14 +7,24 @@ without the layers noticing:
 * :func:`group_conv2d` — the group-axis convolution with a shared or per-sample bank;
 * :func:`group_pool`, :func:`global_max_pool` — pooling over the group axis / over (G, H, W);
 * :func:`disk_taps` — the in-disk tap layout (5 / 13 / 29 taps for k = 3 / 5 / 7).
+
+Each op is registered with ``torch.library`` (``torch.ops.pgcnn_triton.*``, with fake kernels and
+autograd) and runs either its Triton kernel or its pure-torch reference: ``backend=`` on the op,
+:func:`use_backend` around a block of code, or ``PGCNN_BACKEND=triton|torch|auto`` (default ``auto``:
+Triton on CUDA, the group conv timed against cuDNN once per shape; the interpreter on CPU when
+``TRITON_INTERPRET=1``; else the torch reference).
 """
 
+from ._backend import BACKENDS, auto_choices, use_backend
 from .bank import kernel_bank
 from .group_conv import dense_kernel, group_conv2d, resolve_padding
 from .group_pool import global_max_pool, group_pool
 from .taps import TapLayout, check_kernel_size, disk_taps
 
 __all__ = [
+    "BACKENDS",
+    "auto_choices",
+    "use_backend",
     "TapLayout",
     "check_kernel_size",
     "dense_kernel",

@@ -3,25 +3,25 @@
 y[b, o, n, p] = bias[o] + Σ_{c, g, t} bank[s(b), o·N_out + n, t, c·N_in + g] · x[b, c, g, p + offset_t]
 
 (a cross-correlation, as ``F.conv2d``; ``s(b) = 0`` for a shared bank, ``b`` for per-sample banks).
-The sum over input elements is unnormalised (method.md §4.5). This module is the pure-torch
-reference: it scatters the in-disk taps into a dense k×k kernel with a gather (no boolean-mask
-assignment) and calls one ``conv2d`` (a grouped conv with ``groups = B`` for per-sample banks).
+The sum over input elements is unnormalised (method.md §4.5).
+
+Registered as ``torch.ops.pgcnn_triton.group_conv2d`` / ``group_conv2d_pool`` (forward) and
+``group_conv2d_backward`` with fake kernels and autograd, so ``torch.compile`` sees opaque ops.
+Implementations: the tap-sparse Triton kernel (:mod:`.group_conv_triton`) and the dense ``conv2d``
+reference (:mod:`.group_conv_reference`; cuDNN on GPU). ``auto`` on GPU times both once per shape
+(forward and backward separately) and keeps the faster.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import torch
-import torch.nn.functional as F
 
+from . import group_conv_reference as reference
+from ._backend import check_backend, fastest, resolve, triton_available
+from .group_conv_reference import dense_kernel, packed_kernel  # noqa: F401  (re-exported)
 from .taps import disk_taps
 
-
-@lru_cache(maxsize=None)
-def _dense_index(kernel_size: int, device: torch.device) -> torch.Tensor:
-    # cached per device: a host-to-device copy in every forward would synchronise the host on GPU
-    return disk_taps(kernel_size).dense_index.to(device)
+_POOLS = (None, "max", "mean")
 
 
 def resolve_padding(padding, kernel_size: int) -> int:
@@ -34,17 +34,168 @@ def resolve_padding(padding, kernel_size: int) -> int:
     raise ValueError(f"padding must be 'same', 'valid' or a non-negative int, got {padding!r}")
 
 
-def dense_kernel(bank: torch.Tensor, kernel_size: int) -> torch.Tensor:
-    """Tap-packed ``[..., O, T, I]`` → dense ``[..., O, I, k, k]`` with zeros outside the disk."""
-    layout = disk_taps(kernel_size)
-    if bank.shape[-2] != layout.num_taps:
-        raise ValueError(
-            f"bank has {bank.shape[-2]} taps but kernel_size={kernel_size} has {layout.num_taps} in-disk taps"
-        )
-    padded = torch.cat([bank, bank.new_zeros(*bank.shape[:-2], 1, bank.shape[-1])], -2)
-    dense = padded.index_select(-2, _dense_index(kernel_size, bank.device))
-    return dense.transpose(-1, -2).reshape(*bank.shape[:-2], bank.shape[-1], kernel_size, kernel_size)
+def _triton():
+    from . import group_conv_triton
 
+    return group_conv_triton
+
+
+def _tf32() -> bool:
+    # the op stands in for a cuDNN convolution, so it follows cuDNN's TF32 switch
+    return torch.backends.cudnn.allow_tf32
+
+
+def _key(name, *tensors, extra=()):
+    return (name, *((tuple(t.shape), t.dtype, t.stride()) for t in tensors), *extra, _tf32(), str(tensors[0].device))
+
+
+def _out_hw(x, kernel_size, padding):
+    return x.shape[-2] + 2 * padding - kernel_size + 1, x.shape[-1] + 2 * padding - kernel_size + 1
+
+
+# ----------------------------------------------------------------------------------------- forward
+
+@torch.library.custom_op("pgcnn_triton::group_conv2d", mutates_args=())
+def _conv_op(x: torch.Tensor, bank: torch.Tensor, bias: torch.Tensor | None, kernel_size: int, padding: int,
+             backend: str) -> torch.Tensor:
+    # the op only needs how many bank rows share one bias entry
+    out_channels = bias.shape[0] if bias is not None else bank.shape[1]
+
+    def run_triton():
+        return _triton().conv_forward(x, bank, bias, kernel_size, padding, out_channels, allow_tf32=_tf32())
+
+    def run_torch():
+        return reference.forward(x, bank, bias, kernel_size, padding)
+
+    which = resolve(backend, x.device)
+    if which == "auto":
+        which = fastest(_key("conv_fwd", x, bank, extra=(kernel_size, padding, bias is not None)),
+                        {"triton": run_triton, "torch": run_torch})
+    return run_triton() if which == "triton" else run_torch()
+
+
+@_conv_op.register_fake
+def _(x, bank, bias, kernel_size, padding, backend):
+    h, w = _out_hw(x, kernel_size, padding)
+    return x.new_empty(x.shape[0], bank.shape[1], h, w)
+
+
+@torch.library.custom_op("pgcnn_triton::group_conv2d_pool", mutates_args=())
+def _conv_pool_op(x: torch.Tensor, bank: torch.Tensor, bias: torch.Tensor | None, kernel_size: int, padding: int,
+                  out_channels: int, mode: str, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
+    which = resolve(backend, x.device)
+
+    def run_triton():
+        return _triton().conv_forward(x, bank, bias, kernel_size, padding, out_channels, pool=mode,
+                                      allow_tf32=_tf32())
+
+    def run_torch():
+        return reference.forward_pooled(x, bank, bias, kernel_size, out_channels, padding, mode)
+
+    if which == "auto":
+        which = fastest(_key("conv_pool", x, bank, extra=(kernel_size, padding, out_channels, mode)),
+                        {"triton": run_triton, "torch": run_torch})
+    return run_triton() if which == "triton" else run_torch()
+
+
+@_conv_pool_op.register_fake
+def _(x, bank, bias, kernel_size, padding, out_channels, mode, backend):
+    h, w = _out_hw(x, kernel_size, padding)
+    index = x.new_empty(x.shape[0], out_channels, h, w, dtype=torch.int32) if mode == "max" \
+        else x.new_empty(0, dtype=torch.int32)
+    return x.new_empty(x.shape[0], out_channels, h, w), index
+
+
+# ---------------------------------------------------------------------------------------- backward
+
+@torch.library.custom_op("pgcnn_triton::group_conv2d_backward", mutates_args=())
+def _conv_backward_op(grad_y: torch.Tensor, x: torch.Tensor, bank: torch.Tensor, kernel_size: int, padding: int,
+                      need_x: bool, need_bank: bool, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(grad_x, grad_bank)``; a gradient that is not needed comes back as an empty tensor."""
+    grad_y = grad_y.contiguous()
+    which = resolve(backend, x.device)
+
+    def run_triton():
+        t = _triton()
+        gx = t.conv_input_grad(grad_y, bank, x.shape, kernel_size, padding, _tf32()) if need_x else None
+        gb = t.conv_bank_grad(grad_y, x, bank.shape, kernel_size, padding, _tf32()) if need_bank else None
+        return gx, gb
+
+    def run_torch():
+        return reference.backward(grad_y, x, bank, kernel_size, padding, need_x, need_bank)
+
+    if which == "auto":
+        which = fastest(_key("conv_bwd", x, bank, extra=(kernel_size, padding, need_x, need_bank)),
+                        {"triton": run_triton, "torch": run_torch})
+    gx, gb = run_triton() if which == "triton" else run_torch()
+    empty = x.new_empty(0)
+    return (gx if gx is not None else empty), (gb if gb is not None else empty.to(bank.dtype))
+
+
+@_conv_backward_op.register_fake
+def _(grad_y, x, bank, kernel_size, padding, need_x, need_bank, backend):
+    return (x.new_empty(x.shape) if need_x else x.new_empty(0),
+            bank.new_empty(bank.shape) if need_bank else bank.new_empty(0))
+
+
+def _setup(ctx, inputs):
+    _, _, bias, kernel_size, padding = inputs[:5]
+    ctx.kernel_size, ctx.padding, ctx.backend = kernel_size, padding, inputs[-1]
+    ctx.has_bias = bias is not None
+
+
+def _input_grads(ctx, grad_y, x, bank):
+    need_x, need_bank = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    if not (need_x or need_bank):
+        return None, None
+    gx, gb = torch.ops.pgcnn_triton.group_conv2d_backward(grad_y, x, bank, ctx.kernel_size, ctx.padding,
+                                                          need_x, need_bank, ctx.backend)
+    return (gx if need_x else None), (gb if need_bank else None)
+
+
+def _conv_setup(ctx, inputs, output):
+    _setup(ctx, inputs)
+    ctx.bias_channels = inputs[2].shape[0] if inputs[2] is not None else 1
+    ctx.save_for_backward(inputs[0], inputs[1])
+
+
+def _conv_backward(ctx, grad_y):
+    x, bank = ctx.saved_tensors
+    gx, gb = _input_grads(ctx, grad_y, x, bank)
+    gbias = None
+    if ctx.has_bias and ctx.needs_input_grad[2]:
+        gbias = grad_y.sum((0, 2, 3)).reshape(ctx.bias_channels, -1).sum(1)
+    return gx, gb, gbias, None, None, None
+
+
+_conv_op.register_autograd(_conv_backward, setup_context=_conv_setup)
+
+
+def _pool_setup(ctx, inputs, output):
+    _setup(ctx, inputs)
+    ctx.mode = inputs[6]
+    ctx.n_out = inputs[1].shape[1] // inputs[5]
+    ctx.save_for_backward(inputs[0], inputs[1], output[1])
+    ctx.mark_non_differentiable(output[1])
+
+
+def _pool_backward(ctx, grad_y, _grad_index):
+    x, bank, index = ctx.saved_tensors
+    b, c, h, w = grad_y.shape
+    if ctx.mode == "max":  # the whole gradient goes to the first maximal element
+        full = grad_y.new_zeros(b, c, ctx.n_out, h, w)
+        full.scatter_(2, index.long().unsqueeze(2), grad_y.unsqueeze(2))
+    else:
+        full = (grad_y / ctx.n_out).unsqueeze(2).expand(b, c, ctx.n_out, h, w)
+    gx, gb = _input_grads(ctx, full.reshape(b, c * ctx.n_out, h, w), x, bank)
+    gbias = grad_y.sum((0, 2, 3)) if ctx.has_bias and ctx.needs_input_grad[2] else None
+    return gx, gb, gbias, None, None, None, None, None
+
+
+_conv_pool_op.register_autograd(_pool_backward, setup_context=_pool_setup)
+
+
+# ------------------------------------------------------------------------------------ public entry
 
 def group_conv2d(
     x: torch.Tensor,
@@ -53,29 +204,59 @@ def group_conv2d(
     out_channels: int,
     bias: torch.Tensor | None = None,
     padding="same",
+    pool: str | None = None,
+    backend: str | None = None,
 ) -> torch.Tensor:
-    """Convolve group features with a shared ``[C_out·N_out, T, C_in·N_in]`` (or ``[1, …]``) bank or
-    per-sample ``[B, C_out·N_out, T, C_in·N_in]`` banks. Returns ``[B, C_out, N_out, H', W']``."""
-    if x.dim() != 5:
-        raise ValueError(f"x must have shape [B, C_in, N_in, H, W], got {tuple(x.shape)}")
+    """Convolve group features with a tap-packed bank.
+
+    Args:
+        x: ``[B, C_in, N_in, H, W]`` features.
+        bank: shared ``[C_out·N_out, T, C_in·N_in]`` (or ``[1, …]``) or per-sample
+            ``[B, C_out·N_out, T, C_in·N_in]`` bank (T in-disk taps of ``kernel_size``); cast to ``x.dtype``.
+        kernel_size: odd k. out_channels: C_out. bias: optional ``[C_out]``.
+        padding: ``"same"``, ``"valid"`` or an int (stride 1).
+        pool: ``None``, or ``"max"`` / ``"mean"`` over the output elements, fused into the epilogue.
+        backend: ``"triton"``, ``"torch"`` or ``"auto"`` (default: see :mod:`pgcnn_triton.kernels._backend`).
+
+    Returns:
+        ``[B, C_out, N_out, H', W']``, or ``[B, C_out, H', W']`` when pooled.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 5:
+        raise ValueError(f"x must have shape [B, C_in, N_in, H, W], got {getattr(x, 'shape', type(x).__name__)}")
     if bank.dim() == 3:
         bank = bank[None]
     if bank.dim() != 4:
         raise ValueError(f"bank must have shape [S, C_out*N_out, T, C_in*N_in], got {tuple(bank.shape)}")
     b, c_in, n_in, h, w = x.shape
-    s, rows, _, cols = bank.shape
+    s, rows, taps, cols = bank.shape
     if cols != c_in * n_in:
         raise ValueError(f"bank has {cols} input columns but x has C_in*N_in = {c_in}*{n_in} = {c_in * n_in}")
     if s not in (1, b):
         raise ValueError(f"bank must be shared (S=1) or per-sample (S=B={b}), got S={s}")
+    if isinstance(out_channels, bool) or not isinstance(out_channels, int) or out_channels < 1:
+        raise ValueError(f"out_channels must be a positive int, got {out_channels!r}")
     if rows % out_channels:
         raise ValueError(f"bank rows ({rows}) must be a multiple of out_channels ({out_channels})")
+    if taps != disk_taps(kernel_size).num_taps:
+        raise ValueError(f"bank has {taps} taps but kernel_size={kernel_size} has "
+                         f"{disk_taps(kernel_size).num_taps} in-disk taps")
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise ValueError(f"bias must have shape [{out_channels}] (out_channels), got {tuple(bias.shape)}")
+    if pool not in _POOLS:
+        raise ValueError(f"pool must be one of {_POOLS}, got {pool!r}")
     pad = resolve_padding(padding, kernel_size)
-    weight = dense_kernel(bank, kernel_size).to(x.dtype)
-    full_bias = None if bias is None else bias.to(x.dtype).repeat_interleave(rows // out_channels)
-    if s == 1:
-        y = F.conv2d(x.reshape(b, cols, h, w), weight[0], full_bias, padding=pad)
-    else:
-        y = F.conv2d(x.reshape(1, b * cols, h, w), weight.reshape(b * rows, cols, kernel_size, kernel_size),
-                     None if full_bias is None else full_bias.repeat(b), padding=pad, groups=b)
-    return y.reshape(b, out_channels, rows // out_channels, y.shape[-2], y.shape[-1])
+    if h + 2 * pad < kernel_size or w + 2 * pad < kernel_size:
+        raise ValueError(f"input {h}x{w} is smaller than kernel_size={kernel_size} with padding {pad}")
+    backend = check_backend(backend)
+    bank = bank.to(x.dtype)
+    bias = None if bias is None else bias.to(x.dtype)
+    n_out = rows // out_channels
+    if pool is not None:
+        y, _ = torch.ops.pgcnn_triton.group_conv2d_pool(x, bank, bias, kernel_size, pad, out_channels, pool,
+                                                        backend)
+        return y
+    y = torch.ops.pgcnn_triton.group_conv2d(x, bank, bias, kernel_size, pad, backend)
+    return y.reshape(b, out_channels, n_out, y.shape[-2], y.shape[-1])
+
+
+__all__ = ["dense_kernel", "group_conv2d", "packed_kernel", "resolve_padding", "triton_available"]

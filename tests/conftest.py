@@ -3,6 +3,9 @@ import os
 # Before anything imports triton: CPU runs execute Triton kernels through the interpreter.
 # GPU runs export TRITON_INTERPRET=0 (setdefault leaves an exported value alone).
 os.environ.setdefault("TRITON_INTERPRET", "1")
+# Layer and model tests run the torch reference ops unless a test picks a backend itself
+# (Triton-path tests pass backend="triton" or use pgcnn_triton.kernels.use_backend("triton")).
+os.environ.setdefault("PGCNN_BACKEND", "torch")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

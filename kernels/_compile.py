@@ -1,0 +1,58 @@
+"""Ahead-of-time compilation of the Triton kernels for a GPU target, without a GPU.
+
+Triton ships ptxas, so ttir → ttgir → llir → ptx → cubin runs on a CPU-only machine (kernels.md §4.1).
+Every ``*_triton`` module lists its kernels at their GPU block configurations in ``compile_cases()``;
+CI compiles them all for sm_90 (H200) so GPU-only compile errors (e.g. ``tl.dot`` with K < 16) fail
+there. Must run in a process where ``TRITON_INTERPRET`` is unset (``@triton.jit`` then builds
+compilable functions).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+MODULES = ("bank_triton", "group_conv_triton", "group_pool_triton")
+
+
+def signature(fn, pointers: dict[str, str], constexprs: dict, scalar: str = "i32") -> dict[str, str]:
+    """The ``ASTSource`` signature of ``fn``: pointer types given, constexprs marked, other args ``scalar``."""
+    return {name: "constexpr" if name in constexprs else pointers.get(name, scalar) for name in fn.arg_names}
+
+
+def all_cases(modules=MODULES) -> list[dict]:
+    cases = []
+    for name in modules:
+        module = importlib.import_module(f"{__package__}.{name}")
+        cases.extend(module.compile_cases())
+    return cases
+
+
+def compile_case(case: dict, capability: int = 90, warp_size: int = 32):
+    """Compile one case; returns the compiled kernel (``.asm["ptx"]``, ``.asm["cubin"]``, ``.metadata``)."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    src = ASTSource(fn=case["fn"], signature=case["signature"], constexprs=case["constexprs"])
+    options = {"num_warps": case.get("num_warps", 4), "num_stages": case.get("num_stages", 3)}
+    return triton.compile(src, target=GPUTarget("cuda", capability, warp_size), options=options)
+
+
+def main() -> int:
+    import time
+
+    failures = 0
+    for case in all_cases():
+        start = time.perf_counter()
+        try:
+            compiled = compile_case(case)
+        except Exception as error:  # report every failing case, not only the first
+            failures += 1
+            print(f"FAIL {case['name']}: {type(error).__name__}: {str(error).splitlines()[0][:300]}")
+            continue
+        print(f"ok   {case['name']}: shared {compiled.metadata.shared} B, {time.perf_counter() - start:.1f} s")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""Pure-torch reference of the group-axis convolution (and its backward), via dense ``conv2d``.
+
+y[b, o·N + n, p] = bias[o] + Σ_{t, c·G + g} bank[s(b), o·N + n, t, c·G + g] · x[b, c·G + g, p + offset_t + shift]
+
+with ``shift = k // 2 − padding`` (a cross-correlation, as ``F.conv2d``); ``s(b) = 0`` for a shared
+bank, ``b`` for per-sample banks. The tap-packed bank is scattered into a dense k×k kernel with a
+gather (zeros outside the disk) and handed to one ``conv2d`` (grouped, ``groups = B``, for per-sample
+banks); the backward is one ``aten.convolution_backward`` whose dense weight gradient is gathered
+back to the in-disk taps. On GPU this is the cuDNN path that ``auto`` times the Triton kernel against.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from .taps import disk_taps
+
+
+@lru_cache(maxsize=None)
+def _dense_index(kernel_size: int, device: torch.device) -> torch.Tensor:
+    # cached per device: a host-to-device copy in every forward would synchronise the host on GPU
+    return disk_taps(kernel_size).dense_index.to(device)
+
+
+@lru_cache(maxsize=None)
+def _tap_cells(kernel_size: int, device: torch.device) -> torch.Tensor:
+    layout = disk_taps(kernel_size)
+    cells = (layout.offsets[:, 0] + kernel_size // 2) * kernel_size + layout.offsets[:, 1] + kernel_size // 2
+    return cells.to(device)
+
+
+def dense_kernel(bank: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    """Tap-packed ``[..., O, T, I]`` → dense ``[..., O, I, k, k]`` with zeros outside the disk."""
+    layout = disk_taps(kernel_size)
+    if bank.shape[-2] != layout.num_taps:
+        raise ValueError(
+            f"bank has {bank.shape[-2]} taps but kernel_size={kernel_size} has {layout.num_taps} in-disk taps"
+        )
+    padded = torch.cat([bank, bank.new_zeros(*bank.shape[:-2], 1, bank.shape[-1])], -2)
+    dense = padded.index_select(-2, _dense_index(kernel_size, bank.device))
+    return dense.transpose(-1, -2).reshape(*bank.shape[:-2], bank.shape[-1], kernel_size, kernel_size)
+
+
+def packed_kernel(dense: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    """Dense ``[..., O, I, k, k]`` → tap-packed ``[..., O, T, I]`` (the in-disk taps only)."""
+    flat = dense.reshape(*dense.shape[:-2], kernel_size * kernel_size)
+    return flat.index_select(-1, _tap_cells(kernel_size, dense.device)).transpose(-1, -2)
+
+
+def _views(x, bank, kernel_size):
+    b, cols, h, w = x.shape[0], bank.shape[-1], x.shape[-2], x.shape[-1]
+    s, rows = bank.shape[0], bank.shape[1]
+    weight = dense_kernel(bank, kernel_size)
+    if s == 1:
+        return x.reshape(b, cols, h, w), weight[0], 1
+    return x.reshape(1, b * cols, h, w), weight.reshape(b * rows, cols, kernel_size, kernel_size), b
+
+
+def forward(x, bank, bias, kernel_size: int, padding: int) -> torch.Tensor:
+    """``x`` ``[B, C_in, G, H, W]``, ``bank`` ``[S, C_out·N, T, C_in·G]`` → ``[B, C_out·N, H', W']``."""
+    b, rows = x.shape[0], bank.shape[1]
+    x4, weight, groups = _views(x, bank, kernel_size)
+    full_bias = None
+    if bias is not None:
+        full_bias = bias.repeat_interleave(rows // bias.shape[0]).repeat(groups)
+    y = F.conv2d(x4, weight, full_bias, padding=padding, groups=groups)
+    # contiguous: the registered op promises the layout its fake kernel reports
+    return y.reshape(b, rows, y.shape[-2], y.shape[-1]).contiguous()
+
+
+def backward(grad_y, x, bank, kernel_size: int, padding: int, need_x: bool, need_bank: bool):
+    """``(grad_x, grad_bank)`` of :func:`forward` (``None`` where not needed); bias grad excluded."""
+    b, rows = x.shape[0], bank.shape[1]
+    x4, weight, groups = _views(x, bank, kernel_size)
+    gy = grad_y.reshape(x4.shape[0], groups * rows, grad_y.shape[-2], grad_y.shape[-1])
+    gx, gw, _ = torch.ops.aten.convolution_backward(
+        gy, x4, weight, None, [1, 1], [padding, padding], [1, 1], False, [0, 0], groups,
+        [need_x, need_bank, False])
+    grad_x = gx.reshape(x.shape).contiguous() if need_x else None
+    grad_bank = None
+    if need_bank:
+        grad_bank = packed_kernel(gw.reshape(bank.shape[0], rows, bank.shape[-1], kernel_size, kernel_size),
+                                  kernel_size).contiguous()
+    return grad_x, grad_bank
+
+
+def forward_pooled(x, bank, bias, kernel_size: int, out_channels: int, padding: int, mode: str):
+    """Convolution then max / mean over the output elements: ``(y [B, C_out, H', W'], argmax)``.
+
+    The arg-max (int32) is the first maximal element; for ``mean`` it is an empty tensor."""
+    y = forward(x, bank, bias, kernel_size, padding)
+    y = y.reshape(y.shape[0], out_channels, -1, y.shape[-2], y.shape[-1])
+    if mode == "max":
+        # torch.max does not promise the first index on ties; torch.argmax does
+        return y.amax(2), torch.argmax(y, 2).to(torch.int32)
+    return y.mean(2), y.new_empty(0, dtype=torch.int32)

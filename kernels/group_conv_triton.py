@@ -1,0 +1,327 @@
+"""Tap-sparse implicit-GEMM group convolution in Triton: forward, input gradient, bank gradient.
+
+GEMM view of the forward (kernels.md §5.3): M = output pixels, N = bank rows (``o·N + n``),
+K = in-disk taps × input channels (``c·G + g``). One flat K loop walks (tap, channel block); the tap's
+(dy, dx) comes from a per-tap scalar table, so the 20 of 49 taps outside the disk at k = 7 cost
+nothing. Padding is the zero fill of masked loads. A program's M tile lies inside one image when
+every sample has its own bank (S = B: grid axis 2 is the sample), so the bank is never copied.
+
+* :func:`conv_forward` — y (+ bias), optionally max / mean pooled over the output elements in the
+  epilogue (the accumulator is viewed as ``[BLOCK_M, BLOCK_N / NP, NP]``, NP = next power of two ≥ N).
+* :func:`conv_input_grad` — the same kernel on ``grad_y`` with the bank read transposed and the taps
+  negated (a correlation with the flipped kernel).
+* :func:`conv_bank_grad` — per tap a GEMM ``grad_y[rows, pixels] · x[pixels, cols]``; every program
+  owns one output tile and loops over its pixel range, and split-K partial sums go to separate buffers
+  added by ``torch.sum`` in a fixed order: deterministic, no atomics.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+import triton
+import triton.language as tl
+
+from ._backend import interpreting
+from ._launch import dot_precision, next_pow2, upcast_loads
+from .taps import disk_taps
+
+
+@triton.jit
+def _conv_kernel(
+    x_ptr, w_ptr, bias_ptr, y_ptr, idx_ptr, tap_y_ptr, tap_x_ptr,
+    M_per, HW_out, W_out, H_in, W_in, K_chan, T,
+    N_cols, N_pad, N_sub, N_bias, shift_h, shift_w,
+    sxb, sxc, sxh, sxw,
+    sws, swn, swt, swk,
+    syb, syc, syh, syw,
+    HAS_BIAS: tl.constexpr, POOL: tl.constexpr, POOL_NP: tl.constexpr, IS_F64: tl.constexpr,
+    PREC: tl.constexpr, UPCAST: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    pid_g = tl.program_id(2)
+    local = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    m_ok = local < M_per
+    m = pid_g * M_per + local
+    b = m // HW_out
+    r = m % HW_out
+    oh = r // W_out
+    ow = r % W_out
+    # GEMM column j → bank row (j // N_pad)·N_sub + j % N_pad; N_pad > N_sub only when pooling
+    j = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    n_ok = ((j % N_pad) < N_sub) & (j < N_cols)
+    row = (j // N_pad) * N_sub + j % N_pad
+    x_base = x_ptr + b.to(tl.int64) * sxb
+    w_base = w_ptr + pid_g.to(tl.int64) * sws + row.to(tl.int64) * swn
+    if IS_F64:
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float64)
+    else:
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    k_blocks = tl.cdiv(K_chan, BLOCK_K)
+    for it in range(0, T * k_blocks):
+        t = it // k_blocks
+        k = (it - t * k_blocks) * BLOCK_K + tl.arange(0, BLOCK_K)
+        k_ok = k < K_chan
+        ih = oh + tl.load(tap_y_ptr + t) + shift_h
+        iw = ow + tl.load(tap_x_ptr + t) + shift_w
+        a_ok = m_ok & (ih >= 0) & (ih < H_in) & (iw >= 0) & (iw < W_in)
+        a = tl.load((x_base + ih * sxh + iw * sxw)[:, None] + k[None, :].to(tl.int64) * sxc,
+                    mask=a_ok[:, None] & k_ok[None, :], other=0.0)
+        w = tl.load(w_base[None, :] + t * swt + k[:, None].to(tl.int64) * swk,
+                    mask=k_ok[:, None] & n_ok[None, :], other=0.0)
+        if UPCAST:
+            a = a.to(tl.float32)
+            w = w.to(tl.float32)
+        acc += tl.dot(a, w, input_precision=PREC)
+    if HAS_BIAS:
+        acc += tl.load(bias_ptr + row // N_bias, mask=n_ok, other=0.0).to(acc.dtype)[None, :]
+    pix = b.to(tl.int64) * syb + oh * syh + ow * syw
+    if POOL == 0:
+        tl.store(y_ptr + pix[:, None] + row[None, :].to(tl.int64) * syc, acc.to(y_ptr.dtype.element_ty),
+                 mask=m_ok[:, None] & n_ok[None, :])
+    else:
+        GROUPS: tl.constexpr = BLOCK_N // POOL_NP
+        acc3 = tl.reshape(acc, (BLOCK_M, GROUPS, POOL_NP))
+        sub_ok = (tl.arange(0, POOL_NP) < N_sub)[None, None, :]
+        o = pid_n * GROUPS + tl.arange(0, GROUPS)
+        out_ok = m_ok[:, None] & (o < N_cols // N_pad)[None, :]
+        out = pix[:, None] + o[None, :].to(tl.int64) * syc
+        if POOL == 1:
+            acc3 = tl.where(sub_ok, acc3, float("-inf"))
+            tl.store(y_ptr + out, tl.max(acc3, 2).to(y_ptr.dtype.element_ty), mask=out_ok)
+            tl.store(idx_ptr + out, tl.argmax(acc3, 2).to(tl.int32), mask=out_ok)
+        else:
+            mean = tl.sum(tl.where(sub_ok, acc3, 0.0), 2) / N_sub
+            tl.store(y_ptr + out, mean.to(y_ptr.dtype.element_ty), mask=out_ok)
+
+
+@triton.jit
+def _bank_grad_kernel(
+    dy_ptr, x_ptr, dw_ptr, tap_y_ptr, tap_x_ptr,
+    P_per, HW_out, W_out, H_in, W_in, N_rows, K_chan, T, SPLIT, shift_h, shift_w,
+    sdb, sdc, sdh, sdw,
+    sxb, sxc, sxh, sxw,
+    sw_split, sws, swn, swt,
+    IS_F64: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr,
+):
+    pid_r = tl.program_id(0)
+    pid_c = tl.program_id(1)
+    pid_z = tl.program_id(2)
+    split = pid_z % SPLIT
+    t = (pid_z // SPLIT) % T
+    grp = pid_z // (SPLIT * T)
+    rows = pid_r * BLOCK_R + tl.arange(0, BLOCK_R)
+    cols = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
+    r_ok = rows < N_rows
+    c_ok = cols < K_chan
+    ty = tl.load(tap_y_ptr + t) + shift_h
+    tx = tl.load(tap_x_ptr + t) + shift_w
+    chunk = tl.cdiv(tl.cdiv(P_per, BLOCK_P), SPLIT) * BLOCK_P
+    start = split * chunk
+    stop = tl.minimum(start + chunk, P_per)
+    if IS_F64:
+        acc = tl.zeros((BLOCK_R, BLOCK_C), dtype=tl.float64)
+    else:
+        acc = tl.zeros((BLOCK_R, BLOCK_C), dtype=tl.float32)
+    for p0 in range(start, stop, BLOCK_P):
+        p = p0 + tl.arange(0, BLOCK_P)
+        p_ok = p < stop
+        m = grp * P_per + p
+        b = (m // HW_out).to(tl.int64)
+        rem = m % HW_out
+        oh = rem // W_out
+        ow = rem % W_out
+        ih = oh + ty
+        iw = ow + tx
+        x_ok = p_ok & (ih >= 0) & (ih < H_in) & (iw >= 0) & (iw < W_in)
+        g = tl.load(dy_ptr + rows[:, None].to(tl.int64) * sdc + (b * sdb + oh * sdh + ow * sdw)[None, :],
+                    mask=r_ok[:, None] & p_ok[None, :], other=0.0)
+        v = tl.load(x_ptr + (b * sxb + ih * sxh + iw * sxw)[:, None] + cols[None, :].to(tl.int64) * sxc,
+                    mask=x_ok[:, None] & c_ok[None, :], other=0.0)
+        if UPCAST:
+            g = g.to(tl.float32)
+            v = v.to(tl.float32)
+        acc += tl.dot(g, v, input_precision=PREC)
+    out = (dw_ptr + split.to(tl.int64) * sw_split + grp.to(tl.int64) * sws + t * swt
+           + rows[:, None].to(tl.int64) * swn + cols[None, :])
+    tl.store(out, acc.to(dw_ptr.dtype.element_ty), mask=r_ok[:, None] & c_ok[None, :])
+
+
+# GPU tile configurations (BLOCK_M/R, BLOCK_N/C, BLOCK_K/P, warps, stages): the Hopper matmul family
+# of kernels.md §2.3; the autotuner picks one per shape.
+_GPU_CONFIGS = [
+    (128, 128, 64, 8, 3), (128, 64, 64, 4, 4), (64, 128, 64, 4, 4), (128, 256, 64, 8, 3),
+    (256, 128, 64, 8, 3), (64, 64, 64, 4, 4), (128, 128, 32, 8, 4), (64, 64, 32, 4, 4),
+]
+_CONV_KEY = ["M_per", "HW_out", "K_chan", "T", "N_cols", "N_pad"]
+_WGRAD_KEY = ["P_per", "HW_out", "N_rows", "K_chan", "T", "SPLIT"]
+
+
+@lru_cache(maxsize=None)
+def _tuned(which: str):
+    if which == "conv":
+        configs = [triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=w, num_stages=s)
+                   for m, n, k, w, s in _GPU_CONFIGS]
+        return triton.autotune(configs=configs, key=_CONV_KEY)(_conv_kernel)
+    configs = [triton.Config({"BLOCK_R": m, "BLOCK_C": n, "BLOCK_P": k}, num_warps=w, num_stages=s)
+               for m, n, k, w, s in _GPU_CONFIGS]
+    return triton.autotune(configs=configs, key=_WGRAD_KEY)(_bank_grad_kernel)
+
+
+@lru_cache(maxsize=None)
+def _tap_tables(kernel_size: int, negate: bool, device: torch.device):
+    offsets = disk_taps(kernel_size).offsets.to(torch.int32)
+    if negate:
+        offsets = -offsets
+    return offsets[:, 0].contiguous().to(device), offsets[:, 1].contiguous().to(device)
+
+
+def _interp_block(n: int, cap: int) -> int:
+    # the interpreter runs programs one after another: cover small problems with 1–4 programs
+    return min(max(16, next_pow2(n)), cap)
+
+
+def _launch_conv(src, bank_view, bias, out, idx, kernel_size, negate, shift, groups, n_cols, n_pad, n_sub,
+                 n_bias, pool, pool_np, k_chan, allow_tf32):
+    """Run ``_conv_kernel``: ``src`` [B, K_chan, Hs, Ws]; ``bank_view`` = (tensor, sws, swn, swt, swk)."""
+    bsz, _, h_in, w_in = src.shape
+    h_out, w_out = out.shape[-2], out.shape[-1]
+    m_per = bsz * h_out * w_out // groups
+    w, sws, swn, swt, swk = bank_view
+    tap_y, tap_x = _tap_tables(kernel_size, negate, src.device)
+    dtype = src.dtype
+    args = (src, w, bias if bias is not None else src, out, idx if idx is not None else out, tap_y, tap_x,
+            m_per, h_out * w_out, w_out, h_in, w_in, k_chan, tap_y.numel(),
+            n_cols, n_pad, n_sub, n_bias, shift, shift,
+            *src.stride(), sws, swn, swt, swk, out.stride(0), out.stride(1), out.stride(-2), out.stride(-1))
+    flags = dict(HAS_BIAS=bias is not None, POOL=pool, POOL_NP=pool_np, IS_F64=dtype == torch.float64,
+                 PREC=dot_precision(dtype, allow_tf32), UPCAST=upcast_loads(dtype))
+    if interpreting() or pool:
+        block_n = max(pool_np, _interp_block(n_cols, 64)) if interpreting() else max(pool_np, 64)
+        if interpreting():
+            block_m, block_k, extra = _interp_block(m_per, 256), _interp_block(k_chan, 32), {}
+        else:
+            block_m, block_k, extra = 128, 32 if dtype == torch.float32 else 64, {"num_warps": 8, "num_stages": 3}
+        grid = (triton.cdiv(m_per, block_m), triton.cdiv(n_cols, block_n), groups)
+        _conv_kernel[grid](*args, **flags, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, **extra)
+    else:
+        def grid(meta):
+            return (triton.cdiv(m_per, meta["BLOCK_M"]), triton.cdiv(n_cols, meta["BLOCK_N"]), groups)
+        _tuned("conv")[grid](*args, **flags)
+
+
+def conv_forward(x, bank, bias, kernel_size: int, padding: int, out_channels: int, pool: str = "",
+                 allow_tf32: bool = True):
+    """``x`` ``[B, C_in, G, H, W]``, ``bank`` ``[S, C_out·N, T, C_in·G]`` (``x.dtype``) →
+    ``[B, C_out·N, H', W']``, or with ``pool`` = "max" / "mean" ``([B, C_out, H', W'], argmax)``."""
+    bsz, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+    s, rows, _, cols = bank.shape
+    x4 = x.reshape(bsz, cols, h, w)
+    bank = bank.contiguous()
+    h_out, w_out = h + 2 * padding - kernel_size + 1, w + 2 * padding - kernel_size + 1
+    groups = bsz if s > 1 else 1
+    sws = bank.stride(0) if s > 1 else 0
+    view = (bank, sws, bank.stride(1), bank.stride(2), bank.stride(3))
+    shift = kernel_size // 2 - padding
+    n_sub = rows // out_channels
+    if not pool:
+        y = torch.empty(bsz, rows, h_out, w_out, device=x.device, dtype=x.dtype)
+        _launch_conv(x4, view, bias, y, None, kernel_size, False, shift, groups, rows, n_sub, n_sub, n_sub,
+                     0, 1, cols, allow_tf32)
+        return y
+    pool_np = next_pow2(n_sub)
+    y = torch.empty(bsz, out_channels, h_out, w_out, device=x.device, dtype=x.dtype)
+    idx = torch.empty(bsz, out_channels, h_out, w_out, device=x.device, dtype=torch.int32) if pool == "max" \
+        else torch.empty(0, device=x.device, dtype=torch.int32)
+    _launch_conv(x4, view, bias, y, idx if pool == "max" else None, kernel_size, False, shift, groups,
+                 out_channels * pool_np, pool_np, n_sub, n_sub, 1 if pool == "max" else 2, pool_np, cols,
+                 allow_tf32)
+    return y, idx
+
+
+def conv_input_grad(grad_y, bank, x_shape, kernel_size: int, padding: int, allow_tf32: bool = True):
+    """``grad_x`` ``[B, C_in, G, H, W]`` of :func:`conv_forward` (without pooling)."""
+    bsz, h, w = x_shape[0], x_shape[-2], x_shape[-1]
+    s, rows, _, cols = bank.shape
+    bank = bank.contiguous()
+    groups = bsz if s > 1 else 1
+    # the bank read transposed: GEMM columns are the input channels, K runs over the bank rows
+    view = (bank, bank.stride(0) if s > 1 else 0, bank.stride(3), bank.stride(2), bank.stride(1))
+    gx = torch.empty(bsz, cols, h, w, device=grad_y.device, dtype=grad_y.dtype)
+    _launch_conv(grad_y, view, None, gx, None, kernel_size, True, padding - kernel_size // 2, groups, cols,
+                 cols, cols, cols, 0, 1, rows, allow_tf32)
+    return gx.reshape(x_shape)
+
+
+def conv_bank_grad(grad_y, x, bank_shape, kernel_size: int, padding: int, allow_tf32: bool = True):
+    """``grad_bank`` ``[S, C_out·N, T, C_in·G]`` of :func:`conv_forward` (without pooling)."""
+    bsz, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+    s, rows, taps, cols = bank_shape
+    x4 = x.reshape(bsz, cols, h, w)
+    h_out, w_out = grad_y.shape[-2], grad_y.shape[-1]
+    groups = bsz if s > 1 else 1
+    p_per = bsz * h_out * w_out // groups
+    tap_y, tap_x = _tap_tables(kernel_size, False, x.device)
+    shift = kernel_size // 2 - padding
+    dtype = x.dtype
+    acc_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    if interpreting():
+        split, block = 1, (_interp_block(rows, 64), _interp_block(cols, 64), _interp_block(p_per, 256))
+    else:
+        # enough programs to fill the GPU (132 SMs) with fixed-order partial sums
+        base = triton.cdiv(rows, 128) * triton.cdiv(cols, 128) * taps * groups
+        split = max(1, min(triton.cdiv(264, base), triton.cdiv(p_per, 1024)))
+        block = None
+    partial = torch.empty(split, s, rows, taps, cols, device=x.device, dtype=acc_dtype)
+    args = (grad_y, x4, partial, tap_y, tap_x, p_per, h_out * w_out, w_out, h, w, rows, cols, taps, split,
+            shift, shift, *grad_y.stride(), *x4.stride(), partial.stride(0), partial.stride(1),
+            partial.stride(2), partial.stride(3))
+    flags = dict(IS_F64=dtype == torch.float64, PREC=dot_precision(dtype, allow_tf32), UPCAST=upcast_loads(dtype))
+    if block is not None:
+        grid = (triton.cdiv(rows, block[0]), triton.cdiv(cols, block[1]), taps * groups * split)
+        _bank_grad_kernel[grid](*args, **flags, BLOCK_R=block[0], BLOCK_C=block[1], BLOCK_P=block[2])
+    else:
+        def grid(meta):
+            return (triton.cdiv(rows, meta["BLOCK_R"]), triton.cdiv(cols, meta["BLOCK_C"]), taps * groups * split)
+        _tuned("wgrad")[grid](*args, **flags)
+    total = partial[0] if split == 1 else partial.sum(0)
+    return total.to(dtype)
+
+
+def compile_cases() -> list[dict]:
+    """Every kernel of this module at its GPU configurations (bf16: all autotune configs)."""
+    from ._compile import signature
+
+    conv_ptrs = {"x_ptr": "*bf16", "w_ptr": "*bf16", "bias_ptr": "*bf16", "y_ptr": "*bf16", "idx_ptr": "*i32",
+                 "tap_y_ptr": "*i32", "tap_x_ptr": "*i32"}
+    grad_ptrs = {"dy_ptr": "*bf16", "x_ptr": "*bf16", "dw_ptr": "*fp32", "tap_y_ptr": "*i32", "tap_x_ptr": "*i32"}
+    cases = []
+
+    def conv(name, dtype, prec, pool, pool_np, bm, bn, bk, warps, stages):
+        ptrs = {k: (v if v == "*i32" else dtype) for k, v in conv_ptrs.items()}
+        flags = dict(HAS_BIAS=True, POOL=pool, POOL_NP=pool_np, IS_F64=False, PREC=prec, UPCAST=False,
+                     BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk)
+        cases.append(dict(name=f"group_conv {name} {bm}x{bn}x{bk} w{warps} s{stages}", fn=_conv_kernel,
+                          signature=signature(_conv_kernel, ptrs, flags), constexprs=flags,
+                          num_warps=warps, num_stages=stages))
+
+    def wgrad(name, dtype, prec, br, bc, bp, warps, stages):
+        ptrs = {k: (dtype if k in ("dy_ptr", "x_ptr") else v) for k, v in grad_ptrs.items()}
+        flags = dict(IS_F64=False, PREC=prec, UPCAST=False, BLOCK_R=br, BLOCK_C=bc, BLOCK_P=bp)
+        cases.append(dict(name=f"group_conv bank_grad {name} {br}x{bc}x{bp} w{warps} s{stages}",
+                          fn=_bank_grad_kernel, signature=signature(_bank_grad_kernel, ptrs, flags),
+                          constexprs=flags, num_warps=warps, num_stages=stages))
+
+    for bm, bn, bk, warps, stages in _GPU_CONFIGS:
+        conv("bf16", "*bf16", "ieee", 0, 1, bm, bn, bk, warps, stages)
+        wgrad("bf16", "*bf16", "ieee", bm, bn, bk, warps, stages)
+    conv("tf32", "*fp32", "tf32", 0, 1, 128, 128, 32, 8, 4)
+    conv("fp16", "*fp16", "ieee", 0, 1, 128, 128, 64, 8, 3)
+    conv("bf16 max-pool N=8", "*bf16", "ieee", 1, 8, 128, 64, 64, 8, 3)
+    conv("bf16 mean-pool N=6", "*bf16", "ieee", 2, 8, 128, 64, 64, 8, 3)
+    wgrad("tf32", "*fp32", "tf32", 128, 128, 32, 8, 4)
+    return cases
