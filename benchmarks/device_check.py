@@ -1,0 +1,301 @@
+"""One GPU check: every Triton kernel against its torch reference, then the timing table.
+
+    bash benchmarks/device_check.sh            # on the H200 (≤ 5 minutes)
+    bash benchmarks/device_check.sh --tiny     # CPU: tiny shapes through the Triton interpreter (CI)
+
+Correctness (relative-norm error against a float64 reference on the same device; tolerances of
+kernels.md §9: fp32 1e-5, TF32 5e-3, bf16 2e-2): bank forward/backward, group conv forward / input
+gradient / bank gradient (shared and per-sample banks, fused max pooling), group pooling.
+Timing: the bank kernel's GB/s against device copy bandwidth; the group conv forward and forward +
+backward against cuDNN's dense conv on the same zero-masked bank (per-sample banks, S = B), in bf16
+and TF32, with achieved TFLOP/s on the masked FLOPs and the fraction of the masked-FLOP roofline;
+the choice `auto` makes per shape. Tables are printed last and written to ``--out`` (JSON + Markdown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from pgcnn_triton.kernels import (
+    auto_choices,
+    dense_kernel,
+    disk_taps,
+    global_max_pool,
+    group_conv2d,
+    group_pool,
+    kernel_bank,
+)
+
+PEAK_TFLOPS = {"bf16": 790.0, "tf32": 400.0, "fp32": 60.0}  # kernels.md §1.1 ceilings for the H200
+TOL = {"fp32": 1e-5, "tf32": 5e-3, "bf16": 2e-2}
+# (B, C, N, k, H): the issue's benchmark shapes (C_in = C_out = C, G = N, H = W, 'same')
+GPU_SHAPES = [(64, 32, 8, 7, 32), (64, 64, 8, 7, 32), (64, 64, 8, 5, 32), (64, 10, 8, 7, 28)]
+TINY_SHAPES = [(2, 2, 4, 3, 6), (2, 2, 3, 5, 7)]
+
+
+def rel(a, b):
+    return float((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-30))
+
+
+class Precision:
+    """Run a block with fp32 (exact), TF32 or bf16 settings."""
+
+    def __init__(self, name):
+        self.name = name
+        self.dtype = torch.bfloat16 if name == "bf16" else torch.float32
+
+    def __enter__(self):
+        self.saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+        tf32 = self.name == "tf32"
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        return self
+
+    def __exit__(self, *exc):
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = self.saved
+
+
+def timed(fn, device, reps):
+    """Mean milliseconds of ``fn()`` after one warm-up call."""
+    fn()
+    if device.type != "cuda":
+        start = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        return (time.perf_counter() - start) * 1e3 / reps
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(reps):
+        fn()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / reps
+
+
+# ------------------------------------------------------------------------------------ correctness
+
+def conv_inputs(b, c, n, k, h, shared, device, dtype=torch.float64):
+    taps = disk_taps(k).num_taps
+    x = torch.randn(b, c, n, h, h, device=device, dtype=dtype)
+    bank = torch.randn(1 if shared else b, c * n, taps, c * n, device=device, dtype=dtype) / (taps * c * n) ** 0.5
+    bias = torch.randn(c, device=device, dtype=dtype)
+    return x, bank, bias
+
+
+def check_conv(device, shape, shared, prec, pool=None):
+    b, c, n, k, h = shape
+    x64, bank64, bias64 = conv_inputs(b, c, n, k, h, shared, device)
+
+    def grads(x, bank, bias, backend):
+        x, bank, bias = (t.detach().requires_grad_() for t in (x, bank, bias))
+        y = group_conv2d(x, bank, k, c, bias, pool=pool, backend=backend)
+        gy = torch.ones_like(y) * torch.linspace(-1, 1, y.numel(), device=device, dtype=y.dtype).reshape(y.shape)
+        gx, gb = torch.autograd.grad(y, (x, bank), gy)
+        return y, gx, gb
+
+    ref = grads(x64, bank64, bias64, "torch")
+    with Precision(prec) as p:
+        out = grads(x64.to(p.dtype), bank64.to(p.dtype), bias64.to(p.dtype), "triton")
+    name = f"group_conv{'+' + pool + 'pool' if pool else ''} {'S=1' if shared else 'S=B'}"
+    return [(name + part, prec, str(shape), rel(o, r)) for part, o, r in zip((" y", " dx", " dbank"), out, ref)]
+
+
+def check_bank(device, prec, s, n, taps, c, hidden=32):
+    h = torch.randn(s, n, n, taps, hidden, device=device, dtype=torch.float64)
+    w = torch.randn(c * c, hidden, device=device, dtype=torch.float64) / hidden ** 0.5
+    bias = torch.randn(c * c, device=device, dtype=torch.float64)
+
+    def run(backend, dtype, out_dtype):
+        hh, ww, bb = (t.to(dtype).requires_grad_() for t in (h, w, bias))
+        bank = kernel_bank(hh, ww, bb, c, dtype=out_dtype, backend=backend)
+        gy = torch.linspace(-1, 1, bank.numel(), device=device, dtype=bank.dtype).reshape(bank.shape)
+        return (bank, *torch.autograd.grad(bank, (hh, ww, bb), gy))
+
+    ref = run("torch", torch.float64, torch.float64)
+    with Precision(prec):
+        # the kernel net runs in fp32; bf16 is the bank's output dtype (the conv operand)
+        out = run("triton", torch.float32, torch.bfloat16 if prec == "bf16" else torch.float32)
+    shape = f"S={s} N={n} T={taps} C={c} H={hidden}"
+    return [(f"kernel_bank {part}", prec, shape, rel(o, r))
+            for part, o, r in zip(("bank", "dhidden", "dweight", "dbias"), out, ref)]
+
+
+def check_pool(device, prec, shape):
+    x64 = torch.randn(*shape, device=device, dtype=torch.float64)
+    rows = []
+    for name, fn in (("group_pool max", lambda t, be: group_pool(t, "max", backend=be)),
+                     ("group_pool mean", lambda t, be: group_pool(t, "mean", backend=be)),
+                     ("global_max_pool", lambda t, be: global_max_pool(t, backend=be))):
+        x = x64.to(Precision(prec).dtype)
+        outs = []
+        for backend in ("torch", "triton"):
+            xx = x.detach().requires_grad_()
+            y = fn(xx, backend)
+            outs.append((y, torch.autograd.grad(y, xx, torch.ones_like(y))[0]))
+        rows.append((name, prec, str(tuple(shape)), max(rel(outs[1][0], outs[0][0]), rel(outs[1][1], outs[0][1]))))
+    return rows
+
+
+# --------------------------------------------------------------------------------------- timing
+
+def masked_flop(b, c, n, k, h):
+    return 2.0 * b * h * h * (c * n) * (disk_taps(k).num_taps * c * n)
+
+
+def time_conv(device, shape, prec, reps):
+    b, c, n, k, h = shape
+    with Precision(prec) as p:
+        x, bank, bias = conv_inputs(b, c, n, k, h, False, device, p.dtype)
+        dense = dense_kernel(bank, k).reshape(b * c * n, c * n, k, k).contiguous()
+        x4 = x.reshape(1, b * c * n, h, h)
+        full_bias = bias.repeat_interleave(n).repeat(b)
+
+        def triton_fwd():
+            with torch.no_grad():
+                group_conv2d(x, bank, k, c, bias, backend="triton")
+
+        def cudnn_fwd():
+            with torch.no_grad():
+                F.conv2d(x4, dense, full_bias, padding=k // 2, groups=b)
+
+        xg, bankg = x.detach().requires_grad_(), bank.detach().requires_grad_()
+        x4g, denseg = x4.detach().requires_grad_(), dense.detach().requires_grad_()
+        gy = torch.randn(b, c, n, h, h, device=device, dtype=p.dtype)
+
+        def triton_step():
+            group_conv2d(xg, bankg, k, c, bias, backend="triton").backward(gy)
+
+        def cudnn_step():
+            F.conv2d(x4g, denseg, full_bias, padding=k // 2, groups=b).backward(gy.reshape(1, -1, h, h))
+
+        times = {name: timed(fn, device, reps) for name, fn in (
+            ("triton_fwd", triton_fwd), ("cudnn_fwd", cudnn_fwd), ("triton_step", triton_step),
+            ("cudnn_step", cudnn_step))}
+        with torch.no_grad():
+            group_conv2d(x, bank, k, c, bias, backend="auto")
+    flop = masked_flop(b, c, n, k, h)
+    row = {"shape": str(shape), "precision": prec, **{key: round(v, 4) for key, v in times.items()}}
+    row["fwd_speedup"] = times["cudnn_fwd"] / times["triton_fwd"]
+    row["step_speedup"] = times["cudnn_step"] / times["triton_step"]
+    row["fwd_tflops"] = flop / times["triton_fwd"] / 1e9
+    row["step_tflops"] = 3 * flop / times["triton_step"] / 1e9
+    row["fwd_roofline"] = row["fwd_tflops"] / PEAK_TFLOPS[prec] if device.type == "cuda" else float("nan")
+    return row
+
+
+def time_bank(device, shape, reps):
+    b, c, n, k, _ = shape
+    taps = disk_taps(k).num_taps
+    hidden = torch.randn(b, n, n, taps, 32, device=device)
+    weight = torch.randn(c * c, 32, device=device)
+    bias = torch.randn(c * c, device=device)
+    out_bytes = b * c * n * taps * c * n * 2  # bf16 bank
+    in_bytes = hidden.numel() * 4 + weight.numel() * 4
+    rows = []
+    for backend in ("triton", "torch"):
+        ms = timed(lambda: kernel_bank(hidden, weight, bias, c, dtype=torch.bfloat16, backend=backend), device, reps)
+        rows.append({"op": f"kernel_bank ({backend})", "shape": f"S={b} N={n} T={taps} C={c}", "ms": ms,
+                     "GB/s": (out_bytes + in_bytes) / ms / 1e6})
+    x = torch.randn(b, c, n, 32, 32, device=device, dtype=torch.bfloat16)
+    for backend in ("triton", "torch"):
+        ms = timed(lambda: group_pool(x, "max", backend=backend), device, reps)
+        rows.append({"op": f"group_pool max ({backend})", "shape": str(tuple(x.shape)), "ms": ms,
+                     "GB/s": x.numel() * 2 * (1 + 1 / n) / ms / 1e6})
+    return rows
+
+
+def copy_bandwidth(device, reps):
+    src = torch.empty(256 * 2 ** 20 if device.type == "cuda" else 2 ** 20, device=device, dtype=torch.float32)
+    dst = torch.empty_like(src)
+    ms = timed(lambda: dst.copy_(src), device, reps)
+    return 2 * src.numel() * 4 / ms / 1e6
+
+
+# ----------------------------------------------------------------------------------------- report
+
+def table(rows, columns):
+    head = "| " + " | ".join(columns) + " |"
+    lines = [head, "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for col in columns:
+            v = row.get(col, "")
+            cells.append(f"{v:.3g}" if isinstance(v, float) else str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="tiny shapes (default on CPU: the interpreter)")
+    parser.add_argument("--reps", type=int, default=None, help="timed repetitions per measurement")
+    parser.add_argument("--out", default=os.environ.get("OUT") or "runs/device_check", help="output folder")
+    args = parser.parse_args(argv)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    tiny = args.tiny or device.type != "cuda"
+    reps = args.reps or (1 if tiny else 20)
+    shapes = TINY_SHAPES if tiny else GPU_SHAPES
+    torch.manual_seed(0)
+    started = time.perf_counter()
+
+    checks = []
+    check_shape = (2, 2, 4, 3, 6) if tiny else (8, 32, 8, 7, 16)
+    precisions = ("fp32",) if tiny else ("fp32", "tf32", "bf16")
+    for prec in precisions:
+        for shared in (True, False):
+            checks += check_conv(device, check_shape, shared, prec)
+        checks += check_conv(device, check_shape, False, prec, pool="max")
+        checks += check_bank(device, prec, *((2, 3, 5, 2) if tiny else (8, 8, 29, 32)))
+        checks += check_pool(device, prec, (2, 3, 5, 4, 4) if tiny else (16, 32, 8, 32, 32))
+    if tiny:  # bf16 once on CPU too (the interpreter upcasts after loads)
+        checks += check_conv(device, check_shape, True, "bf16")
+    check_rows = [{"op": op, "precision": prec, "shape": shape, "rel_err": err, "tol": TOL[prec],
+                   "ok": "yes" if err <= TOL[prec] else "NO"} for op, prec, shape, err in checks]
+
+    timing = [time_conv(device, shape, prec, reps) for shape in shapes for prec in ("bf16", "tf32")]
+    memory_rows = time_bank(device, shapes[1] if not tiny else shapes[0], reps)
+    copy = copy_bandwidth(device, reps)
+    for row in memory_rows:
+        row["vs_copy"] = row["GB/s"] / copy
+
+    device_name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu"
+    header = (f"device_check {date.today()} on {device_name} (torch {torch.__version__}, "
+              f"{'tiny shapes, interpreter' if tiny else 'GPU'}), {time.perf_counter() - started:.0f} s")
+    report = "\n\n".join([
+        header,
+        "Correctness (relative-norm error vs float64 reference):\n" + table(
+            check_rows, ["op", "precision", "shape", "rel_err", "tol", "ok"]),
+        f"Memory-bound kernels (device copy {copy:.0f} GB/s):\n" + table(
+            memory_rows, ["op", "shape", "ms", "GB/s", "vs_copy"]),
+        "Group conv, per-sample banks (S = B), Triton tap-sparse vs cuDNN dense on the masked bank "
+        "(ms; speedup = cuDNN / Triton; TFLOP/s on masked FLOPs; step = fwd + bwd):\n" + table(
+            timing, ["shape", "precision", "triton_fwd", "cudnn_fwd", "fwd_speedup", "fwd_tflops",
+                     "fwd_roofline", "triton_step", "cudnn_step", "step_speedup", "step_tflops"]),
+        "auto choices: " + json.dumps({str(k[0]) + str(k[1][0]): v for k, v in auto_choices().items()}),
+    ])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "device_check.md").write_text(report + "\n")
+    (out / "device_check.json").write_text(json.dumps(
+        {"header": header, "correctness": check_rows, "memory": memory_rows, "conv": timing,
+         "copy_GBps": copy}, indent=1, default=str))
+    print(report)
+    failed = [r for r in check_rows if r["ok"] != "yes"]
+    if failed:
+        print(f"\n{len(failed)} correctness check(s) FAILED", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
