@@ -2,9 +2,11 @@
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pgcnn_triton.equivariance import equivariance_error, flip_h, flip_w, rot90
+from pgcnn_triton.kernels import use_backend
 from pgcnn_triton.nn import GroupConv, LiftingConv, PointwiseGroupConv
 from tests.helpers import batches, channels, kernel_sizes, odd_sizes, rel_err
 
@@ -31,6 +33,18 @@ def expected(out, group, name):
 @pytest.mark.parametrize("group,n,name", CASES)
 @given(b=batches, c_in=channels, c_mid=channels, c_out=channels, k=kernel_sizes, hw=odd_sizes)
 def test_lifting_group_and_pointwise_index_maps(group, n, name, b, c_in, c_mid, c_out, k, hw):
+    check_index_maps(group, n, name, b, c_in, c_mid, c_out, k, hw)
+
+
+@pytest.mark.parametrize("group,n,name", CASES)
+@settings(max_examples=3)
+@given(b=batches, c_in=channels, c_mid=channels, c_out=channels, k=st.sampled_from([3, 5]), hw=st.just(7))
+def test_index_maps_through_triton_kernels(group, n, name, b, c_in, c_mid, c_out, k, hw):
+    with use_backend("triton"):
+        check_index_maps(group, n, name, b, c_in, c_mid, c_out, k, hw)
+
+
+def check_index_maps(group, n, name, b, c_in, c_mid, c_out, k, hw):
     kw = grid_kwargs(group, n)
     lift = LiftingConv(c_in, c_mid, k, kernel_hidden=8, **kw).eval()
     gconv = GroupConv(c_mid, c_out, k, kernel_hidden=8, **kw).eval()
