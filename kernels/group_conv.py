@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from . import group_conv_reference as reference
-from ._backend import check_backend, fastest, resolve, triton_available
+from ._backend import fastest, requested, resolve, triton_available
 from .group_conv_reference import dense_kernel, packed_kernel  # noqa: F401  (re-exported)
 from .taps import disk_taps
 
@@ -247,7 +247,8 @@ def group_conv2d(
     pad = resolve_padding(padding, kernel_size)
     if h + 2 * pad < kernel_size or w + 2 * pad < kernel_size:
         raise ValueError(f"input {h}x{w} is smaller than kernel_size={kernel_size} with padding {pad}")
-    backend = check_backend(backend)
+    # fixed now, so the backward runs where the forward ran even after a use_backend block ends
+    backend = requested(backend)
     bank = bank.to(x.dtype)
     bias = None if bias is None else bias.to(x.dtype)
     n_out = rows // out_channels

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from . import group_pool_reference as reference
-from ._backend import check_backend, resolve
+from ._backend import requested, resolve
 
 _MODES = ("max", "mean")
 
@@ -164,7 +164,8 @@ def group_pool(x: torch.Tensor, mode: str = "max", backend: str | None = None) -
     _check_input(x, "G", (2,))
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-    name = check_backend(backend)
+    # fixed now, so the backward runs where the forward ran even after a use_backend block ends
+    name = requested(backend)
     if mode == "max":
         return _group_pool_max(x, name)[0]
     return _group_pool_mean(x, name)
@@ -176,4 +177,4 @@ def global_max_pool(x: torch.Tensor, backend: str | None = None) -> torch.Tensor
     The gradient goes entirely to the first maximal position in ``g·H·W + h·W + w`` order.
     """
     _check_input(x, "G, H, W", (2, 3, 4))
-    return _global_max_pool(x, check_backend(backend))[0]
+    return _global_max_pool(x, requested(backend))[0]
