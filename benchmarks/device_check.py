@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
 from pgcnn_triton.kernels import (
     auto_choices,
     dense_kernel,
@@ -204,12 +203,13 @@ def time_bank(device, shape, reps):
     in_bytes = hidden.numel() * 4 + weight.numel() * 4
     rows = []
     for backend in ("triton", "torch"):
-        ms = timed(lambda: kernel_bank(hidden, weight, bias, c, dtype=torch.bfloat16, backend=backend), device, reps)
+        ms = timed(lambda be=backend: kernel_bank(hidden, weight, bias, c, dtype=torch.bfloat16, backend=be),
+                   device, reps)
         rows.append({"op": f"kernel_bank ({backend})", "shape": f"S={b} N={n} T={taps} C={c}", "ms": ms,
                      "GB/s": (out_bytes + in_bytes) / ms / 1e6})
     x = torch.randn(b, c, n, 32, 32, device=device, dtype=torch.bfloat16)
     for backend in ("triton", "torch"):
-        ms = timed(lambda: group_pool(x, "max", backend=backend), device, reps)
+        ms = timed(lambda be=backend: group_pool(x, "max", backend=be), device, reps)
         rows.append({"op": f"group_pool max ({backend})", "shape": str(tuple(x.shape)), "ms": ms,
                      "GB/s": x.numel() * 2 * (1 + 1 / n) / ms / 1e6})
     return rows

@@ -23,9 +23,8 @@ from .taps import TapLayout, check_kernel_size, disk_taps
 
 __all__ = [
     "BACKENDS",
-    "auto_choices",
-    "use_backend",
     "TapLayout",
+    "auto_choices",
     "check_kernel_size",
     "dense_kernel",
     "disk_taps",
@@ -34,4 +33,5 @@ __all__ = [
     "group_pool",
     "kernel_bank",
     "resolve_padding",
+    "use_backend",
 ]

@@ -73,7 +73,7 @@ def forward(x, bank, bias, kernel_size: int, padding: int) -> torch.Tensor:
 
 def backward(grad_y, x, bank, kernel_size: int, padding: int, need_x: bool, need_bank: bool):
     """``(grad_x, grad_bank)`` of :func:`forward` (``None`` where not needed); bias grad excluded."""
-    b, rows = x.shape[0], bank.shape[1]
+    rows = bank.shape[1]
     x4, weight, groups = _views(x, bank, kernel_size)
     gy = grad_y.reshape(x4.shape[0], groups * rows, grad_y.shape[-2], grad_y.shape[-1])
     gx, gw, _ = torch.ops.aten.convolution_backward(

@@ -4,9 +4,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from pgcnn_triton.kernels import disk_taps, group_conv2d, use_backend
 from pgcnn_triton.kernels import group_conv_triton as gct
+
 from tests.helpers import rel_err
 
 
@@ -151,7 +151,7 @@ def test_backend_choice(monkeypatch):
 
 
 def test_argument_errors():
-    x, bank, bias = make_inputs(1, 2, 2, 2, 2, 3, 5, 5, True)
+    x, bank, _ = make_inputs(1, 2, 2, 2, 2, 3, 5, 5, True)
     with pytest.raises(ValueError, match="pool"):
         group_conv2d(x, bank, 3, 2, pool="sum")
     with pytest.raises(ValueError, match="bias"):

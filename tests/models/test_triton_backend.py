@@ -2,10 +2,10 @@
 
 import pytest
 import torch
+from pgcnn_triton.kernels import use_backend
 
 from pgcnn_triton import PartialGCNN
 from pgcnn_triton.equivariance import equivariance_error, flip_w, rot90
-from pgcnn_triton.kernels import use_backend
 from pgcnn_triton.nn import GroupConv, LiftingConv
 from tests.helpers import rel_err
 

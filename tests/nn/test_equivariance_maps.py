@@ -4,9 +4,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pgcnn_triton.kernels import use_backend
 
 from pgcnn_triton.equivariance import equivariance_error, flip_h, flip_w, rot90
-from pgcnn_triton.kernels import use_backend
 from pgcnn_triton.nn import GroupConv, LiftingConv, PointwiseGroupConv
 from tests.helpers import batches, channels, kernel_sizes, odd_sizes, rel_err
 
