@@ -19,7 +19,7 @@ from ._backend import BACKENDS, auto_choices, use_backend
 from .bank import kernel_bank
 from .group_conv import dense_kernel, group_conv2d, resolve_padding
 from .group_pool import global_max_pool, group_pool
-from .taps import TapLayout, check_kernel_size, disk_taps
+from .taps import TapLayout, check_kernel_size, disk_taps, num_disk_taps
 
 __all__ = [
     "BACKENDS",
@@ -32,6 +32,7 @@ __all__ = [
     "group_conv2d",
     "group_pool",
     "kernel_bank",
+    "num_disk_taps",
     "resolve_padding",
     "use_backend",
 ]

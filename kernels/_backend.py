@@ -47,8 +47,13 @@ def use_backend(backend: str):
         _CONTEXT.reset(token)
 
 
+@torch.compiler.assume_constant_result
 def requested(backend: str | None = None) -> str:
-    """The backend asked for: argument, then context, then ``PGCNN_BACKEND``, then ``"auto"``."""
+    """The backend asked for: argument, then context, then ``PGCNN_BACKEND``, then ``"auto"``.
+
+    Under ``torch.compile`` this is read once, when the graph is traced (dynamo cannot trace a
+    ``ContextVar``): a compiled function keeps the backend it was compiled with.
+    """
     name = check_backend(backend)
     if name:
         return name

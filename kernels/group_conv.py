@@ -19,7 +19,7 @@ import torch
 from . import group_conv_reference as reference
 from ._backend import fastest, requested, resolve, triton_available
 from .group_conv_reference import dense_kernel, packed_kernel  # noqa: F401  (re-exported)
-from .taps import disk_taps
+from .taps import num_disk_taps
 
 _POOLS = (None, "max", "mean")
 
@@ -237,9 +237,9 @@ def group_conv2d(
         raise ValueError(f"out_channels must be a positive int, got {out_channels!r}")
     if rows % out_channels:
         raise ValueError(f"bank rows ({rows}) must be a multiple of out_channels ({out_channels})")
-    if taps != disk_taps(kernel_size).num_taps:
+    if taps != num_disk_taps(kernel_size):
         raise ValueError(f"bank has {taps} taps but kernel_size={kernel_size} has "
-                         f"{disk_taps(kernel_size).num_taps} in-disk taps")
+                         f"{num_disk_taps(kernel_size)} in-disk taps")
     if bias is not None and tuple(bias.shape) != (out_channels,):
         raise ValueError(f"bias must have shape [{out_channels}] (out_channels), got {tuple(bias.shape)}")
     if pool not in _POOLS:

@@ -46,6 +46,13 @@ def check_kernel_size(kernel_size) -> int:
     return kernel_size
 
 
+def num_disk_taps(kernel_size: int) -> int:
+    """Number of in-disk taps of a k×k kernel, in plain Python (traceable by ``torch.compile``)."""
+    k = check_kernel_size(kernel_size)
+    axis = [-1.0 + 2.0 * i / (k - 1) for i in range(k)] if k > 1 else [0.0]
+    return sum(1 for y in axis for x in axis if (y * y + x * x) ** 0.5 <= 1.0 + _EPS)
+
+
 @lru_cache(maxsize=None)
 def disk_taps(kernel_size: int) -> TapLayout:
     """The tap layout of a ``kernel_size × kernel_size`` kernel (cached; tensors on the CPU)."""
