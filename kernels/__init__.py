@@ -17,7 +17,7 @@ Triton on CUDA, the group conv timed against cuDNN once per shape; the interpret
 
 from ._backend import BACKENDS, auto_choices, use_backend
 from .bank import kernel_bank
-from .group_conv import dense_kernel, group_conv2d, resolve_padding
+from .group_conv import conv_dtype, dense_kernel, group_conv2d, resolve_padding
 from .group_pool import global_max_pool, group_pool
 from .taps import TapLayout, check_kernel_size, disk_taps, num_disk_taps
 
@@ -26,6 +26,7 @@ __all__ = [
     "TapLayout",
     "auto_choices",
     "check_kernel_size",
+    "conv_dtype",
     "dense_kernel",
     "disk_taps",
     "global_max_pool",

@@ -34,6 +34,14 @@ def resolve_padding(padding, kernel_size: int) -> int:
     raise ValueError(f"padding must be 'same', 'valid' or a non-negative int, got {padding!r}")
 
 
+def conv_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype the group conv runs in for input ``x``: the autocast dtype when autocast is on for
+    ``x``'s device (the op is a custom op, which autocast would not cast by itself), else ``x.dtype``."""
+    if x.is_floating_point() and torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return x.dtype
+
+
 def _triton():
     from . import group_conv_triton
 
@@ -212,7 +220,8 @@ def group_conv2d(
     Args:
         x: ``[B, C_in, N_in, H, W]`` features.
         bank: shared ``[C_out·N_out, T, C_in·N_in]`` (or ``[1, …]``) or per-sample
-            ``[B, C_out·N_out, T, C_in·N_in]`` bank (T in-disk taps of ``kernel_size``); cast to ``x.dtype``.
+            ``[B, C_out·N_out, T, C_in·N_in]`` bank (T in-disk taps of ``kernel_size``). x, bank and
+            bias are cast to :func:`conv_dtype` (``x.dtype``, or the autocast dtype under autocast).
         kernel_size: odd k. out_channels: C_out. bias: optional ``[C_out]``.
         padding: ``"same"``, ``"valid"`` or an int (stride 1).
         pool: ``None``, or ``"max"`` / ``"mean"`` over the output elements, fused into the epilogue.
@@ -249,8 +258,9 @@ def group_conv2d(
         raise ValueError(f"input {h}x{w} is smaller than kernel_size={kernel_size} with padding {pad}")
     # fixed now, so the backward runs where the forward ran even after a use_backend block ends
     backend = requested(backend)
-    bank = bank.to(x.dtype)
-    bias = None if bias is None else bias.to(x.dtype)
+    dtype = conv_dtype(x)
+    x, bank = x.to(dtype), bank.to(dtype)
+    bias = None if bias is None else bias.to(dtype)
     n_out = rows // out_channels
     if pool is not None:
         y, _ = torch.ops.pgcnn_triton.group_conv2d_pool(x, bank, bias, kernel_size, pad, out_channels, pool,
@@ -260,4 +270,4 @@ def group_conv2d(
     return y.reshape(b, out_channels, n_out, y.shape[-2], y.shape[-1])
 
 
-__all__ = ["dense_kernel", "group_conv2d", "packed_kernel", "resolve_padding", "triton_available"]
+__all__ = ["conv_dtype", "dense_kernel", "group_conv2d", "packed_kernel", "resolve_padding", "triton_available"]

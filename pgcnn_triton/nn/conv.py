@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..kernelnets import make_kernel_net
-from ..kernels import check_kernel_size, disk_taps, group_conv2d, kernel_bank, resolve_padding
+from ..kernels import check_kernel_size, conv_dtype, disk_taps, group_conv2d, kernel_bank, resolve_padding
 from ..sampling import FullGroupSampler, PartialSampler, make_config
 from .kernel_norms import record_kernel
 
@@ -77,7 +77,8 @@ class _KernelConv(nn.Module):
         coords = self.group.kernel_inputs(g_out, g_in, points, self.sampling.coordinate)
         hidden = self.kernel_net.features(coords.to(self.kernel_net.output.weight.dtype))
         out = self.kernel_net.output
-        bank = kernel_bank(hidden, out.weight, out.bias, self.out_channels)
+        # the bank is written straight in the conv's dtype (bf16 under autocast): no separate cast
+        bank = kernel_bank(hidden, out.weight, out.bias, self.out_channels, dtype=conv_dtype(x5))
         record_kernel(bank, bias)
         return group_conv2d(x5, bank, kernel_size, self.out_channels, bias, self.padding)
 

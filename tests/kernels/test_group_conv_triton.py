@@ -160,3 +160,14 @@ def test_argument_errors():
         group_conv2d(x, bank, 5, 2)
     with pytest.raises(ValueError, match="smaller than kernel_size"):
         group_conv2d(x[..., :2, :2], bank, 3, 2, padding="valid")
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_autocast_runs_the_conv_in_the_autocast_dtype(backend):
+    x, bank, bias = make_inputs(2, 2, 2, 2, 2, 3, 6, 6, True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = group_conv2d(x, bank, 3, 2, bias, backend=backend)
+    assert y.dtype == torch.bfloat16
+    assert rel_err(y.float(), group_conv2d(x, bank, 3, 2, bias, backend="torch")) <= 2e-2
+    y.float().sum().backward()
+    assert x.grad.dtype == torch.float32 and bank.grad.dtype == torch.float32
