@@ -288,7 +288,9 @@ class PartialSampler(ElementSampler):
         g = self.group
         mirror = -straight_through(y, b).to(torch.float64)
         if self.config.shape_mode == "static":
-            gate = torch.cat([torch.ones_like(angles[:1]), b.to(angles.dtype).expand_as(angles[:1])], 1)
+            # value b, gradient b·dy: the straight-through gate multiplies the mirrored half (method.md §15b)
+            st = (b * straight_through(y, b)).to(angles.dtype)
+            gate = torch.cat([torch.ones_like(angles[:1]), st.expand_as(angles[:1])], 1)
             return g.mirrored(angles, mirror), gate.to(y.dtype)
         if bool(b):  # dynamic: the mirrored half exists only when the gate is open (host sync)
             return g.mirrored(angles, mirror), None

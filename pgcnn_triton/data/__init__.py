@@ -1,28 +1,38 @@
-"""Data shipped with pgcnn_triton: 5,000 real MNIST digits for offline demos and tests.
+"""Datasets: real on-disk formats with clear errors, and offline sets from the bundled digits.
 
-The digits are a 500-per-class subset of MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0; see
-``NOTICE.md`` beside this file for the attribution.
+* CIFAR-10 / CIFAR-100 python tarballs (:func:`load_cifar`, optional md5-checked download);
+* RotMNIST ``mnist_rotation_new.zip`` (:func:`load_rotmnist`);
+* MNIST idx files (:func:`load_mnist_idx`) and MNIST6-180 / MNIST6-M from them (:func:`load_mnist6`);
+* PatchCamelyon HDF5 files (:func:`load_pcam`, needs ``h5py``);
+* the bundled digits, 5,000 real MNIST images (:func:`load_bundled_digits`; CC BY-SA 3.0, see
+  ``NOTICE.md``), and offline MNIST6 / rotated MNIST built from them (:func:`bundled_mnist6`,
+  :func:`bundled_rotmnist`).
+
+:func:`load_dataset` dispatches by name; every loader returns :class:`DataSplits` (train / val / test).
 """
 
-from __future__ import annotations
+from .base import DataSplits, ImageDataset, split_indices
+from .bundled import (
+    BUNDLED_DIGITS,
+    BUNDLED_DIGITS_SHA256,
+    bundled_mnist6,
+    bundled_rotmnist,
+    load_bundled_digits,
+)
+from .cifar import load_cifar
+from .errors import DatasetCorruptError, DatasetNotFoundError
+from .files import download, file_digest, verify_file
+from .mnist import load_mnist6, load_mnist_idx
+from .mnist6 import mnist6_dataset, mnist6_splits
+from .pcam import load_pcam
+from .registry import DATASETS, OFFICIAL_TRAIN_SIZES, load_dataset
+from .rotmnist import load_rotmnist
+from .transforms import rotate
 
-import hashlib
-import io
-from importlib import resources
-
-import numpy as np
-import torch
-
-BUNDLED_DIGITS = "mnist_5k.npz"
-BUNDLED_DIGITS_SHA256 = "246e0c30eeea57c8d0037d3f38c8e00651ec204cc61b8022563e9aeeb9d756f4"
-
-
-def load_bundled_digits() -> tuple[torch.Tensor, torch.Tensor]:
-    """The bundled digits as ``(images uint8 [5000, 28, 28], labels int64 [5000])``, sorted by label."""
-    blob = resources.files(__name__).joinpath(BUNDLED_DIGITS).read_bytes()
-    digest = hashlib.sha256(blob).hexdigest()
-    if digest != BUNDLED_DIGITS_SHA256:
-        raise RuntimeError(f"{BUNDLED_DIGITS} is corrupt (sha256 {digest}, expected {BUNDLED_DIGITS_SHA256}): "
-                           "reinstall pgcnn_triton")
-    with np.load(io.BytesIO(blob)) as data:
-        return torch.from_numpy(data["images"].copy()), torch.from_numpy(data["labels"].astype(np.int64))
+__all__ = [
+    "BUNDLED_DIGITS", "BUNDLED_DIGITS_SHA256", "DATASETS", "OFFICIAL_TRAIN_SIZES", "DataSplits",
+    "DatasetCorruptError", "DatasetNotFoundError", "ImageDataset", "bundled_mnist6", "bundled_rotmnist",
+    "download", "file_digest", "load_bundled_digits", "load_cifar", "load_dataset", "load_mnist6",
+    "load_mnist_idx", "load_pcam", "load_rotmnist", "mnist6_dataset", "mnist6_splits", "rotate",
+    "split_indices", "verify_file",
+]

@@ -1,0 +1,159 @@
+"""Command-line flags shared by ``pgcnn train`` and the example scripts, and their resolution.
+
+Every flag left unset falls back to the dataset's recipe (:mod:`.recipes`), then to
+:class:`~pgcnn_triton.training.TrainConfig`'s default.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..data import DATASETS
+from ..sampling import EVAL_MODES, SHAPE_MODES
+from .config import SCHEDULERS, TrainConfig
+from .recipes import recipe
+from .specs import (
+    DATASET_OVERRIDES,
+    FAMILIES,
+    GROUPS,
+    data_spec,
+    model_spec,
+    resolve_preset,
+)
+
+_BOOL = argparse.BooleanOptionalAction
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, **defaults) -> argparse.ArgumentParser:
+    """Add every training flag to ``parser``; keyword ``defaults`` set per-script defaults (e.g. dataset)."""
+    d = parser.add_argument_group("data")
+    d.add_argument("--dataset", choices=DATASETS, default="cifar10", help="dataset (default %(default)s)")
+    d.add_argument("--data-dir", default="data", help="directory with the dataset files (default %(default)s)")
+    d.add_argument("--download", action="store_true", help="download missing files (CIFAR)")
+    m = parser.add_argument_group("model")
+    m.add_argument("--model", choices=sorted(FAMILIES), default="ckresnet", help="architecture (default %(default)s)")
+    m.add_argument("--group", choices=GROUPS, default=None, help="se2 (default), e2, or t2 (translations only)")
+    m.add_argument("--partial", action=_BOOL, default=None, help="learn partial equivariance (default on)")
+    m.add_argument("--num-elements", "-N", type=int, default=None, help="group elements N (preset: 8)")
+    m.add_argument("--preset", default=None, help="start from this preset instead of the dataset's")
+    m.add_argument("--hidden", type=int, default=None, help="width of the first layer (preset default)")
+    m.add_argument("--kernel-size", type=int, default=None, help="kernel size k (preset default)")
+    m.add_argument("--kernel-net", choices=("SIREN", "MAGNet", "FourierNet"), default=None,
+                   help="kernel network (preset default)")
+    m.add_argument("--shape-mode", choices=SHAPE_MODES, default=None, help="dynamic (paper) or static")
+    m.add_argument("--per-batch-element", action=_BOOL, default=None, help="one element set per sample")
+    m.add_argument("--eval-mode", choices=EVAL_MODES, default=None, help="evaluation sampling (default deterministic)")
+    t = parser.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=None, help="per process")
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--lr-probs", type=float, default=None, help="learning rate of θ / mirror logits")
+    t.add_argument("--lr-omega0", type=float, default=None)
+    t.add_argument("--weight-decay", type=float, default=None, help="λ of the kernel-norm regulariser")
+    t.add_argument("--monotonic-decay", type=float, default=None, help="λ of the monotonic θ regulariser")
+    t.add_argument("--scheduler", choices=SCHEDULERS, default=None)
+    t.add_argument("--warmup-epochs", type=int, default=None)
+    t.add_argument("--gradient-clip", type=float, default=None, help="max gradient norm (0: off)")
+    t.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
+    t.add_argument("--anneal-gumbel", action=_BOOL, default=None,
+                   help="anneal the mirror-gate temperature over the run (default on)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--amp", action=_BOOL, default=True, help="bf16 autocast on GPU (default on)")
+    t.add_argument("--channels-last", action=_BOOL, default=True, help="channels-last on GPU (default on)")
+    t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument("--num-workers", type=int, default=None)
+    t.add_argument("--max-batches", type=int, default=None, help="batches per epoch (smoke tests)")
+    t.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
+    o = parser.add_argument_group("output")
+    o.add_argument("--out-dir", default=None, help="run directory (default runs/<dataset>-<group>-<partial|full>)")
+    o.add_argument("--resume", nargs="?", const="last", default=None,
+                   help="continue from OUT_DIR/last.pt (or the given checkpoint) at the next epoch")
+    o.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(**defaults)
+    return parser
+
+
+def group_of(args: argparse.Namespace) -> str:
+    """The group flag, ``"se2"`` when unset."""
+    return args.group or "se2"
+
+
+def partial_of(args: argparse.Namespace) -> bool:
+    """The partial flag, on when unset; always off for the T(2) baseline."""
+    return group_of(args) != "t2" and (args.partial is None or bool(args.partial))
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`TrainConfig` of parsed flags: flag, else the dataset recipe, else the default."""
+    values = recipe(args.dataset, args.model, group_of(args), partial_of(args))
+    flags = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "lr_probs": args.lr_probs,
+             "lr_omega0": args.lr_omega0, "weight_decay": args.weight_decay, "monotonic_decay": args.monotonic_decay,
+             "scheduler": args.scheduler, "warmup_epochs": args.warmup_epochs, "gradient_clip": args.gradient_clip,
+             "patience": args.patience, "num_workers": args.num_workers, "max_batches": args.max_batches,
+             "anneal_gumbel": args.anneal_gumbel}
+    values.update({k: v for k, v in flags.items() if v is not None})
+    return TrainConfig(seed=args.seed, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
+                       progress=not args.no_progress, **values)
+
+
+def model_spec_from_args(args: argparse.Namespace, in_channels: int, num_classes: int,
+                         image_size: int | None = None) -> dict:
+    """The model spec of parsed flags for data with ``in_channels``, ``num_classes`` and square ``image_size``.
+
+    With a learnable final pooling (the full CIFAR-10 presets) its size is derived from the image size,
+    the pooling and the kernel size, so ``--kernel-size`` and other inputs keep working.
+    """
+    if args.preset:
+        preset, overrides = args.preset, {}
+        if args.group == "t2":
+            raise ValueError("--group t2 cannot be combined with --preset; pick a t2 preset instead")
+        if args.group is not None:
+            overrides["group"] = args.group.upper()
+        if args.partial is not None:
+            overrides["partial"] = bool(args.partial)
+    else:
+        preset, overrides = resolve_preset(args.model, args.dataset, group_of(args), partial_of(args))
+    overrides.update(DATASET_OVERRIDES.get(args.dataset, {}))
+    overrides.update(in_channels=in_channels, num_classes=num_classes)
+    for flag, key in (("num_elements", "num_elements"), ("hidden", "hidden"), ("kernel_size", "kernel_size"), ("kernel_net", "kernel_net"),
+                      ("shape_mode", "shape_mode"), ("per_batch_element", "per_batch_element"),
+                      ("eval_mode", "eval_mode")):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides[key] = value
+    if image_size is not None:
+        overrides.update(final_pool_size(FAMILIES[args.model].PRESETS.get(preset, {}), overrides, image_size))
+    return model_spec(args.model, preset, overrides, label=run_kind(args))
+
+
+def final_pool_size(preset: dict, overrides: dict, image_size: int) -> dict:
+    """``{"final_spatial_dim": (s, s)}`` for a model with a learnable final pooling, else ``{}``."""
+    kwargs = {**preset, **overrides}
+    if not kwargs.get("learnable_final_pooling"):
+        return {}
+    size = image_size
+    for _ in kwargs.get("pool_blocks", ()):
+        size //= 2
+    side = size - kwargs.get("kernel_size", 7) + 1
+    if side < 1:
+        raise ValueError(f"kernel_size {kwargs.get('kernel_size', 7)} is larger than the final feature map ({size})")
+    return {"final_spatial_dim": (side, side)}
+
+
+def data_spec_from_args(args: argparse.Namespace) -> dict:
+    """The dataset spec of parsed flags (``--dataset``, ``--data-dir``)."""
+    return data_spec(args.dataset, args.data_dir)
+
+
+def run_kind(args: argparse.Namespace) -> str:
+    """``"se2-partial"``, ``"e2-full"``, ``"t2"``, ...: what the flags train."""
+    group = group_of(args)
+    return "t2" if group == "t2" else f"{group}-{'partial' if partial_of(args) else 'full'}"
+
+
+def out_dir_from_args(args: argparse.Namespace) -> Path:
+    """``--out-dir``, or ``runs/<dataset>-<model>-<kind>``."""
+    if args.out_dir:
+        return Path(args.out_dir)
+    return Path("runs") / f"{args.dataset}-{args.model}-{run_kind(args)}"

@@ -1,0 +1,146 @@
+"""Run a whole experiment from parsed flags: data, model, trainer, resume, summary. Shared by the CLI and examples."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from ..data import DataSplits
+from .args import (
+    data_spec_from_args,
+    model_spec_from_args,
+    out_dir_from_args,
+    train_config,
+)
+from .checkpoint import load_checkpoint, seed_everything
+from .distributed import DistContext, setup_distributed
+from .plots import plot_learned_equivariance, plot_training_curves
+from .records import format_equivariance_table, read_metrics_csv, write_json
+from .specs import build_model, load_from_spec
+from .trainer import LAST, Trainer
+
+
+def load_data(args: argparse.Namespace, dist: DistContext) -> DataSplits:
+    """Load the dataset of ``args``; under DDP rank 0 goes first (it may download), the others wait."""
+    spec = data_spec_from_args(args)
+    if not dist.is_main:
+        dist.barrier()
+    try:
+        data = load_from_spec(spec, download=args.download, progress=not args.no_progress and dist.is_main)
+    finally:
+        if dist.is_main:
+            dist.barrier()
+    return data
+
+
+def train_from_args(args: argparse.Namespace, dist: DistContext | None = None, verbose: bool = True) -> dict:
+    """Train as the flags say (see :func:`~pgcnn_triton.training.args.add_train_arguments`); returns the summary.
+
+    Launched by ``torchrun`` (``WORLD_SIZE`` > 1) it trains with DistributedDataParallel; rank 0 writes.
+    """
+    own = dist is None
+    dist = dist or setup_distributed(args.device)
+    try:
+        config = train_config(args)
+        seed_everything(config.seed)
+        data = load_data(args, dist)
+        spec = model_spec_from_args(args, data.in_channels, data.num_classes, data.image_size)
+        model = build_model(spec)
+        if dist.distributed:  # same init everywhere (DDP broadcasts it), different group samples per rank
+            torch.manual_seed(config.seed + 1 + dist.rank)
+        out_dir = out_dir_from_args(args)
+        trainer = Trainer(model, data, config, out_dir, dist=dist, model_spec=spec,
+                          data_spec=data_spec_from_args(args))
+        if args.resume:
+            path = out_dir / LAST if args.resume == "last" else Path(args.resume)
+            if not path.is_file():
+                raise FileNotFoundError(f"--resume: no checkpoint at {path} (train once without --resume first)")
+            start = trainer.resume(path)
+            if verbose and dist.is_main:
+                print(f"resumed from {path}: continuing at epoch {start}")
+        summary = trainer.fit()
+        summary["out_dir"] = str(out_dir)
+        if dist.distributed:
+            print(f"[rank {dist.rank}/{dist.world_size}] finished: {summary['epochs_run']} epochs, "
+                  f"test acc {summary['test_acc']:.4f}", flush=True)
+        if verbose and dist.is_main:
+            print(format_summary(summary))
+        return summary
+    finally:
+        if own:
+            dist.close()
+
+
+def format_summary(summary: dict) -> str:
+    """A few lines: test accuracy with the best weights, and θ per layer."""
+    head = (f"{summary['model'].get('label', 'model')} on {summary['data'].get('name')}: "
+            f"test acc {summary['test_acc']:.4f} (best epoch {summary.get('best_epoch')}, "
+            f"val acc {summary.get('val_acc', float('nan')):.4f}), {summary['parameters']:,} parameters, "
+            f"{summary['epochs_run']} epochs, {summary['train_time_s']:.0f} s")
+    lines = [head]
+    if summary.get("learned_equivariance"):
+        lines.append(format_equivariance_table({summary["model"].get("label", "model"):
+                                                summary["learned_equivariance"]}))
+    return "\n".join(lines)
+
+
+def evaluate_checkpoint(path: str | Path, *, split: str = "test", data_dir: str | None = None,
+                        eval_mode: str | None = None, device: str | None = None, batch_size: int = 128) -> dict:
+    """Rebuild the model of a checkpoint (``best.pt`` or ``last.pt``), load its weights, evaluate a split."""
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+    state = load_checkpoint(path)
+    if "model_spec" not in state or not state["model_spec"]:
+        raise ValueError(f"{path} has no model description: not a checkpoint written by pgcnn_triton training")
+    model = build_model(state["model_spec"])
+    model.load_state_dict(state["model"])
+    if eval_mode:
+        model.set_eval_mode(eval_mode)
+    data = load_from_spec(state["data_spec"], root=data_dir, progress=False)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(dev).eval()
+    loss = correct = count = 0.0
+    loader = torch.utils.data.DataLoader(getattr(data, split), batch_size=batch_size)
+    with torch.no_grad():
+        for x, y in loader:
+            logits = model(x.to(dev)).float()
+            y = y.to(dev)
+            loss += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
+            correct += float((logits.argmax(1) == y).sum())
+            count += y.shape[0]
+    return {"checkpoint": str(path), "split": split, "epoch": state.get("epoch"), "loss": loss / count,
+            "acc": correct / count, "count": int(count), "learned_equivariance": model.learned_equivariance()}
+
+
+def plot_runs(run_dirs: list[str | Path], out: str | Path | None = None) -> list[Path]:
+    """Redraw a run's figures from its files; with several runs, one comparison of their learned equivariance."""
+    run_dirs = [Path(d) for d in run_dirs]
+    if not run_dirs:
+        raise ValueError("run_dirs must name at least one run directory")
+    models, written = {}, []
+    for d in run_dirs:
+        summary_path = d / "summary.json"
+        if not summary_path.is_file():
+            raise FileNotFoundError(f"{summary_path} not found: is {d} a finished run directory?")
+        summary = json.loads(summary_path.read_text())
+        label = summary.get("model", {}).get("label") or d.name
+        models[label if label not in models else f"{label} ({d.name})"] = summary["learned_equivariance"]
+        if len(run_dirs) == 1 and (d / "metrics.csv").is_file():
+            written.append(plot_training_curves(read_metrics_csv(d / "metrics.csv"), d / "curves.png"))
+    target = Path(out) if out else (run_dirs[0] / "learned_equivariance.png" if len(run_dirs) == 1
+                                    else run_dirs[0].parent / "learned_equivariance_comparison.png")
+    written.append(plot_learned_equivariance(models, target))
+    return written
+
+
+def save_comparison(results: dict[str, dict], out_dir: str | Path, title: str) -> dict:
+    """Write ``results.json`` and the side-by-side learned-equivariance PNG of several finished runs."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png = plot_learned_equivariance({k: v["learned_equivariance"] for k, v in results.items()},
+                                    out_dir / "learned_equivariance.png", title=title)
+    json_path = write_json(results, out_dir / "results.json")
+    return {"png": str(png), "json": str(json_path)}

@@ -1,0 +1,84 @@
+"""What a run leaves on disk besides checkpoints: per-epoch CSV metrics and a JSON summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_metrics_csv(rows: list[dict], path: str | Path) -> Path:
+    """Write one row per epoch (union of all keys as columns, in first-seen order)."""
+    path = Path(path)
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+    return path
+
+
+def read_metrics_csv(path: str | Path) -> list[dict]:
+    """Rows of a metrics CSV with numbers parsed back to float (empty cells become ``None``)."""
+    rows = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            rows.append({k: (float(v) if v not in ("", None) and _is_number(v) else (v or None)) for k, v in row.items()})
+    return rows
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def write_json(data: dict, path: str | Path) -> Path:
+    """Write ``data`` as indented JSON (atomically)."""
+    path = Path(path)
+    _atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    return path
+
+
+def equivariance_columns(rows: list[dict]) -> dict:
+    """Flatten ``model.learned_equivariance()`` rows into ``{"theta/<layer>": θ, "mirror/<layer>": p}``."""
+    out = {}
+    for row in rows:
+        if row.get("theta") is not None:
+            out[f"theta/{row['layer']}"] = row["theta"]
+        if row.get("mirror_probability") is not None:
+            out[f"mirror/{row['layer']}"] = row["mirror_probability"]
+    return out
+
+
+def format_equivariance_table(models: dict[str, list[dict]]) -> str:
+    """A text table, one line per layer: θ (and mirror probability) of each model side by side."""
+    names = list(models)
+    layers = [row["layer"] for row in next(iter(models.values()))] if models else []
+    e2 = any(row.get("mirror_probability") is not None for rows in models.values() for row in rows)
+    header = f"{'layer':<18}" + "".join(f"{'θ ' + n:>16}" + (f"{'mirror p ' + n:>20}" if e2 else "") for n in names)
+    lines = [header, "-" * len(header)]
+    for i, layer in enumerate(layers):
+        cells = ""
+        for n in names:
+            row = models[n][i] if i < len(models[n]) else {}
+            theta = row.get("theta")
+            cells += f"{theta:>16.3f}" if theta is not None else f"{'-':>16}"
+            if e2:
+                mirror = row.get("mirror_probability")
+                cells += f"{mirror:>20.3f}" if mirror is not None else f"{'-':>20}"
+        lines.append(f"{layer:<18}{cells}")
+    return "\n".join(lines)

@@ -1,0 +1,297 @@
+"""The training loop of method.md §7.1, with exact resume, atomic checkpoints and DDP.
+
+Run directory layout (written by rank 0):
+
+* ``last.pt``  — full training state after the last finished epoch (model, optimizer, scheduler, sampler
+  counters, epoch, early-stopping state, metric history, RNG states of every rank);
+* ``best.pt``  — model weights with the best validation accuracy (ties → lower loss);
+* ``metrics.csv`` — one row per epoch; ``summary.json`` — final result (test with the best weights);
+* ``learned_equivariance.png`` and ``curves.png``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from tqdm.auto import tqdm
+
+from ..nn import collect_kernel_norms
+from ..sampling import ElementSampler
+from .checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
+from .config import TrainConfig
+from .distributed import DistContext, ShardSampler
+from .errors import NonFiniteLossError
+from .optim import build_optimizer
+from .plots import plot_learned_equivariance, plot_training_curves
+from .records import equivariance_columns, write_json, write_metrics_csv
+from .regularizers import kernel_norm_penalty, monotonic_penalty
+from .schedule import build_scheduler
+
+CHECKPOINT_FORMAT = "pgcnn_triton.checkpoint/1"
+LAST, BEST = "last.pt", "best.pt"
+
+
+def learned_equivariance(model: nn.Module) -> list[dict]:
+    """``model.learned_equivariance()`` if the model has it, else ``[]``."""
+    fn = getattr(model, "learned_equivariance", None)
+    return fn() if callable(fn) else []
+
+
+def sampler_steps(model: nn.Module) -> dict[str, int]:
+    """The Gumbel-temperature counters of every sampler (also inside the model's state dict)."""
+    return {name: int(m.step) for name, m in model.named_modules() if isinstance(m, ElementSampler)}
+
+
+class Trainer:
+    """Train a classifier on :class:`~pgcnn_triton.data.DataSplits` with the Partial G-CNN recipe.
+
+    Args:
+        model: the (unwrapped) model; moved to the context's device.
+        data: train / val / test datasets.
+        config: a :class:`TrainConfig`.
+        out_dir: the run directory (created).
+        dist: the process's :class:`DistContext` (default: single process on CPU).
+        model_spec, data_spec: plain dicts stored in checkpoints so ``pgcnn eval`` can rebuild the run.
+    """
+
+    def __init__(self, model: nn.Module, data, config: TrainConfig, out_dir: str | Path, *,
+                 dist: DistContext | None = None, model_spec: dict | None = None, data_spec: dict | None = None):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        for split in ("train", "val", "test"):
+            if not isinstance(getattr(data, split, None), Dataset):
+                raise TypeError(f"data.{split} must be a torch Dataset")
+        self.config, self.data = config, data
+        self.dist = dist or DistContext()
+        self.device = self.dist.device
+        self.out_dir = Path(out_dir)
+        self.model_spec, self.data_spec = model_spec or {}, data_spec or {}
+        self.cuda = self.device.type == "cuda"
+        self.model = model.to(self.device)
+        if self.cuda and config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+        self.train_sampler = DistributedSampler(data.train, num_replicas=self.dist.world_size, rank=self.dist.rank,
+                                                shuffle=True, seed=config.seed, drop_last=False)
+        shard = len(self.train_sampler)
+        self.train_loader = DataLoader(data.train, batch_size=config.batch_size, sampler=self.train_sampler,
+                                       num_workers=config.num_workers, drop_last=shard >= config.batch_size,
+                                       pin_memory=self.cuda)
+        self.steps_per_epoch = len(self.train_loader)
+        if config.max_batches is not None:
+            self.steps_per_epoch = min(self.steps_per_epoch, config.max_batches)
+        if self.steps_per_epoch < 1:
+            raise ValueError("the training set is empty")
+
+        self.optimizer = build_optimizer(self.model, config.lr, config.lr_probs, config.lr_omega0)
+        self.scheduler = build_scheduler(self.optimizer, steps_per_epoch=self.steps_per_epoch, epochs=config.epochs,
+                                         warmup_epochs=config.warmup_epochs, min_lr=config.min_lr,
+                                         scheduler=config.scheduler)
+        if config.anneal_gumbel and hasattr(self.model, "set_gumbel_anneal_steps"):
+            self.model.set_gumbel_anneal_steps(config.epochs * self.steps_per_epoch)
+
+        self.net = self.model
+        if self.dist.distributed:
+            ids = [self.device.index] if self.cuda else None
+            partial = getattr(getattr(self.model, "sampling", None), "partial", False)
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=partial)
+        self.eval_net = self.model
+        if config.compile:
+            self.net = torch.compile(self.net)
+            self.eval_net = torch.compile(self.model)
+
+        self.epoch = 0                  # last finished epoch
+        self.best: dict | None = None   # {"epoch", "val_acc", "val_loss"}
+        self.best_state: dict | None = None
+        self.epochs_since_best = 0
+        self.history: list[dict] = []
+        self.stopped = None
+
+    # -- small helpers ------------------------------------------------------------------------------
+    def _autocast(self):
+        if self.cuda and self.config.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _to_device(self, x, y):
+        x = x.to(self.device, non_blocking=True)
+        if self.cuda and self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y.to(self.device, non_blocking=True)
+
+    def _bar(self, iterable, total, desc):
+        return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True,
+                    disable=not (self.config.progress and self.dist.is_main))
+
+    def _is_better(self, acc: float, loss: float) -> bool:
+        if self.best is None:
+            return True
+        return acc > self.best["val_acc"] or (acc == self.best["val_acc"] and loss < self.best["val_loss"])
+
+    # -- one epoch ----------------------------------------------------------------------------------
+    def train_epoch(self, epoch: int) -> dict:
+        """One pass over the training set (``epoch`` is 1-based). Returns reduced train metrics."""
+        cfg = self.config
+        self.net.train()
+        self.train_sampler.set_epoch(epoch)
+        sums = [0.0, 0.0, 0.0, 0.0]  # ce·n, reg·n, correct, n
+        bar = self._bar(self.train_loader, self.steps_per_epoch, f"epoch {epoch}/{cfg.epochs}")
+        for b, (x, y) in enumerate(bar):
+            if b >= self.steps_per_epoch:
+                break
+            x, y = self._to_device(x, y)
+            with self._autocast(), (collect_kernel_norms() if cfg.weight_decay else nullcontext([])) as norms:
+                logits = self.net(x)
+            ce = F.cross_entropy(logits.float(), y)
+            reg = [t for t in (kernel_norm_penalty(norms, cfg.weight_decay),
+                               monotonic_penalty(self.model, cfg.monotonic_decay)) if t is not None]
+            reg = torch.stack(reg).sum() if reg else torch.zeros((), device=self.device)
+            loss = ce + reg
+            value = float(loss.detach())
+            if self.dist.any(not math.isfinite(value)):
+                last = self.out_dir / LAST
+                raise NonFiniteLossError(value, epoch, b + 1, str(last) if last.is_file() else None,
+                                         self.epoch if last.is_file() else None)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.gradient_clip:
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.gradient_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            n = y.shape[0]
+            sums[0] += float(ce.detach()) * n
+            sums[1] += float(reg.detach()) * n
+            sums[2] += float((logits.argmax(1) == y).sum())
+            sums[3] += n
+            bar.set_postfix(loss=f"{sums[0] / sums[3]:.4f}", acc=f"{sums[2] / sums[3]:.3f}")
+        ce_sum, reg_sum, correct, count = self.dist.all_reduce_sum(sums)
+        return {"train_loss": ce_sum / count, "train_reg": reg_sum / count, "train_acc": correct / count}
+
+    @torch.no_grad()
+    def evaluate(self, dataset: Dataset, desc: str = "eval") -> dict:
+        """Cross-entropy and accuracy on ``dataset`` (sharded over ranks, reduced exactly)."""
+        self.dist.broadcast_buffers(self.model)
+        self.model.eval()
+        bs = self.config.eval_batch_size or 2 * self.config.batch_size
+        loader = DataLoader(dataset, batch_size=bs, num_workers=self.config.num_workers, pin_memory=self.cuda,
+                            sampler=ShardSampler(len(dataset), self.dist.rank, self.dist.world_size))
+        sums = [0.0, 0.0, 0.0]
+        for x, y in self._bar(loader, len(loader), desc):
+            x, y = self._to_device(x, y)
+            with self._autocast():
+                logits = self.eval_net(x)
+            sums[0] += float(F.cross_entropy(logits.float(), y, reduction="sum"))
+            sums[1] += float((logits.argmax(1) == y).sum())
+            sums[2] += y.shape[0]
+        loss, correct, count = self.dist.all_reduce_sum(sums)
+        if count == 0:
+            raise ValueError(f"cannot evaluate on an empty dataset ({desc})")
+        return {"loss": loss / count, "acc": correct / count, "count": int(count)}
+
+    # -- checkpoints --------------------------------------------------------------------------------
+    def _spec(self) -> dict:  # what every checkpoint carries to rebuild the run
+        return {"format": CHECKPOINT_FORMAT, "model_spec": self.model_spec, "data_spec": self.data_spec,
+                "config": self.config.to_dict()}
+
+    def save(self) -> None:
+        """Write ``last.pt`` (every rank takes part: RNG states are gathered; rank 0 writes)."""
+        rngs = self.dist.gather(rng_state())
+        if not self.dist.is_main:
+            return
+        state = dict(self._spec(), epoch=self.epoch, model=self.model.state_dict(),
+                     optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
+                     sampler_steps=sampler_steps(self.model), rng=rngs, world_size=self.dist.world_size,
+                     best=self.best, epochs_since_best=self.epochs_since_best, history=self.history,
+                     stopped=self.stopped)
+        save_atomic(state, self.out_dir / LAST)
+
+    def _save_best(self) -> None:
+        self.best_state = {k: v.detach().clone().cpu() for k, v in self.model.state_dict().items()}
+        if self.dist.is_main:
+            save_atomic(dict(self._spec(), epoch=self.epoch, model=self.best_state, **self.best,
+                             learned_equivariance=learned_equivariance(self.model)), self.out_dir / BEST)
+
+    def resume(self, path: str | Path | None = None) -> int:
+        """Restore the state of ``last.pt`` (or ``path``); training continues at the next epoch. Returns it."""
+        path = Path(path) if path is not None else self.out_dir / LAST
+        state = load_checkpoint(path)
+        if state.get("format") != CHECKPOINT_FORMAT or "optimizer" not in state:
+            raise ValueError(f"{path} is not a training checkpoint written by pgcnn_triton (last.pt)")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.best = state["epoch"], state["best"]
+        self.epochs_since_best, self.history = state["epochs_since_best"], list(state["history"])
+        self.stopped = state.get("stopped")
+        rngs = state["rng"]
+        if len(rngs) == self.dist.world_size:
+            set_rng_state(rngs[self.dist.rank])
+        else:  # a different number of processes: the run continues, but not bit-for-bit
+            torch.manual_seed(self.config.seed + 1000 * self.epoch + self.dist.rank)
+        best_path = path.with_name(BEST)
+        if best_path.is_file():
+            self.best_state = load_checkpoint(best_path)["model"]
+        return self.epoch + 1
+
+    # -- the whole run ------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        """Train until ``epochs`` or early stopping, then test the best weights. Returns the summary."""
+        cfg = self.config
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        while self.stopped is None and self.epoch < cfg.epochs:
+            epoch = self.epoch + 1
+            t0 = time.perf_counter()
+            row = {"epoch": epoch, **self.train_epoch(epoch)}
+            val = self.evaluate(self.data.val, "val")
+            row.update(val_loss=val["loss"], val_acc=val["acc"], lr=self.optimizer.param_groups[0]["lr"],
+                       epoch_time_s=time.perf_counter() - t0, **equivariance_columns(learned_equivariance(self.model)))
+            self.epoch = epoch
+            self.history.append(row)
+            if self._is_better(val["acc"], val["loss"]):
+                self.best = {"best_epoch": epoch, "val_acc": val["acc"], "val_loss": val["loss"]}
+                self.epochs_since_best = 0
+                self._save_best()
+            else:
+                self.epochs_since_best += 1
+                if self.epochs_since_best >= cfg.patience:
+                    self.stopped = "early_stopping"
+            self.save()
+            if self.dist.is_main:
+                write_metrics_csv(self.history, self.out_dir / "metrics.csv")
+                tqdm.write(f"epoch {epoch}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
+                           f"val loss {val['loss']:.4f} acc {val['acc']:.4f} | {row['epoch_time_s']:.1f}s")
+        return self.finish(time.perf_counter() - started)
+
+    def finish(self, train_time: float = 0.0) -> dict:
+        """Load the best weights, evaluate on the test set, write summary and plots. Returns the summary."""
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        test = self.evaluate(self.data.test, "test")
+        rows = learned_equivariance(self.model)
+        summary = {
+            "model": self.model_spec, "data": self.data_spec, "dataset_sizes": self.data.sizes(),
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "epochs_run": self.epoch, "stopped": self.stopped or "completed",
+            **(self.best or {}), "test_acc": test["acc"], "test_loss": test["loss"],
+            "train_time_s": train_time, "world_size": self.dist.world_size,
+            "learned_equivariance": rows, "config": self.config.to_dict(),
+        }
+        if self.dist.is_main:
+            write_json(summary, self.out_dir / "summary.json")
+            if self.history:
+                write_metrics_csv(self.history, self.out_dir / "metrics.csv")
+                plot_training_curves(self.history, self.out_dir / "curves.png")
+            if rows:
+                plot_learned_equivariance({self.model_spec.get("label", "model"): rows},
+                                          self.out_dir / "learned_equivariance.png")
+        return summary
