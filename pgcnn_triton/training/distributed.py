@@ -63,7 +63,12 @@ class DistContext:
 
     def close(self) -> None:
         if self.initialized_here and dist.is_initialized():
-            dist.destroy_process_group()
+            # every rank arrives before the group is torn down: a rank leaving early can leave the
+            # other blocked in gloo's shutdown
+            try:
+                dist.barrier()
+            finally:
+                dist.destroy_process_group()
 
 
 def setup_distributed(device: str | None = None) -> DistContext:
