@@ -34,6 +34,7 @@ from pgcnn_triton.kernels import (
     group_pool,
     kernel_bank,
 )
+from pgcnn_triton.kernels._backend import cuda_ms
 
 PEAK_TFLOPS = {"bf16": 790.0, "tf32": 400.0, "fp32": 60.0}  # kernels.md §1.1 ceilings for the H200
 TOL = {"fp32": 1e-5, "tf32": 5e-3, "bf16": 2e-2}
@@ -65,21 +66,15 @@ class Precision:
 
 
 def timed(fn, device, reps):
-    """Mean milliseconds of ``fn()`` after one warm-up call."""
+    """Mean milliseconds of ``fn()`` after one warm-up call (CUDA events on GPU, as ``auto`` times)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        return cuda_ms(fn, reps)
     fn()
-    if device.type != "cuda":
-        start = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        return (time.perf_counter() - start) * 1e3 / reps
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
+    start = time.perf_counter()
     for _ in range(reps):
         fn()
-    end.record()
-    end.synchronize()
-    return start.elapsed_time(end) / reps
+    return (time.perf_counter() - start) * 1e3 / reps
 
 
 # ------------------------------------------------------------------------------------ correctness

@@ -114,18 +114,31 @@ def fastest(key: tuple, candidates: dict, reps: int = 3) -> str:
         return _FASTEST[key]
     if torch.cuda.is_current_stream_capturing():
         return "torch"
-    times = {}
-    for name, fn in candidates.items():
-        fn()  # warm-up (compiles / autotunes the Triton kernel, picks the cuDNN algorithm)
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(reps):
-            fn()
-        end.record()
-        end.synchronize()
-        times[name] = start.elapsed_time(end) / reps
+    times = {name: cuda_ms(fn, reps) for name, fn in candidates.items()}
     _FASTEST[key] = min(times, key=times.get)
     return _FASTEST[key]
+
+
+def cuda_ms(fn, reps: int = 3) -> float:
+    """Mean milliseconds of ``fn()`` on the current CUDA stream, after one warm-up call (which
+    compiles / autotunes a Triton kernel or picks the cuDNN algorithm)."""
+    fn()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(reps):
+        fn()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / reps
+
+
+def run(backend: str | None, device: torch.device, key, candidates: dict):
+    """Run ``candidates["triton"]`` or ``candidates["torch"]`` as :func:`resolve` says; for ``auto`` on
+    CUDA the faster one for ``key()`` (a callable, so the key is only built when timing may be needed)."""
+    which = resolve(backend, device)
+    if which == "auto":
+        which = fastest(key(), candidates)
+    return candidates[which]()
 
 
 def auto_choices() -> dict[tuple, str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from . import group_conv_reference as reference
-from ._backend import fastest, requested, resolve, triton_available
+from ._backend import requested, run, triton_available
 from .group_conv_reference import dense_kernel, packed_kernel  # noqa: F401  (re-exported)
 from .taps import num_disk_taps
 
@@ -75,11 +75,8 @@ def _conv_op(x: torch.Tensor, bank: torch.Tensor, bias: torch.Tensor | None, ker
     def run_torch():
         return reference.forward(x, bank, bias, kernel_size, padding)
 
-    which = resolve(backend, x.device)
-    if which == "auto":
-        which = fastest(_key("conv_fwd", x, bank, extra=(kernel_size, padding, bias is not None)),
-                        {"triton": run_triton, "torch": run_torch})
-    return run_triton() if which == "triton" else run_torch()
+    return run(backend, x.device, lambda: _key("conv_fwd", x, bank, extra=(kernel_size, padding, bias is not None)),
+               {"triton": run_triton, "torch": run_torch})
 
 
 @_conv_op.register_fake
@@ -91,8 +88,6 @@ def _(x, bank, bias, kernel_size, padding, backend):
 @torch.library.custom_op("pgcnn_triton::group_conv2d_pool", mutates_args=())
 def _conv_pool_op(x: torch.Tensor, bank: torch.Tensor, bias: torch.Tensor | None, kernel_size: int, padding: int,
                   out_channels: int, mode: str, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
-    which = resolve(backend, x.device)
-
     def run_triton():
         return _triton().conv_forward(x, bank, bias, kernel_size, padding, out_channels, pool=mode,
                                       allow_tf32=_tf32())
@@ -100,10 +95,8 @@ def _conv_pool_op(x: torch.Tensor, bank: torch.Tensor, bias: torch.Tensor | None
     def run_torch():
         return reference.forward_pooled(x, bank, bias, kernel_size, out_channels, padding, mode)
 
-    if which == "auto":
-        which = fastest(_key("conv_pool", x, bank, extra=(kernel_size, padding, out_channels, mode)),
-                        {"triton": run_triton, "torch": run_torch})
-    return run_triton() if which == "triton" else run_torch()
+    return run(backend, x.device, lambda: _key("conv_pool", x, bank, extra=(kernel_size, padding, out_channels, mode)),
+               {"triton": run_triton, "torch": run_torch})
 
 
 @_conv_pool_op.register_fake
@@ -121,7 +114,6 @@ def _conv_backward_op(grad_y: torch.Tensor, x: torch.Tensor, bank: torch.Tensor,
                       need_x: bool, need_bank: bool, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``(grad_x, grad_bank)``; a gradient that is not needed comes back as an empty tensor."""
     grad_y = grad_y.contiguous()
-    which = resolve(backend, x.device)
 
     def run_triton():
         t = _triton()
@@ -132,10 +124,8 @@ def _conv_backward_op(grad_y: torch.Tensor, x: torch.Tensor, bank: torch.Tensor,
     def run_torch():
         return reference.backward(grad_y, x, bank, kernel_size, padding, need_x, need_bank)
 
-    if which == "auto":
-        which = fastest(_key("conv_bwd", x, bank, extra=(kernel_size, padding, need_x, need_bank)),
-                        {"triton": run_triton, "torch": run_torch})
-    gx, gb = run_triton() if which == "triton" else run_torch()
+    gx, gb = run(backend, x.device, lambda: _key("conv_bwd", x, bank, extra=(kernel_size, padding, need_x, need_bank)),
+                 {"triton": run_triton, "torch": run_torch})
     empty = x.new_empty(0)
     return (gx if gx is not None else empty), (gb if gb is not None else empty.to(bank.dtype))
 

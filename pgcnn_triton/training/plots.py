@@ -64,13 +64,7 @@ def plot_learned_equivariance(models: dict[str, list[dict]], path: str | Path, t
     ax.set_xticklabels(layers, rotation=20, fontsize=8)
     ax.set_ylabel("θ  /  mirror keep probability")
     ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, title)
 
 
 def plot_training_curves(rows: list[dict], path: str | Path, title: str | None = None) -> Path:
@@ -91,6 +85,10 @@ def plot_training_curves(rows: list[dict], path: str | Path, title: str | None =
         ax.set_ylabel(label)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
+    return _save(plt, fig, path, title)
+
+
+def _save(plt, fig, path, title) -> Path:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
