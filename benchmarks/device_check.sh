@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One prepared GPU check (≤ 5 minutes on an H200): every Triton kernel against its torch reference,
-# then the timing table (benchmarks/device_check.py). On a machine without CUDA it runs tiny shapes
+# One prepared GPU check for a short lease (--budget seconds, default 400): kernels against their
+# references, end-to-end rows, scaling, kernel timing (benchmarks/device_check.py). On a machine without CUDA it runs tiny shapes
 # through the Triton interpreter, which is how CI tests this script.
 # Runs from the checkout (PYTHONPATH=.), since the GPU machine cannot install anything.
 set -euo pipefail
@@ -22,7 +22,9 @@ if ! "$PY" -c "import einops" 2>/dev/null; then
 fi
 if "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
   export TRITON_INTERPRET=0
+  export PGCNN_AUTOTUNE="${PGCNN_AUTOTUNE:-quick}"
 else
   export TRITON_INTERPRET=1
 fi
+export PYTHONUNBUFFERED=1
 exec "$PY" benchmarks/device_check.py "$@"

@@ -24,9 +24,8 @@ def bank_forward_reference(
 ) -> torch.Tensor:
     """``[S, N_out, N_in, T, H]`` hidden → ``[S, C_out·N_out, T, C_in·N_in]`` bank in ``dtype or hidden.dtype``."""
     ct = compute_dtype(hidden, weight, bias)
-    values = torch.matmul(hidden.to(ct), weight.to(ct).t())
-    if bias is not None:
-        values = values + bias.to(ct)
+    # F.linear adds the bias inside the GEMM (addmm) instead of a second pass over the values
+    values = torch.nn.functional.linear(hidden.to(ct), weight.to(ct), None if bias is None else bias.to(ct))
     bank = rearrange(values, "s n g t (o c) -> s (o n) t (c g)", o=out_channels)
     # a fresh contiguous tensor: custom ops may not return views of their inputs
     return bank.to(dtype or hidden.dtype).contiguous()
@@ -46,7 +45,8 @@ def bank_backward_reference(
     """
     ct = compute_dtype(grad_bank, hidden, weight)
     n_in = hidden.shape[2]
-    g = rearrange(grad_bank.to(ct), "s (o n) t (c g) -> s n g t (o c)", o=out_channels, g=n_in)
+    # one contiguous copy, shared by both GEMMs below (each would otherwise copy the permuted view)
+    g = rearrange(grad_bank.to(ct), "s (o n) t (c g) -> s n g t (o c)", o=out_channels, g=n_in).contiguous()
     grad_hidden = torch.matmul(g, weight.to(ct))
     rows = g.reshape(-1, g.shape[-1])
     grad_weight = rows.t() @ hidden.to(ct).reshape(-1, hidden.shape[-1])

@@ -20,9 +20,12 @@ from .taps import disk_taps
 
 
 @lru_cache(maxsize=None)
-def _dense_index(kernel_size: int, device: torch.device) -> torch.Tensor:
-    # cached per device: a host-to-device copy in every forward would synchronise the host on GPU
-    return disk_taps(kernel_size).dense_index.to(device)
+def _dense_gather(kernel_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per grid cell, the tap it reads (0 for masked cells), and the masked cells. Cached per device:
+    a host-to-device copy in every forward would synchronise the host on GPU."""
+    index = disk_taps(kernel_size).dense_index
+    masked = index == disk_taps(kernel_size).num_taps
+    return index.masked_fill(masked, 0).to(device), torch.nonzero(masked).flatten().to(device)
 
 
 @lru_cache(maxsize=None)
@@ -39,15 +42,22 @@ def dense_kernel(bank: torch.Tensor, kernel_size: int) -> torch.Tensor:
         raise ValueError(
             f"bank has {bank.shape[-2]} taps but kernel_size={kernel_size} has {layout.num_taps} in-disk taps"
         )
-    padded = torch.cat([bank, bank.new_zeros(*bank.shape[:-2], 1, bank.shape[-1])], -2)
-    dense = padded.index_select(-2, _dense_index(kernel_size, bank.device))
+    # gather whole I-rows (masked cells read tap 0, then are zeroed), then one transposing copy to NCHW:
+    # on CPU this beat scattering into a zeroed NCHW or channels-last buffer (channels-last weights
+    # also made oneDNN return channels-last outputs, costing copies back) and appending a zero row
+    gather, masked = _dense_gather(kernel_size, bank.device)
+    dense = bank.index_select(-2, gather)
+    if masked.numel():
+        dense.index_fill_(-2, masked, 0)  # in place: dense is a fresh gather
     return dense.transpose(-1, -2).reshape(*bank.shape[:-2], bank.shape[-1], kernel_size, kernel_size)
 
 
 def packed_kernel(dense: torch.Tensor, kernel_size: int) -> torch.Tensor:
     """Dense ``[..., O, I, k, k]`` → tap-packed ``[..., O, T, I]`` (the in-disk taps only)."""
-    flat = dense.reshape(*dense.shape[:-2], kernel_size * kernel_size)
-    return flat.index_select(-1, _tap_cells(kernel_size, dense.device)).transpose(-1, -2)
+    # one transposing copy to [..., O, k·k, I], then a gather of whole I-rows (2-3× faster on CPU
+    # than gathering single elements along the last axis and transposing after)
+    rows_last = dense.reshape(*dense.shape[:-2], kernel_size * kernel_size).transpose(-1, -2).contiguous()
+    return rows_last.index_select(-2, _tap_cells(kernel_size, dense.device))
 
 
 def _views(x, bank, kernel_size):

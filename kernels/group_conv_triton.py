@@ -17,6 +17,7 @@ every sample has its own bank (S = B: grid axis 2 is the sample), so the bank is
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 import torch
@@ -157,18 +158,33 @@ _GPU_CONFIGS = [
     (128, 128, 64, 8, 3), (128, 64, 64, 4, 4), (64, 128, 64, 4, 4), (128, 256, 64, 8, 3),
     (256, 128, 64, 8, 3), (64, 64, 64, 4, 4), (128, 128, 32, 8, 4), (64, 64, 32, 4, 4),
 ]
+# PGCNN_AUTOTUNE=quick tunes over these three only: a short device session spends minutes compiling
+# the full set for every dtype and flag combination; the default ("full") tunes over all eight.
+_QUICK_CONFIGS = [(128, 128, 64, 8, 3), (128, 64, 64, 4, 4), (64, 64, 32, 4, 4)]
 _CONV_KEY = ["M_per", "HW_out", "K_chan", "T", "N_cols", "N_pad"]
 _WGRAD_KEY = ["P_per", "HW_out", "N_rows", "K_chan", "T", "SPLIT"]
 
 
-@lru_cache(maxsize=None)
+def autotune_configs() -> list[tuple]:
+    """The tile configurations the autotuner tries, as ``PGCNN_AUTOTUNE`` (``full`` | ``quick``) says."""
+    mode = os.environ.get("PGCNN_AUTOTUNE", "full")
+    if mode not in ("full", "quick"):
+        raise ValueError(f"PGCNN_AUTOTUNE must be 'full' or 'quick', got {mode!r}")
+    return _QUICK_CONFIGS if mode == "quick" else _GPU_CONFIGS
+
+
 def _tuned(which: str):
+    return _tuned_with(which, tuple(autotune_configs()))
+
+
+@lru_cache(maxsize=None)
+def _tuned_with(which: str, tiles: tuple):
     if which == "conv":
         configs = [triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=w, num_stages=s)
-                   for m, n, k, w, s in _GPU_CONFIGS]
+                   for m, n, k, w, s in tiles]
         return triton.autotune(configs=configs, key=_CONV_KEY)(_conv_kernel)
     configs = [triton.Config({"BLOCK_R": m, "BLOCK_C": n, "BLOCK_P": k}, num_warps=w, num_stages=s)
-               for m, n, k, w, s in _GPU_CONFIGS]
+               for m, n, k, w, s in tiles]
     return triton.autotune(configs=configs, key=_WGRAD_KEY)(_bank_grad_kernel)
 
 

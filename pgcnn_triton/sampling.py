@@ -140,6 +140,23 @@ def make_config(sampling: SamplingConfig | None, options: dict) -> SamplingConfi
     return sampling.replace(**options) if options else sampling
 
 
+@torch.library.custom_op("pgcnn_triton::snapshot", mutates_args=())
+def snapshot(x: torch.Tensor) -> torch.Tensor:
+    """A copy of ``x`` that compiled graphs keep rather than recompute.
+
+    The Gumbel counter is a buffer advanced in place in the forward. AOTAutograd's partitioners
+    (torch 2.11–2.13) recompute values derived from a mutated input in the backward from the input
+    itself, i.e. after the mutation: the compiled backward then used the next step's temperature
+    (gradients off by τ_i/τ_{i+1}). An opaque op is never recomputed, so its copy is saved.
+    """
+    return x.clone()
+
+
+@snapshot.register_fake
+def _(x):
+    return torch.empty_like(x)
+
+
 def straight_through(y: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Value 1, gradient ``b·dy``: the straight-through factor of a kept element (0 gradient if dropped)."""
     return 1.0 + b * (y - y.detach())
@@ -184,7 +201,7 @@ class ElementSampler(nn.Module):
         if self.anneal_steps is None:
             tau = torch.full((), t0, device=self.step.device)
         else:
-            frac = self.step.to(torch.float32) / self.anneal_steps
+            frac = snapshot(self.step).to(torch.float32) / self.anneal_steps
             tau = (t0 - frac * (t0 - t1)).clamp_min(t1)
         if self.training:
             self.step.add_(1)

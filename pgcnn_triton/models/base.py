@@ -41,6 +41,13 @@ class GroupModel(nn.Module):
     def forward_once(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def freeze(self, dtype: torch.dtype | None = None, example_input: torch.Tensor | None = None) -> "GroupModel":
+        """A frozen copy for inference: every kernel bank precomputed, kernel nets dropped
+        (see :func:`pgcnn_triton.freeze`). This model is left unchanged."""
+        from ..freeze import freeze
+
+        return freeze(self, dtype=dtype, example_input=example_input)
+
     # -- sampling control -------------------------------------------------------------------------
     def samplers(self):
         return [m for m in self.modules() if isinstance(m, ElementSampler)]

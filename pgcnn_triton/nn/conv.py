@@ -39,8 +39,17 @@ def check_features(x, rank: int, channels: int, argument: str = "x") -> None:
         raise ValueError(f"{argument} has {x.shape[1]} channels, expected in_channels={channels}")
 
 
+def apply_gate(y: torch.Tensor, gate: torch.Tensor | None) -> torch.Tensor:
+    """Static shape mode: multiply the outputs of gated-off elements by 0 (gate ``[1, G]`` or None)."""
+    if gate is None:
+        return y
+    return y * gate.to(y.dtype)[:, None, :, None, None]
+
+
 class _KernelConv(nn.Module):
     """Shared machinery: channels, kernel net, tap layout, bias."""
+
+    spatial_kernel = True  # the kernel net sees tap positions (False: the pointwise shortcut)
 
     def __init__(self, in_channels, out_channels, kernel_size, sampling, kernel_net, kernel_hidden,
                  kernel_layers, omega0, learn_omega0, padding, bias, coordinate_dim):
@@ -73,14 +82,19 @@ class _KernelConv(nn.Module):
         if elements.shape[0] not in (1, x.shape[0]):
             raise ValueError(f"{argument} must hold 1 or B={x.shape[0]} sample sets, got {elements.shape[0]}")
 
-    def _conv(self, x5, g_out, g_in, points, kernel_size, bias):
+    def make_bank(self, g_out, g_in, dtype) -> torch.Tensor:
+        """The tap-packed bank ``[S, C_out·N_out, T, C_in·N_in]`` for these elements, in ``dtype``."""
+        points = self.tap_points if self.spatial_kernel else None
         coords = self.group.kernel_inputs(g_out, g_in, points, self.sampling.coordinate)
         hidden = self.kernel_net.features(coords.to(self.kernel_net.output.weight.dtype))
         out = self.kernel_net.output
+        return kernel_bank(hidden, out.weight, out.bias, self.out_channels, dtype=dtype)
+
+    def _conv(self, x5, g_out, g_in):
         # the bank is written straight in the conv's dtype (bf16 under autocast): no separate cast
-        bank = kernel_bank(hidden, out.weight, out.bias, self.out_channels, dtype=conv_dtype(x5))
-        record_kernel(bank, bias)
-        return group_conv2d(x5, bank, kernel_size, self.out_channels, bias, self.padding)
+        bank = self.make_bank(g_out, g_in, conv_dtype(x5))
+        record_kernel(bank, self.bias)
+        return group_conv2d(x5, bank, self.kernel_size, self.out_channels, self.bias, self.padding)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -113,9 +127,12 @@ class LiftingConv(_KernelConv):
 
     def forward(self, x):
         check_features(x, 4, self.in_channels)
-        g_out, _ = self.sampler(x.shape[0], x.device)
-        y = self._conv(x[:, :, None], g_out, None, self.tap_points, self.kernel_size, self.bias)
-        return y, g_out
+        g_out, _ = self.output_elements(x.shape[0], None, x.device)
+        return self._conv(x[:, :, None], g_out, None), g_out
+
+    def output_elements(self, batch_size, elements, device):
+        """``(elements, gate)`` of the output (the lifting layer ignores input elements; gate None)."""
+        return self.sampler(batch_size, device)
 
 
 class GroupConv(_KernelConv):
@@ -144,14 +161,16 @@ class GroupConv(_KernelConv):
     def forward(self, x, elements):
         check_features(x, 5, self.in_channels)
         self._check_elements(x, elements)
+        g_out, gate = self.output_elements(x.shape[0], elements, x.device)
+        y = self._conv(x, g_out, elements)
+        return apply_gate(y, gate), g_out
+
+    def output_elements(self, batch_size, elements, device):
+        """``(output elements, gate)``: sampled (partial / per-layer) or the input ``elements``.
+        The gate is a ``[1, G]`` 0/1 multiplier in static shape mode, else None."""
         if self.sampler is None:
-            g_out, gate = elements, None
-        else:
-            g_out, gate = self.sampler(x.shape[0], x.device)
-        y = self._conv(x, g_out, elements, self.tap_points, self.kernel_size, self.bias)
-        if gate is not None:  # static shape mode: gated-off elements contribute zeros
-            y = y * gate.to(y.dtype)[:, None, :, None, None]
-        return y, g_out
+            return elements, None
+        return self.sampler(batch_size, device)
 
 
 class PointwiseGroupConv(_KernelConv):
@@ -160,6 +179,8 @@ class PointwiseGroupConv(_KernelConv):
     The kernel depends only on ``g_out⁻¹·g_in``; no spatial extent, no bias, never samples.
     Call as ``layer(x, elements_in, elements_out)``; returns ``(features, elements_out)``.
     """
+
+    spatial_kernel = False
 
     def __init__(self, in_channels, out_channels, *, sampling=None, kernel_net="SIREN", kernel_hidden=16,
                  kernel_layers=3, omega0=10.0, learn_omega0=False, **sampling_options):
@@ -172,4 +193,4 @@ class PointwiseGroupConv(_KernelConv):
         check_features(x, 5, self.in_channels)
         self._check_elements(x, elements_in, "elements_in")
         self.group.check_elements(elements_out, "elements_out")
-        return self._conv(x, elements_out, elements_in, None, 1, None), elements_out
+        return self._conv(x, elements_out, elements_in), elements_out

@@ -9,32 +9,36 @@ The tap-packed bank holds exactly the in-disk taps, so its norm equals the maske
     loss = ce(logits, y) + weight_decay * torch.stack(norms).sum()
 
 Outside the context nothing is recorded (no cost, no references kept). The norms are differentiable.
+The collector is a plain module global rather than a ``ContextVar`` so that ``torch.compile`` traces
+``record_kernel`` without a graph break (Dynamo guards on the attribute and replays the appends);
+collect in one thread at a time (data-parallel training uses processes, not threads).
 """
 
 from __future__ import annotations
 
-import contextvars
 from contextlib import contextmanager
 
 import torch
 
-_ACTIVE: contextvars.ContextVar[list | None] = contextvars.ContextVar("pgcnn_kernel_norms", default=None)
+
+_ACTIVE: list | None = None
 
 
 @contextmanager
 def collect_kernel_norms():
     """Context manager yielding a list that receives one scalar per conv call: ``‖bank‖ + ‖bias‖``."""
     norms: list[torch.Tensor] = []
-    token = _ACTIVE.set(norms)
+    global _ACTIVE
+    outer, _ACTIVE = _ACTIVE, norms
     try:
         yield norms
     finally:
-        _ACTIVE.reset(token)
+        _ACTIVE = outer
 
 
 def record_kernel(bank: torch.Tensor, bias: torch.Tensor | None) -> None:
     """Called by the conv layers with the bank they generated (a no-op unless collecting)."""
-    norms = _ACTIVE.get()
+    norms = _ACTIVE
     if norms is None:
         return
     value = bank.float().norm()

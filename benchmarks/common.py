@@ -1,0 +1,118 @@
+"""What the benchmark scripts share: precision settings, timers, peak memory, Markdown tables, a deadline."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+
+import torch
+
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+class Precision:
+    """Run a block in fp32 (TF32 off), TF32 (fp32 tensors, TF32 matmuls/convs) or bf16 (autocast)."""
+
+    def __init__(self, name: str, device_type: str = "cuda"):
+        if name not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {name!r}")
+        self.name = name
+        self.device_type = device_type
+        self.dtype = torch.bfloat16 if name == "bf16" else torch.float32
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self):
+        self.saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+        tf32 = self.name in ("tf32", "bf16")  # bf16 runs: what autocast leaves in fp32 may use TF32
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        return self
+
+    def autocast(self):
+        """The autocast context of this precision (bf16 only; a no-op otherwise)."""
+        if self.name == "bf16":
+            return torch.autocast(self.device_type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def __exit__(self, *exc):
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = self.saved
+
+
+def timed(fn, device: torch.device, reps: int, warmup: int = 1) -> float:
+    """Milliseconds per call of ``fn()`` after ``warmup`` untimed calls: the mean over ``reps`` calls
+    between CUDA events on GPU, the median of ``reps`` wall-clock calls on CPU."""
+    for _ in range(warmup):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(reps):
+            fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / reps
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def peak_rss_mib() -> float:
+    """The process's peak resident set size so far (CPU peak memory)."""
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return (rss if sys.platform == "darwin" else rss * 1024) / 2 ** 20
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for col in columns:
+            v = row.get(col, "")
+            cells.append(f"{v:.3g}" if isinstance(v, float) else str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    """One line: date (UTC), device, torch/triton versions, threads."""
+    import triton
+
+    if torch.cuda.is_available():
+        dev = torch.cuda.get_device_name()
+    else:
+        dev = f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{stamp}; {dev}; torch {torch.__version__}, triton {triton.__version__}, python {platform.python_version()}"
+
+
+class Deadline:
+    """A wall-clock budget for a script that must end inside a device lease."""
+
+    def __init__(self, seconds: float | None):
+        self.end = None if seconds is None else time.monotonic() + seconds
+
+    def left(self) -> float:
+        return float("inf") if self.end is None else self.end - time.monotonic()
+
+    def allows(self, seconds: float) -> bool:
+        return self.left() >= seconds
+
+
+def emit(row: dict, sink=None) -> None:
+    """Print one result row at once (a run cut short still reports what it measured) and append it
+    to ``sink`` (a JSON-lines path) if given."""
+    print("ROW " + json.dumps(row, default=str), flush=True)
+    if sink is not None:
+        with open(sink, "a") as f:
+            f.write(json.dumps(row, default=str) + "\n")

@@ -1,0 +1,238 @@
+"""End-to-end throughput of the CIFAR-10 presets: training step and inference, per execution setting.
+
+    python benchmarks/models.py                       # CPU: the CPU rows (minutes; one subprocess per row)
+    python benchmarks/models.py --quick               # CPU smoke run (tiny batch, 1 repeat)
+    (GPU rows run from benchmarks/device_check.sh, which calls device_rows(gpu_specs()) in-process)
+
+Models: ``PartialGCNN.from_preset("cifar10-se2-partial")`` (CKResNet, 469,903 parameters) and
+``GCNN.from_preset("cifar10-se2-partial")`` (3,994,418), both with ``shape_mode="static"`` (N
+elements in every layer: the sync-free mode that ``torch.compile`` needs; with θ at its initial 1
+the dynamic mode runs the same shapes). Input ``[B, 3, 32, 32]``, random labels.
+
+* training step: ``zero_grad``; forward (under ``torch.autocast`` for bf16) inside
+  ``collect_kernel_norms``; loss = cross-entropy + 1e-6·Σ kernel norms (the recipe's regulariser);
+  backward; Adam step. ``compile`` wraps the model in ``torch.compile(fullgraph=True)``.
+* inference: eval mode, deterministic elements, ``torch.no_grad``; ``frozen`` = ``model.freeze()``
+  (banks precomputed in the row's dtype). Reported as images/s too.
+
+Timing: see ``common.timed`` (CUDA events, mean of the repeats; CPU: median of the repeats), after
+warm-up calls that include compilation and autotuning. Peak memory: ``torch.cuda.max_memory_allocated``
+over the timed calls on GPU; on CPU each row runs in a fresh subprocess and reports its peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from common import Deadline, Precision, emit, machine, peak_rss_mib, table, timed  # noqa: E402
+
+from pgcnn_triton import GCNN, PartialGCNN  # noqa: E402
+from pgcnn_triton.kernels import use_backend  # noqa: E402
+from pgcnn_triton.nn import collect_kernel_norms  # noqa: E402
+
+MODELS = {"ckresnet": PartialGCNN, "gcnn": GCNN, "tiny": PartialGCNN}
+# "tiny" runs every code path of a row in seconds (the CPU test of the device script, through the interpreter)
+TINY = dict(hidden=4, kernel_size=3, kernel_hidden=6, num_elements=4)
+COLUMNS = ["model", "task", "backend", "precision", "compile", "frozen", "batch", "ms", "img_per_s",
+           "peak_MiB", "vs_baseline", "note"]
+
+
+def build(model: str, device) -> torch.nn.Module:
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {sorted(MODELS)}, got {model!r}")
+    extra = TINY if model == "tiny" else {}
+    return MODELS[model].from_preset("cifar10-se2-partial", shape_mode="static", **extra).to(device)
+
+
+def measure(spec: dict, device: torch.device, reps: int, warmup: int) -> dict:
+    """Time one row: ``spec`` = model, task (train | infer), backend, precision, compile, frozen, batch."""
+    torch.manual_seed(0)
+    if spec.get("compile"):
+        torch._dynamo.reset()  # every row compiles its own model from scratch
+    prec = Precision(spec["precision"], device.type)
+    model = build(spec["model"], device)
+    x = torch.randn(spec["batch"], 3, 32, 32, device=device)
+    labels = torch.randint(0, 10, (spec["batch"],), device=device)
+    with prec, use_backend(spec["backend"]):
+        if spec["task"] == "train":
+            model.train()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+            net = torch.compile(model, fullgraph=True) if spec.get("compile") else model
+
+            def step():
+                opt.zero_grad(set_to_none=True)
+                with prec.autocast(), collect_kernel_norms() as norms:
+                    logits = net(x)
+                loss = F.cross_entropy(logits.float(), labels) + 1e-6 * torch.stack(norms).sum()
+                loss.backward()
+                opt.step()
+        else:
+            model.eval()
+            if spec.get("frozen"):
+                model = model.freeze(dtype=prec.dtype, example_input=x[:1])
+            net = torch.compile(model, fullgraph=True) if spec.get("compile") else model
+
+            def step():
+                with torch.no_grad(), prec.autocast():
+                    net(x)
+
+        if device.type == "cuda":
+            step()  # compile / autotune before the peak counter starts
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        ms = timed(step, device, reps, warmup)
+        peak = torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == "cuda" else peak_rss_mib()
+    return {**spec, "ms": ms, "img_per_s": spec["batch"] * 1e3 / ms, "peak_MiB": peak}
+
+
+def add_baselines(rows: list[dict]) -> None:
+    """``vs_baseline`` = baseline ms / row ms; baseline = fp32 eager torch-backend unfrozen, same model and task."""
+    for row in rows:
+        base = [r for r in rows if r["model"] == row["model"] and r["task"] == row["task"]
+                and r["backend"] == "torch" and r["precision"] == "fp32" and not r.get("compile")
+                and not r.get("frozen") and "ms" in r]
+        if base and "ms" in row:
+            row["vs_baseline"] = base[0]["ms"] / row["ms"]
+
+
+def gpu_specs(models=("ckresnet", "gcnn"), batch_train: int = 64, batch_infer: int = 256) -> list[dict]:
+    """The GPU rows, most important first (a lease may end before the last): per model the rows of
+    the issue's targets, then the other settings."""
+    first, then = [], []
+    for model in models:
+        t = dict(model=model, task="train", batch=batch_train, frozen=False)
+        i = dict(model=model, task="infer", batch=batch_infer)
+        first += [
+            dict(t, backend="torch", precision="fp32", compile=False),
+            dict(t, backend="triton", precision="bf16", compile=True),
+            dict(i, backend="torch", precision="fp32", compile=False, frozen=False),
+            dict(i, backend="triton", precision="bf16", compile=False, frozen=False),
+            dict(i, backend="triton", precision="bf16", compile=False, frozen=True),
+        ]
+        then += [
+            dict(t, backend="triton", precision="bf16", compile=False),
+            dict(t, backend="torch", precision="bf16", compile=False),
+            dict(t, backend="torch", precision="tf32", compile=False),
+            dict(t, backend="triton", precision="tf32", compile=False),
+            dict(i, backend="torch", precision="bf16", compile=False, frozen=False),
+            dict(i, backend="triton", precision="bf16", compile=True, frozen=True),
+            dict(t, backend="torch", precision="bf16", compile=True),
+        ]
+    return first + then
+
+
+def cpu_specs(batch: int) -> list[dict]:
+    rows = []
+    for model in ("ckresnet", "gcnn"):
+        t = dict(model=model, task="train", batch=batch, backend="torch", frozen=False)
+        i = dict(model=model, task="infer", batch=batch, backend="torch")
+        rows += [
+            dict(t, precision="fp32", compile=False),
+            dict(t, precision="fp32", compile=True),
+            dict(i, precision="fp32", compile=False, frozen=False),
+            dict(i, precision="fp32", compile=False, frozen=True),
+            dict(i, precision="fp32", compile=True, frozen=True),
+        ]
+    return rows
+
+
+def spec_name(spec: dict) -> str:
+    """``model/task/backend/precision/eager|compiled[/frozen]``, e.g. ``ckresnet/train/triton/bf16/compiled``."""
+    name = "/".join([spec["model"], spec["task"], spec["backend"], spec["precision"],
+                     "compiled" if spec.get("compile") else "eager"])
+    return name + ("/frozen" if spec.get("frozen") else "")
+
+
+def select(specs: list[dict], names: list[str]) -> list[dict]:
+    """The specs named in ``names``, in that order (an unknown name raises, listing the known ones)."""
+    by_name = {spec_name(s): s for s in specs}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ValueError(f"unknown rows {unknown}; known: {sorted(by_name)}")
+    return [by_name[n] for n in names]
+
+
+def device_rows(specs, device, deadline: Deadline, sink=None, reps: int = 10) -> list[dict]:
+    """Run ``specs`` in this process while the deadline allows (a compiling row needs 90 s, another 20 s);
+    a failing row becomes a note and the next one runs."""
+    rows = []
+    for spec in specs:
+        if not deadline.allows(90 if spec.get("compile") else 20):
+            rows.append({**spec, "note": "skipped: device time"})
+            continue
+        try:
+            row = measure(spec, device, reps, warmup=2)
+        except Exception as exc:  # a failing row must not cost the rows after it
+            row = {**spec, "note": f"FAILED {type(exc).__name__}: {str(exc)[:200]}"}
+        emit(row, sink)
+        rows.append(row)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    add_baselines(rows)
+    return rows
+
+
+def _run_row_subprocess(spec: dict, reps: int, warmup: int, threads: int | None) -> dict:
+    cmd = [sys.executable, __file__, "--row", json.dumps(spec), "--reps", str(reps), "--warmup", str(warmup)]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    for line in proc.stdout.splitlines():
+        if line.startswith("ROW "):
+            return json.loads(line[4:])
+    return {**spec, "note": f"FAILED: {(proc.stderr or proc.stdout)[-300:]}"}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=8, help="CPU batch size (default %(default)s)")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--models", default="ckresnet,gcnn", help="comma-separated subset of ckresnet,gcnn")
+    parser.add_argument("--quick", action="store_true", help="batch 1, 1 repeat, no warm-up, CKResNet only")
+    parser.add_argument("--row", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=None, help="folder for models.md / models.json")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.row:  # worker: one row in this fresh process
+        emit(measure(json.loads(args.row), torch.device("cpu"), args.reps, args.warmup))
+        return 0
+    if args.quick:
+        args.batch, args.reps, args.warmup, args.models = 1, 1, 0, "ckresnet"
+    wanted = args.models.split(",")
+    unknown = set(wanted) - set(MODELS)
+    if unknown:
+        parser.error(f"--models: unknown {sorted(unknown)}; choose from {sorted(MODELS)}")
+    specs = [s for s in cpu_specs(args.batch) if s["model"] in wanted]
+    if args.quick:
+        specs = [s for s in specs if not s["compile"]]
+    rows = []
+    for spec in specs:
+        row = _run_row_subprocess(spec, args.reps, args.warmup, args.threads)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    add_baselines(rows)
+    report = f"models.py on {machine()}, reps {args.reps}, warm-up {args.warmup}\n\n" + table(rows, COLUMNS)
+    print(report)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "models.md").write_text(report + "\n")
+        (out / "models.json").write_text(json.dumps(rows, indent=1))
+    return 0 if all("ms" in r for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
