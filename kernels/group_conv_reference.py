@@ -20,36 +20,27 @@ from .taps import disk_taps
 
 
 @lru_cache(maxsize=None)
-def _dense_gather(kernel_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per grid cell, the tap it reads (0 for masked cells), and the masked cells. Cached per device:
-    a host-to-device copy in every forward would synchronise the host on GPU."""
-    index = disk_taps(kernel_size).dense_index
-    masked = index == disk_taps(kernel_size).num_taps
-    return index.masked_fill(masked, 0).to(device), torch.nonzero(masked).flatten().to(device)
-
-
-@lru_cache(maxsize=None)
 def _tap_cells(kernel_size: int, device: torch.device) -> torch.Tensor:
+    # cached per device: a host-to-device copy in every forward would synchronise the host on GPU
     layout = disk_taps(kernel_size)
     cells = (layout.offsets[:, 0] + kernel_size // 2) * kernel_size + layout.offsets[:, 1] + kernel_size // 2
     return cells.to(device)
 
 
 def dense_kernel(bank: torch.Tensor, kernel_size: int) -> torch.Tensor:
-    """Tap-packed ``[..., O, T, I]`` → dense ``[..., O, I, k, k]`` with zeros outside the disk."""
+    """Tap-packed ``[..., O, T, I]`` → dense contiguous ``[..., O, I, k, k]`` with zeros outside the disk."""
     layout = disk_taps(kernel_size)
     if bank.shape[-2] != layout.num_taps:
         raise ValueError(
             f"bank has {bank.shape[-2]} taps but kernel_size={kernel_size} has {layout.num_taps} in-disk taps"
         )
-    # gather whole I-rows (masked cells read tap 0, then are zeroed), then one transposing copy to NCHW:
-    # on CPU this beat scattering into a zeroed NCHW or channels-last buffer (channels-last weights
-    # also made oneDNN return channels-last outputs, costing copies back) and appending a zero row
-    gather, masked = _dense_gather(kernel_size, bank.device)
-    dense = bank.index_select(-2, gather)
-    if masked.numel():
-        dense.index_fill_(-2, masked, 0)  # in place: dense is a fresh gather
-    return dense.transpose(-1, -2).reshape(*bank.shape[:-2], bank.shape[-1], kernel_size, kernel_size)
+    # one pass: scatter the taps into a zeroed NCHW buffer. On CPU this was 2× faster than a row
+    # gather followed by a transposing copy, and a contiguous NCHW weight keeps oneDNN on its fast path
+    # (a channels-last-strided weight made the 512-channel conv of the CIFAR CKResNet 40 % slower)
+    *lead, rows, _, cols = bank.shape
+    dense = bank.new_zeros(*lead, rows, cols, kernel_size * kernel_size)
+    dense[..., _tap_cells(kernel_size, bank.device)] = bank.transpose(-1, -2)
+    return dense.reshape(*lead, rows, cols, kernel_size, kernel_size)
 
 
 def packed_kernel(dense: torch.Tensor, kernel_size: int) -> torch.Tensor:
