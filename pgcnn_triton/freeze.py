@@ -21,7 +21,7 @@ import copy
 import torch
 from torch import nn
 
-from .kernels import conv_dtype, group_conv2d
+from .kernels import group_conv2d
 from .nn.conv import GroupConv, LiftingConv, PointwiseGroupConv, _KernelConv, apply_gate
 
 

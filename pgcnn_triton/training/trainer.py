@@ -106,8 +106,11 @@ class Trainer:
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=partial)
         self.eval_net = self.model
         if config.compile:
-            self.net = torch.compile(self.net)
-            self.eval_net = torch.compile(self.model)
+            # static shape mode is sync-free: one graph (a graph break would be a regression, so fail
+            # loudly); dynamic mode reads θ on the host, so it compiles in pieces
+            static = getattr(getattr(self.model, "sampling", None), "shape_mode", "dynamic") == "static"
+            self.net = torch.compile(self.net, fullgraph=static and not self.dist.distributed)
+            self.eval_net = torch.compile(self.model, fullgraph=static)
 
         self.epoch = 0                  # last finished epoch
         self.best: dict | None = None   # {"epoch", "val_acc", "val_loss"}
