@@ -23,6 +23,15 @@ CASES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def fresh_dynamo():
+    # every test compiles from scratch: a recompile limit reached by earlier tests would make Dynamo
+    # fall back to eager silently, and the comparisons below would compare eager with eager
+    torch._dynamo.reset()
+    with torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
+        yield
+
+
 def grads(model):
     return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
 
