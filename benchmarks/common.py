@@ -49,20 +49,28 @@ def timed(fn, device: torch.device, reps: int, warmup: int = 1) -> float:
     for _ in range(warmup):
         fn()
     if device.type == "cuda":
+        from pgcnn_triton.kernels._backend import cuda_ms  # the timer `auto` uses (one more warm-up call)
+
         torch.cuda.synchronize()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(reps):
-            fn()
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / reps
+        return cuda_ms(fn, reps)
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
+
+
+def write_report(out, name: str, report: str, rows) -> None:
+    """Print ``report`` and, if ``out`` is a folder path, write ``name``.md (the report) and ``name``.json (rows)."""
+    from pathlib import Path
+
+    print(report)
+    if out:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{name}.md").write_text(report + "\n")
+        (out / f"{name}.json").write_text(json.dumps(rows, indent=1, default=str))
 
 
 def peak_rss_mib() -> float:

@@ -10,23 +10,16 @@ of the CIFAR-10 CKResNet ([8, 256, 32, 32] input, 256 outputs), median of 3 afte
 
 from __future__ import annotations
 
-import statistics
-import time
+import sys
+from pathlib import Path
 
-import torch
-import torch.nn.functional as F
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pgcnn_triton.kernels import disk_taps
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from common import timed  # noqa: E402
 
-
-def median_ms(fn, reps=3):
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+from pgcnn_triton.kernels import disk_taps  # noqa: E402
 
 
 def main(batch=8, channels=256, size=32, k=7):
@@ -50,8 +43,9 @@ def main(batch=8, channels=256, size=32, k=7):
     err = float((y_sparse - y_dense).norm() / y_dense.norm())
     if err > 1e-4:
         raise AssertionError(f"tap-sparse and masked dense convs differ: {err:.2e}")
-    dense = median_ms(lambda: F.conv2d(x, w, padding=pad))
-    sparse = median_ms(tap_sparse)
+    cpu = torch.device("cpu")
+    dense = timed(lambda: F.conv2d(x, w, padding=pad), cpu, reps=3)
+    sparse = timed(tap_sparse, cpu, reps=3)
     print(f"input {list(x.shape)}, k={k} ({len(offsets)} of {k * k} taps), {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}")
     print(f"| dense conv2d fwd (ms) | {dense:.1f} |\n| tap-sparse im2col + GEMM fwd (ms) | {sparse:.1f} |\n"

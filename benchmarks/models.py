@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from common import Deadline, Precision, emit, machine, peak_rss_mib, table, timed  # noqa: E402
+from common import Deadline, Precision, emit, machine, peak_rss_mib, table, timed, write_report  # noqa: E402
 
 from pgcnn_triton import GCNN, PartialGCNN  # noqa: E402
 from pgcnn_triton.kernels import use_backend  # noqa: E402
@@ -225,12 +225,7 @@ def main(argv=None) -> int:
         rows.append(row)
     add_baselines(rows)
     report = f"models.py on {machine()}, reps {args.reps}, warm-up {args.warmup}\n\n" + table(rows, COLUMNS)
-    print(report)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "models.md").write_text(report + "\n")
-        (out / "models.json").write_text(json.dumps(rows, indent=1))
+    write_report(args.out, "models", report, rows)
     return 0 if all("ms" in r for r in rows) else 1
 
 

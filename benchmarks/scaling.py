@@ -17,14 +17,13 @@ their gradients), on input features ``[B, C, N_in, H, W]``:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from common import Deadline, Precision, emit, machine, table, timed  # noqa: E402
+from common import Deadline, Precision, emit, machine, table, timed, write_report  # noqa: E402
 
 from pgcnn_triton import GroupConv  # noqa: E402
 from pgcnn_triton.kernels import use_backend  # noqa: E402
@@ -98,12 +97,7 @@ def main(argv=None) -> int:
     report = (f"scaling.py on {machine()}: one GroupConv fwd+bwd, B={args.batch}, C={args.channels}, k=7, "
               f"{args.size}x{args.size}, median of {args.reps}; vs_last = ms / ms of the last row of the sweep\n\n"
               + table(rows, COLUMNS))
-    print(report)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "scaling.md").write_text(report + "\n")
-        (out / "scaling.json").write_text(json.dumps(rows, indent=1))
+    write_report(args.out, "scaling", report, rows)
     return 0
 
 

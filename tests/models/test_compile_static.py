@@ -46,6 +46,20 @@ def loss_fn(model, x, y):
     return F.cross_entropy(logits, y) + 1e-3 * torch.stack(norms).sum()
 
 
+def assert_step_matches(eager, compiled_model, step, x, y, loss_tol, grad_tol):
+    """One training step of ``eager`` and of ``step(compiled_model, x, y)`` from the same random state."""
+    for m in (eager, compiled_model):
+        m.zero_grad(set_to_none=True)
+    torch.manual_seed(1)
+    loss_e = loss_fn(eager, x, y)
+    loss_e.backward()
+    torch.manual_seed(1)
+    loss_c = step(compiled_model, x, y)
+    loss_c.backward()
+    assert rel(loss_c.detach(), loss_e.detach()) < loss_tol
+    assert rel(grads(compiled_model), grads(eager)) < grad_tol
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_fullgraph_training_step_and_eval_match_eager(case):
     torch.manual_seed(0)
@@ -55,16 +69,7 @@ def test_fullgraph_training_step_and_eval_match_eager(case):
     # the whole step (forward, kernel-norm regulariser, loss) is one graph; backward is its AOT backward
     step = torch.compile(lambda m, a, b: loss_fn(m, a, b), fullgraph=True, backend="aot_eager")
     for _ in range(2):  # twice: the Gumbel counters and BN statistics move between steps
-        for m in (eager, compiled_model):
-            m.zero_grad(set_to_none=True)
-        torch.manual_seed(1)
-        loss_e = loss_fn(eager, x, y)
-        loss_e.backward()
-        torch.manual_seed(1)
-        loss_c = step(compiled_model, x, y)
-        loss_c.backward()
-        assert rel(loss_c.detach(), loss_e.detach()) < 1e-6
-        assert rel(grads(compiled_model), grads(eager)) < 1e-5
+        assert_step_matches(eager, compiled_model, step, x, y, 1e-6, 1e-5)
     eager.eval()
     compiled_model.eval()
     forward = torch.compile(compiled_model, fullgraph=True, backend="aot_eager")
@@ -81,14 +86,7 @@ def test_inductor_training_step_matches_eager():
     x, y = torch.randn(3, 1, 10, 10), torch.tensor([0, 2, 1])
     net = torch.compile(compiled_model, fullgraph=True)
     with inductor_config.patch(fallback_random=True):  # the same random stream as eager
-        torch.manual_seed(1)
-        loss_c = loss_fn(net, x, y)
-        loss_c.backward()
-    torch.manual_seed(1)
-    loss_e = loss_fn(eager, x, y)
-    loss_e.backward()
-    assert rel(loss_c.detach(), loss_e.detach()) < 1e-5
-    assert rel(grads(compiled_model), grads(eager)) < 1e-4
+        assert_step_matches(eager, compiled_model, lambda m, a, b: loss_fn(net, a, b), x, y, 1e-5, 1e-4)
 
 
 def test_dynamic_mode_breaks_fullgraph_so_the_check_is_real():
