@@ -258,13 +258,13 @@ def main(argv=None) -> int:
 
     checks = correctness(device, tiny, sink, tuple(args.precisions.split(","))) if "correctness" in parts else []
 
-    if tiny:
-        specs = [s for s in models.gpu_specs(("tiny",), 2, 2) if not (s["compile"] and s["task"] == "infer")]
-    else:
-        specs = models.gpu_specs(tuple(args.models.split(",")))
+    batches = (2, 2) if tiny else (64, 256)
     if args.select:
-        specs = models.select(models.gpu_specs(("ckresnet", "gcnn", "tiny"), *((2, 2) if tiny else (64, 256))),
-                              args.select.split(","))
+        specs = models.select(models.gpu_specs(("ckresnet", "gcnn", "tiny"), *batches), args.select.split(","))
+    elif tiny:
+        specs = [s for s in models.gpu_specs(("tiny",), *batches) if not (s["compile"] and s["task"] == "infer")]
+    else:
+        specs = models.gpu_specs(tuple(args.models.split(",")), *batches)
     model_rows = models.device_rows(specs, device, deadline, sink, reps=1 if tiny else 10) if "models" in parts else []
 
     size = dict(batch=1, channels=2, size=8) if tiny else dict(batch=64, channels=32, size=32)
