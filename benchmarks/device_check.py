@@ -262,10 +262,11 @@ def main(argv=None) -> int:
     if args.select:
         specs = models.select(models.gpu_specs(("ckresnet", "gcnn", "tiny"), *batches), args.select.split(","))
     elif tiny:
-        specs = [s for s in models.gpu_specs(("tiny",), *batches) if not (s["compile"] and s["task"] == "infer")]
+        specs = models.tiny_specs(*batches)
     else:
         specs = models.gpu_specs(tuple(args.models.split(",")), *batches)
-    model_rows = models.device_rows(specs, device, deadline, sink, reps=1 if tiny else 10) if "models" in parts else []
+    model_rows = models.device_rows(specs, device, deadline, sink, reps=1 if tiny else 10,
+                                    warmup=1 if tiny else 2) if "models" in parts else []
 
     size = dict(batch=1, channels=2, size=8) if tiny else dict(batch=64, channels=32, size=32)
     scale_rows = []

@@ -53,6 +53,11 @@ def build(model: str, device) -> torch.nn.Module:
     return MODELS[model].from_preset("cifar10-se2-partial", shape_mode="static", **extra).to(device)
 
 
+def compile_backend(spec: dict) -> str:
+    """``spec["compile"]``: True (inductor) or a ``torch.compile`` backend name."""
+    return spec["compile"] if isinstance(spec.get("compile"), str) else "inductor"
+
+
 def measure(spec: dict, device: torch.device, reps: int, warmup: int) -> dict:
     """Time one row: ``spec`` = model, task (train | infer), backend, precision, compile, frozen, batch."""
     torch.manual_seed(0)
@@ -66,7 +71,7 @@ def measure(spec: dict, device: torch.device, reps: int, warmup: int) -> dict:
         if spec["task"] == "train":
             model.train()
             opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-            net = torch.compile(model, fullgraph=True) if spec.get("compile") else model
+            net = torch.compile(model, fullgraph=True, backend=compile_backend(spec)) if spec.get("compile") else model
 
             def step():
                 opt.zero_grad(set_to_none=True)
@@ -79,7 +84,7 @@ def measure(spec: dict, device: torch.device, reps: int, warmup: int) -> dict:
             model.eval()
             if spec.get("frozen"):
                 model = model.freeze(dtype=prec.dtype, example_input=x[:1])
-            net = torch.compile(model, fullgraph=True) if spec.get("compile") else model
+            net = torch.compile(model, fullgraph=True, backend=compile_backend(spec)) if spec.get("compile") else model
 
             def step():
                 with torch.no_grad(), prec.autocast():
@@ -130,6 +135,21 @@ def gpu_specs(models=("ckresnet", "gcnn"), batch_train: int = 64, batch_infer: i
     return first + then
 
 
+def tiny_specs(batch_train: int = 2, batch_infer: int = 2) -> list[dict]:
+    """The tiny model's rows for the CPU run of the device check (CI): every path once, not every
+    combination (the interpreter makes each Triton row seconds long). Covered: train and infer,
+    torch and Triton, fp32 / bf16 / tf32, a compiled Triton step, frozen inference. The compiled
+    step uses ``aot_eager``: the same fullgraph trace and AOT partitioning of the Triton-backed ops,
+    without inductor's C++ code generation for the CPU glue (a minute cold; the trainer's inductor
+    step is tested in tests/training/test_compiled_training.py)."""
+    keep = [("train", "torch", "fp32", False, False), ("train", "triton", "bf16", True, False),
+            ("infer", "torch", "fp32", False, False), ("infer", "triton", "bf16", False, False),
+            ("infer", "triton", "bf16", False, True), ("train", "triton", "tf32", False, False)]
+    specs = gpu_specs(("tiny",), batch_train, batch_infer)
+    rows = [s for s in specs if (s["task"], s["backend"], s["precision"], s["compile"], s["frozen"]) in keep]
+    return [{**s, "compile": "aot_eager"} if s["compile"] else s for s in rows]
+
+
 def cpu_specs(batch: int) -> list[dict]:
     rows = []
     for model in ("ckresnet", "gcnn"):
@@ -161,7 +181,7 @@ def select(specs: list[dict], names: list[str]) -> list[dict]:
     return [by_name[n] for n in names]
 
 
-def device_rows(specs, device, deadline: Deadline, sink=None, reps: int = 10) -> list[dict]:
+def device_rows(specs, device, deadline: Deadline, sink=None, reps: int = 10, warmup: int = 2) -> list[dict]:
     """Run ``specs`` in this process while the deadline allows (a compiling row needs 90 s, another 20 s);
     a failing row becomes a note and the next one runs."""
     rows = []
@@ -170,7 +190,7 @@ def device_rows(specs, device, deadline: Deadline, sink=None, reps: int = 10) ->
             rows.append({**spec, "note": "skipped: device time"})
             continue
         try:
-            row = measure(spec, device, reps, warmup=2)
+            row = measure(spec, device, reps, warmup=warmup)
         except Exception as exc:  # a failing row must not cost the rows after it
             row = {**spec, "note": f"FAILED {type(exc).__name__}: {str(exc)[:200]}"}
         emit(row, sink)

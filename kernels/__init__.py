@@ -6,7 +6,8 @@ without the layers noticing:
 * :func:`kernel_bank` — the kernel net's last linear layer laid out as the tap-packed bank;
 * :func:`group_conv2d` — the group-axis convolution with a shared or per-sample bank;
 * :func:`group_pool`, :func:`global_max_pool` — pooling over the group axis / over (G, H, W);
-* :func:`disk_taps` — the in-disk tap layout (5 / 13 / 29 taps for k = 3 / 5 / 7).
+* :func:`disk_taps` — the in-disk tap layout (5 / 13 / 29 taps for k = 3 / 5 / 7); :func:`square_taps`,
+  all k² taps (one layer of the original needs them).
 
 Each op is registered with ``torch.library`` (``torch.ops.pgcnn_triton.*``, with fake kernels and
 autograd) and runs either its Triton kernel or its pure-torch reference: ``backend=`` on the op,
@@ -19,13 +20,15 @@ from ._backend import BACKENDS, auto_choices, use_backend
 from .bank import kernel_bank
 from .group_conv import conv_dtype, dense_kernel, group_conv2d, resolve_padding
 from .group_pool import global_max_pool, group_pool
-from .taps import TapLayout, check_kernel_size, disk_taps, num_disk_taps
+from .taps import TAP_SETS, TapLayout, check_kernel_size, check_taps, disk_taps, num_disk_taps, square_taps, tap_layout, tap_set, taps_of
 
 __all__ = [
     "BACKENDS",
+    "TAP_SETS",
     "TapLayout",
     "auto_choices",
     "check_kernel_size",
+    "check_taps",
     "conv_dtype",
     "dense_kernel",
     "disk_taps",
@@ -35,5 +38,9 @@ __all__ = [
     "kernel_bank",
     "num_disk_taps",
     "resolve_padding",
+    "square_taps",
+    "tap_layout",
+    "tap_set",
+    "taps_of",
     "use_backend",
 ]

@@ -19,7 +19,7 @@ import torch
 from . import group_conv_reference as reference
 from ._backend import requested, run, triton_available
 from .group_conv_reference import dense_kernel, packed_kernel  # noqa: F401  (re-exported)
-from .taps import num_disk_taps
+from .taps import tap_set
 
 _POOLS = (None, "max", "mean")
 
@@ -210,7 +210,8 @@ def group_conv2d(
     Args:
         x: ``[B, C_in, N_in, H, W]`` features.
         bank: shared ``[C_out·N_out, T, C_in·N_in]`` (or ``[1, …]``) or per-sample
-            ``[B, C_out·N_out, T, C_in·N_in]`` bank (T in-disk taps of ``kernel_size``). x, bank and
+            ``[B, C_out·N_out, T, C_in·N_in]`` bank (T in-disk taps of ``kernel_size``, or all k² taps:
+            the square layout of :mod:`.taps`). x, bank and
             bias are cast to :func:`conv_dtype` (``x.dtype``, or the autocast dtype under autocast).
         kernel_size: odd k. out_channels: C_out. bias: optional ``[C_out]``.
         padding: ``"same"``, ``"valid"`` or an int (stride 1).
@@ -236,9 +237,7 @@ def group_conv2d(
         raise ValueError(f"out_channels must be a positive int, got {out_channels!r}")
     if rows % out_channels:
         raise ValueError(f"bank rows ({rows}) must be a multiple of out_channels ({out_channels})")
-    if taps != num_disk_taps(kernel_size):
-        raise ValueError(f"bank has {taps} taps but kernel_size={kernel_size} has "
-                         f"{num_disk_taps(kernel_size)} in-disk taps")
+    tap_set(kernel_size, taps)  # the disk's or the square's tap count, else a ValueError
     if bias is not None and tuple(bias.shape) != (out_channels,):
         raise ValueError(f"bias must have shape [{out_channels}] (out_channels), got {tuple(bias.shape)}")
     if pool not in _POOLS:

@@ -26,7 +26,7 @@ import triton.language as tl
 
 from ._backend import interpreting
 from ._launch import dot_precision, next_pow2, upcast_loads
-from .taps import disk_taps
+from .taps import tap_layout
 
 
 @triton.jit
@@ -189,8 +189,8 @@ def _tuned_with(which: str, tiles: tuple):
 
 
 @lru_cache(maxsize=None)
-def _tap_tables(kernel_size: int, negate: bool, device: torch.device):
-    offsets = disk_taps(kernel_size).offsets.to(torch.int32)
+def _tap_tables(kernel_size: int, num_taps: int, negate: bool, device: torch.device):
+    offsets = tap_layout(kernel_size, num_taps).offsets.to(torch.int32)
     if negate:
         offsets = -offsets
     return offsets[:, 0].contiguous().to(device), offsets[:, 1].contiguous().to(device)
@@ -208,7 +208,7 @@ def _launch_conv(src, bank_view, bias, out, idx, kernel_size, negate, shift, gro
     h_out, w_out = out.shape[-2], out.shape[-1]
     m_per = bsz * h_out * w_out // groups
     w, sws, swn, swt, swk = bank_view
-    tap_y, tap_x = _tap_tables(kernel_size, negate, src.device)
+    tap_y, tap_x = _tap_tables(kernel_size, w.shape[2], negate, src.device)
     dtype = src.dtype
     args = (src, w, bias if bias is not None else src, out, idx if idx is not None else out, tap_y, tap_x,
             m_per, h_out * w_out, w_out, h_in, w_in, k_chan, tap_y.numel(),
@@ -281,7 +281,7 @@ def conv_bank_grad(grad_y, x, bank_shape, kernel_size: int, padding: int, allow_
     h_out, w_out = grad_y.shape[-2], grad_y.shape[-1]
     groups = bsz if s > 1 else 1
     p_per = bsz * h_out * w_out // groups
-    tap_y, tap_x = _tap_tables(kernel_size, False, x.device)
+    tap_y, tap_x = _tap_tables(kernel_size, taps, False, x.device)
     shift = kernel_size // 2 - padding
     dtype = x.dtype
     acc_dtype = torch.float64 if dtype == torch.float64 else torch.float32

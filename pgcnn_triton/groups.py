@@ -10,6 +10,14 @@ lifting and group convolutions are exactly equivariant, §2.4):
   then rotate φ". Product ``(φ1, m1)·(φ2, m2) = ((φ2 + m2·φ1) mod 2π, m1·m2)`` (the official code's
   formula; its docstring states ``φ1 + m1·φ2``, which is *not* what it computes);
   inverse ``(φ, m)⁻¹ = (−m·φ mod 2π, m)``.
+* **Reduced vs unreduced inverse.** The official code keeps the inverse's angle unreduced (``−φ``,
+  ``−m·φ``); the product then takes it mod 2π, so every value agrees. Gradients differ in one place:
+  the straight-through gradient of an *input* mirror flag flows through the relative angle
+  ``φ_in + m_in·(−m_out·φ_out)``, so ``∂/∂m_in`` is the inverse's angle: ``−m_out·φ_out ∈ (−2π, 2π)``
+  unreduced, ``(−m_out·φ_out) mod 2π ∈ [0, 2π)`` reduced. ``estimator="reference"`` uses the unreduced
+  inverse (the original's mirror-logit gradients). ``estimator="clean"`` uses the reduced one: its
+  gradient is a function of the group elements alone, not of which representative of the angle a
+  sampler happened to produce, the same choice that makes every element's angle live in [0, 2π).
 * **Action on R².** Coordinates are (y, x) = (row, column), PyTorch order. An element acts by the
   matrix ``M(φ, m) = [[cos φ, sin φ], [−m·sin φ, m·cos φ]]`` on the column vector (y, x) (for SE2,
   m = 1: the transpose of the textbook rotation, because of the (y, x) order). Layers evaluate
@@ -68,7 +76,8 @@ class Group:
         """Elementwise (broadcasting) product ``a·b``."""
         raise NotImplementedError
 
-    def inverse(self, g: torch.Tensor) -> torch.Tensor:
+    def inverse(self, g: torch.Tensor, reduce: bool = True) -> torch.Tensor:
+        """``g⁻¹``; ``reduce=False`` leaves the angle unreduced (the official code, see module doc)."""
         raise NotImplementedError
 
     def product(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -77,9 +86,9 @@ class Group:
             return self.multiply(a[:, :, None], b[:, None, :])
         return self.multiply(a[:, :, None, :], b[:, None, :, :])
 
-    def relative(self, g_out: torch.Tensor, g_in: torch.Tensor) -> torch.Tensor:
-        """All relative elements ``g_out⁻¹·g_in``: ``[S, N_out, N_in(, 2)]``."""
-        return self.product(self.inverse(g_out), g_in)
+    def relative(self, g_out: torch.Tensor, g_in: torch.Tensor, reduce: bool = True) -> torch.Tensor:
+        """All relative elements ``g_out⁻¹·g_in``: ``[S, N_out, N_in(, 2)]`` (``reduce``: of the inverse)."""
+        return self.product(self.inverse(g_out, reduce), g_in)
 
     # -- action on R² ---------------------------------------------------------------------------
     def matrix(self, g: torch.Tensor) -> torch.Tensor:
@@ -117,6 +126,7 @@ class Group:
         g_in: torch.Tensor | None,
         points: torch.Tensor | None,
         coordinate: str = "official",
+        reduce_inverse: bool = True,
     ) -> torch.Tensor:
         """Kernel-net input points of one layer, ``[S, N_out, N_in, T, D]`` in float64.
 
@@ -124,15 +134,18 @@ class Group:
         * group conv: those taps broadcast over N_in, then the relative-element coordinates
           broadcast over the taps; D = 2 + ``coordinate_dim``;
         * pointwise (``points=None``): the relative-element coordinates only; T = 1.
+
+        ``reduce_inverse=False`` computes ``g_out⁻¹`` as the official code does (same values, the
+        original's mirror-flag gradients; see the module docstring).
         """
         parts = []
         if points is not None:
-            spatial = self.act(self.inverse(g_out), points.to(torch.float64))  # [S, N_out, T, 2]
+            spatial = self.act(self.inverse(g_out, reduce_inverse), points.to(torch.float64))  # [S, N_out, T, 2]
             n_in = 1 if g_in is None else g_in.shape[1]
             s = spatial.shape[0] if g_in is None else max(spatial.shape[0], g_in.shape[0])
             parts.append(spatial[:, :, None].expand(s, -1, n_in, -1, -1))
         if g_in is not None:
-            rel = self.relative_coordinates(self.relative(g_out, g_in), coordinate)  # [S, N_out, N_in, d]
+            rel = self.relative_coordinates(self.relative(g_out, g_in, reduce_inverse), coordinate)  # [S, N_out, N_in, d]
             t = 1 if points is None else points.shape[0]
             if parts:
                 rel = rel.expand(parts[0].shape[0], -1, -1, -1)
@@ -165,8 +178,8 @@ class _SE2(Group):
     def multiply(self, a, b):
         return torch.remainder(a + b, TWO_PI)
 
-    def inverse(self, g):
-        return torch.remainder(-g, TWO_PI)
+    def inverse(self, g, reduce=True):
+        return torch.remainder(-g, TWO_PI) if reduce else -g
 
 
 class _E2(Group):
@@ -203,9 +216,10 @@ class _E2(Group):
         phi2, m2 = b[..., 0], b[..., 1]
         return torch.stack([torch.remainder(phi2 + m2 * phi1, TWO_PI), m1 * m2], -1)
 
-    def inverse(self, g):
+    def inverse(self, g, reduce=True):
         phi, m = g[..., 0], g[..., 1]
-        return torch.stack([torch.remainder(-m * phi, TWO_PI), m], -1)
+        angle = -m * phi
+        return torch.stack([torch.remainder(angle, TWO_PI) if reduce else angle, m], -1)
 
 
 #: R² ⋊ SO(2): translations and rotations.

@@ -14,6 +14,8 @@ Behaviour (method.md §3 and the decisions of §15):
 * **partial SE(2)**: learnable θ; ``g_i = θ·(2π(i + u)/n − π) mod 2π`` with ``n = ceil(N·|θ|)`` clamped
   to 1..N (``dynamic``) or ``n = N`` (``static``); the ``reference`` estimator reproduces the official
   detached spread, whose gradient ``∂g_i/∂θ = −π + 2πu/n`` is the same for every i;
+* element counts for θ < 0 (:func:`element_count`): ``ceil(·|θ|)``, except the original's E(2) rule
+  ``|ceil(R·θ)|`` under ``reference``;
 * **partial E(2)**: θ as above over N/2 rotations (jitter divided by n, or by N in ``reference``,
   quirk Q3) and a mirror logit ``p`` through a relaxed-Bernoulli straight-through gate with keep
   probability ``sigmoid(2p)`` and the annealed temperature;
@@ -168,6 +170,22 @@ def relaxed_bernoulli(logits: torch.Tensor, temperature: torch.Tensor) -> torch.
     return torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / temperature)
 
 
+def element_count(total: int, theta: float, group: str = "SE2", estimator: str = "clean") -> int:
+    """Number of rotations a partial layer keeps in dynamic mode: ``ceil(total·|θ|)`` clamped to 1..total.
+
+    ``total`` is N (SE2) or R = N/2 (E2). The one exception is the original's E(2) rule, used by
+    ``estimator="reference"``: ``min(|ceil(R·θ)|, R)``, at least 1, which differs for θ < 0
+    (θ = −0.6, R = 4: 2 rotations, where ``ceil(R·|θ|)`` gives 3). ``clean`` uses ``ceil(total·|θ|)``
+    for both groups: the arc ``θ·[−π, π)`` has length ``2π|θ|`` whatever θ's sign, so the count, like
+    the arc and the element density, depends only on |θ|; it is also the original's own SE(2) rule.
+    """
+    if group == "E2" and estimator == "reference":
+        n = abs(math.ceil(total * theta))
+    else:
+        n = math.ceil(total * abs(theta))
+    return min(max(n, 1), total)
+
+
 class ElementSampler(nn.Module):
     """Base class: eval-mode switch, offsets, Gumbel temperature counter."""
 
@@ -269,7 +287,7 @@ class PartialSampler(ElementSampler):
         if self.config.shape_mode == "static":
             return total
         # dynamic mode: the element count is data dependent, so θ must reach the host (a sync on GPU).
-        return min(max(math.ceil(total * abs(float(theta.detach()))), 1), total)
+        return element_count(total, float(theta.detach()), self.group.name, self.config.estimator)
 
     def _arc(self, theta: torch.Tensor, n: int, jitter_cells: int, u: torch.Tensor) -> torch.Tensor:
         i = torch.arange(n, dtype=torch.float64, device=u.device)

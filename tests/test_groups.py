@@ -108,3 +108,17 @@ def test_kernel_inputs_layouts():
     # spatial part: taps acted on by g_out⁻¹ (norm preserved)
     sp = SE2.kernel_inputs(g_out, None, pts)[..., :2]
     assert torch.allclose(sp.norm(dim=-1), pts.norm(dim=-1).expand_as(sp[..., 0]))
+
+
+@pytest.mark.parametrize("group", [SE2, E2])
+def test_unreduced_inverse_agrees_mod_2pi_and_keeps_the_raw_angle(group):
+    torch.manual_seed(1)
+    angles = torch.rand(1, 6, dtype=torch.float64) * 2 * math.pi
+    g = group.make(angles, torch.tensor([[1.0, -1, 1, -1, 1, -1]], dtype=torch.float64)) \
+        if group is E2 else group.make(angles)
+    reduced, raw = group.inverse(g), group.inverse(g, reduce=False)
+    m = group.mirror(g)
+    assert torch.equal(group.angle(raw), -m * group.angle(g))  # (−m·φ, m), not reduced
+    assert torch.allclose(torch.remainder(group.angle(raw), 2 * math.pi), group.angle(reduced), atol=1e-12)
+    h, h_raw = group.relative(g, g), group.relative(g, g, reduce=False)
+    assert torch.allclose(h, h_raw, atol=1e-12)

@@ -227,3 +227,27 @@ def test_clean_and_reference_draw_the_same_se2_elements():
             torch.manual_seed(11)
             draws.append(partial(theta, estimator=estimator)(1)[0].detach())
         assert torch.allclose(draws[0], draws[1], atol=1e-12)
+
+
+@pytest.mark.parametrize("theta,estimator,expected", [
+    (-0.6, "reference", 2),   # the original's E(2) rule: |ceil(4·(−0.6))| = |−2| = 2
+    (-0.6, "clean", 3),       # ceil(4·0.6) = 3, as for θ = +0.6
+    (0.6, "reference", 3), (0.6, "clean", 3),
+    (-0.1, "reference", 1),   # |ceil(−0.4)| = 0 → at least 1
+    (-0.1, "clean", 1),
+    (-0.25, "reference", 1), (-0.25, "clean", 1),
+    (-0.26, "reference", 1), (-0.26, "clean", 2),
+    (-1.7, "reference", 4), (-1.7, "clean", 4),   # clamped to R
+    (0.0, "reference", 1), (0.0, "clean", 1),
+])
+def test_e2_rotation_count_for_negative_theta(theta, estimator, expected):
+    s = partial(theta, mirror_logit=-20.0, group="E2", estimator=estimator)  # mirrors off: n rotations
+    g, _ = s(1)
+    assert g.shape == (1, expected, 2)
+
+
+@pytest.mark.parametrize("theta", [-0.6, -0.3, -0.1, 0.3, 0.6])
+@pytest.mark.parametrize("estimator", ["clean", "reference"])
+def test_se2_count_uses_abs_theta_in_both_estimators(theta, estimator):
+    g, _ = partial(theta, estimator=estimator)(1)
+    assert g.shape == (1, min(max(math.ceil(8 * abs(theta)), 1), 8))

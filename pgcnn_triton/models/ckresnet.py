@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
@@ -25,6 +26,14 @@ def block_widths(hidden: int, num_blocks: int, factors) -> list[int]:
     if len(widths) != num_blocks:
         raise ValueError(f"block_width_factors give {len(widths)} blocks, but num_blocks={num_blocks}")
     return widths
+
+
+def t2_element(group, device=None):
+    """The one input element of the ``last_conv_T2`` layer: ``zeros_like`` of an element, as in the
+    original. SE(2): the identity. E(2): the degenerate pair (angle 0, mirror flag 0), whose action
+    matrix is [[1, 0], [0, 0]]: the kernel net sees (y, 0, −1, 0), constant along x (method.md §5.4)."""
+    shape = (1, 1) if group.element_rank == 0 else (1, 1, 2)
+    return torch.zeros(shape, dtype=torch.float64, device=device)
 
 
 class CKResBlock(nn.Module):
@@ -73,7 +82,8 @@ class PartialGCNN(GroupModel):
         kernel_size, kernel_net, kernel_hidden, kernel_layers, omega0, learn_omega0: the kernels.
         learnable_final_pooling, final_spatial_dim: a learned linear pooling over the final
             (G, H, W) positions instead of the max (full equivariance only).
-        last_conv_t2: mean over G, then a final T(2) layer (N = 1) instead of a final group conv.
+        last_conv_t2: mean over G, then the original's final T(2) conv (one fixed element, see
+            :func:`t2_element`; under E(2) all k² taps) instead of a final group conv over G.
         sampling: a :class:`~pgcnn_triton.sampling.SamplingConfig`, or its fields as keyword arguments
             (``group="E2"``, ``num_elements=8``, ``partial=False``, ``shape_mode="static"``, ...).
     """
@@ -106,9 +116,12 @@ class PartialGCNN(GroupModel):
             width = out
         self.last_conv_t2 = last_conv_t2
         if last_conv_t2:
-            t2 = self.sampling.replace(group="SE2", num_elements=1, method="deterministic", partial=False,
-                                       per_batch_element=False)
-            self.last_conv = LiftingConv(final, final, **{**conv, "sampling": t2}, padding="valid")
+            # the original's last_conv_T2: a non-partial group conv over one fixed input element,
+            # zeros_like(an element) (see t2_element); its output keeps that element. Under E(2) the
+            # element (angle 0, mirror 0) squashes every tap into the disk, so all k² taps are live.
+            fixed = self.sampling.replace(method="deterministic", partial=False, per_batch_element=False)
+            taps = "square" if fixed.group == "E2" else "disk"
+            self.last_conv = GroupConv(final, final, **{**conv, "sampling": fixed}, padding="valid", taps=taps)
         else:
             self.last_conv = GroupConv(final, final, **conv, padding="valid")
         self.last_norm = make_norm(norm, final)
@@ -133,7 +146,8 @@ class PartialGCNN(GroupModel):
     def forward_once(self, x):
         y, g = self.features(x)
         if self.last_conv_t2:
-            y, _ = self.last_conv(group_pool(y, "mean"))
+            y = group_pool(y, "mean")[:, :, None]  # [B, C, 1, H, W]: one element
+            y, _ = self.last_conv(y, t2_element(self.sampling.group_obj, y.device))
         else:
             y, _ = self.last_conv(y, g)
         y = F.relu(self.last_norm(y))

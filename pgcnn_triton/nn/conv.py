@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..kernelnets import make_kernel_net
-from ..kernels import check_kernel_size, conv_dtype, disk_taps, group_conv2d, kernel_bank, resolve_padding
+from ..kernels import check_kernel_size, check_taps, conv_dtype, group_conv2d, kernel_bank, resolve_padding, taps_of
 from ..sampling import FullGroupSampler, PartialSampler, make_config
 from .kernel_norms import record_kernel
 
@@ -52,25 +52,26 @@ class _KernelConv(nn.Module):
     spatial_kernel = True  # the kernel net sees tap positions (False: the pointwise shortcut)
 
     def __init__(self, in_channels, out_channels, kernel_size, sampling, kernel_net, kernel_hidden,
-                 kernel_layers, omega0, learn_omega0, padding, bias, coordinate_dim):
+                 kernel_layers, omega0, learn_omega0, padding, bias, coordinate_dim, taps="disk"):
         super().__init__()
         self.in_channels = _positive_int(in_channels, "in_channels")
         self.out_channels = _positive_int(out_channels, "out_channels")
         self.kernel_size = check_kernel_size(kernel_size)
         resolve_padding(padding, self.kernel_size)
         self.padding = padding
+        self.taps = check_taps(taps)
         self.sampling = sampling
         self.group = sampling.group_obj
         self.kernel_net = make_kernel_net(kernel_net, coordinate_dim, self.out_channels * self.in_channels,
                                           kernel_hidden, kernel_layers, omega0, learn_omega0)
         self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
         # float64 tap positions, moved with the module (no host copy in forward)
-        self.register_buffer("tap_points", disk_taps(self.kernel_size).points.clone(), persistent=False)
+        self.register_buffer("tap_points", taps_of(self.kernel_size, taps).points.clone(), persistent=False)
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
         # the tap positions stay float64 whatever dtype the module is cast to (group maths in float64)
-        self.tap_points = disk_taps(self.kernel_size).points.to(self.tap_points.device)
+        self.tap_points = taps_of(self.kernel_size, self.taps).points.to(self.tap_points.device)
         return self
 
     def _check_elements(self, x, elements, argument="elements"):
@@ -85,7 +86,8 @@ class _KernelConv(nn.Module):
     def make_bank(self, g_out, g_in, dtype) -> torch.Tensor:
         """The tap-packed bank ``[S, C_out·N_out, T, C_in·N_in]`` for these elements, in ``dtype``."""
         points = self.tap_points if self.spatial_kernel else None
-        coords = self.group.kernel_inputs(g_out, g_in, points, self.sampling.coordinate)
+        reduce = self.sampling.estimator != "reference"  # the original's unreduced inverse (groups.py)
+        coords = self.group.kernel_inputs(g_out, g_in, points, self.sampling.coordinate, reduce)
         hidden = self.kernel_net.features(coords.to(self.kernel_net.output.weight.dtype))
         out = self.kernel_net.output
         return kernel_bank(hidden, out.weight, out.bias, self.out_channels, dtype=dtype)
@@ -97,8 +99,9 @@ class _KernelConv(nn.Module):
         return group_conv2d(x5, bank, self.kernel_size, self.out_channels, self.bias, self.padding)
 
     def extra_repr(self):
+        taps = "" if self.taps == "disk" else f", taps={self.taps!r}"
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"group={self.group.name}, N={self.sampling.num_elements}, padding={self.padding!r}")
+                f"group={self.group.name}, N={self.sampling.num_elements}, padding={self.padding!r}{taps}")
 
 
 class LiftingConv(_KernelConv):
@@ -115,14 +118,16 @@ class LiftingConv(_KernelConv):
         kernel_net: ``"SIREN"``, ``"MAGNet"`` or ``"FourierNet"``; kernel_hidden, kernel_layers,
             omega0, learn_omega0 configure it.
         padding: ``"same"``, ``"valid"`` or an int. bias: learnable ``[C_out]`` bias (init 0).
+        taps: ``"disk"`` (default: the circular mask, method.md §4.5) or ``"square"`` (all k² taps,
+            what the original's mask keeps for the degenerate element of ``last_conv_T2``, §5.4).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=7, *, sampling=None, kernel_net="SIREN",
                  kernel_hidden=32, kernel_layers=3, omega0=10.0, learn_omega0=False, padding="same",
-                 bias=True, **sampling_options):
+                 bias=True, taps="disk", **sampling_options):
         config = make_config(sampling, sampling_options)
         super().__init__(in_channels, out_channels, kernel_size, config, kernel_net, kernel_hidden,
-                         kernel_layers, omega0, learn_omega0, padding, bias, coordinate_dim=2)
+                         kernel_layers, omega0, learn_omega0, padding, bias, coordinate_dim=2, taps=taps)
         self.sampler = FullGroupSampler(config.replace(partial=False))
 
     def forward(self, x):
@@ -146,11 +151,11 @@ class GroupConv(_KernelConv):
 
     def __init__(self, in_channels, out_channels, kernel_size=7, *, sampling=None, kernel_net="SIREN",
                  kernel_hidden=32, kernel_layers=3, omega0=10.0, learn_omega0=False, padding="same",
-                 bias=True, **sampling_options):
+                 bias=True, taps="disk", **sampling_options):
         config = make_config(sampling, sampling_options)
         dim = 2 + config.group_obj.coordinate_dim(config.coordinate)
         super().__init__(in_channels, out_channels, kernel_size, config, kernel_net, kernel_hidden,
-                         kernel_layers, omega0, learn_omega0, padding, bias, coordinate_dim=dim)
+                         kernel_layers, omega0, learn_omega0, padding, bias, coordinate_dim=dim, taps=taps)
         if config.partial:
             self.sampler = PartialSampler(config)
         elif config.per_layer and config.method == "random":

@@ -2,13 +2,13 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from pgcnn_triton.kernels import dense_kernel, disk_taps, group_conv2d
+from pgcnn_triton.kernels import dense_kernel, disk_taps, group_conv2d, square_taps, taps_of
 
 from tests.helpers import rel_err
 
 
-def naive_group_conv(x, bank, k, c_out, bias, pad):
-    """Direct sum over in-disk taps: y[b,o,n,p] = Σ bank[s(b), o·N+n, t, c·G+g] x[b,c,g,p+offset_t]."""
+def naive_group_conv(x, bank, k, c_out, bias, pad, taps="disk"):
+    """Direct sum over the taps: y[b,o,n,p] = Σ bank[s(b), o·N+n, t, c·G+g] x[b,c,g,p+offset_t]."""
     b, c_in, n_in, h, w = x.shape
     if bank.dim() == 3:
         bank = bank[None]
@@ -17,7 +17,7 @@ def naive_group_conv(x, bank, k, c_out, bias, pad):
     oh, ow = h + 2 * pad - k + 1, w + 2 * pad - k + 1
     y = torch.zeros(b, rows, oh, ow, dtype=x.dtype)
     flat = xp.reshape(b, c_in * n_in, h + 2 * pad, w + 2 * pad)
-    for t, (dy, dx) in enumerate(disk_taps(k).offsets.tolist()):
+    for t, (dy, dx) in enumerate(taps_of(k, taps).offsets.tolist()):
         patch = flat[:, :, k // 2 + dy: k // 2 + dy + oh, k // 2 + dx: k // 2 + dx + ow]
         wt = bank[:, :, t, :].expand(b, -1, -1)
         y += torch.einsum("boi,bihw->bohw", wt, patch)
@@ -63,10 +63,34 @@ def test_group_conv_rejects_bad_shapes():
     with pytest.raises(ValueError, match="input columns"):
         group_conv2d(x, torch.randn(1, 4, 5, 5), 3, 2)
     with pytest.raises(ValueError, match="taps"):
-        group_conv2d(x, torch.randn(1, 4, 9, 6), 3, 2)
+        group_conv2d(x, torch.randn(1, 4, 8, 6), 3, 2)  # neither 5 (disk) nor 9 (square) taps
     with pytest.raises(ValueError, match="per-sample"):
         group_conv2d(x, torch.randn(3, 4, 5, 6), 3, 2)
     with pytest.raises(ValueError, match="padding"):
         group_conv2d(x, torch.randn(1, 4, 5, 6), 3, 2, padding="full")
     with pytest.raises(ValueError, match=r"\[B, C_in, N_in, H, W\]"):
         group_conv2d(x[0], torch.randn(1, 4, 5, 6), 3, 2)
+
+
+@given(k=st.sampled_from([3, 5, 7]), per_sample=st.booleans(), padding=st.sampled_from(["same", "valid"]))
+def test_square_tap_layout_is_a_plain_dense_conv(k, per_sample, padding):
+    # T = k² selects the square layout (every tap), e.g. the E(2) last_conv_T2 layer
+    x = torch.randn(2, 2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    bank = torch.randn(2 if per_sample else 1, 3, k * k, 2, dtype=torch.float64, requires_grad=True)
+    y = group_conv2d(x, bank, k, 3, None, padding)
+    pad = k // 2 if padding == "same" else 0
+    assert rel_err(y, naive_group_conv(x, bank, k, 3, None, pad, taps="square")) < 1e-12
+    dense = dense_kernel(bank, k)
+    assert bool((dense != 0).all()) and dense.shape == (bank.shape[0], 3, 2, k, k)
+    assert square_taps(k).num_taps == k * k
+    gy = torch.randn_like(y)
+    gx, gb = torch.autograd.grad(y, (x, bank), gy)
+    ref = naive_group_conv(x, bank, k, 3, None, pad, taps="square")
+    rx, rb = torch.autograd.grad(ref, (x, bank), gy)
+    assert rel_err(gx, rx) < 1e-12 and rel_err(gb, rb) < 1e-12
+
+
+def test_bank_with_neither_tap_count_is_rejected():
+    x = torch.randn(1, 2, 1, 8, 8)
+    with pytest.raises(ValueError, match="29 in-disk taps .49 in the square layout"):
+        group_conv2d(x, torch.randn(1, 3, 30, 2), 7, 3)

@@ -10,8 +10,8 @@ from pgcnn_triton.kernels import group_conv_triton as gct
 from tests.helpers import rel_err
 
 
-def make_inputs(b, c_in, g, c_out, n, k, h, w, shared, dtype=torch.float32, bias=True):
-    taps = disk_taps(k).num_taps
+def make_inputs(b, c_in, g, c_out, n, k, h, w, shared, dtype=torch.float32, bias=True, square=False):
+    taps = k * k if square else disk_taps(k).num_taps
     x = torch.randn(b, c_in, g, h, w, dtype=dtype, requires_grad=True)
     bank = torch.randn(1 if shared else b, c_out * n, taps, c_in * g, dtype=dtype, requires_grad=True)
     bias_t = torch.randn(c_out, dtype=dtype, requires_grad=True) if bias else None
@@ -48,6 +48,14 @@ def test_kernel_size_7_fp64_per_sample_and_shared(shared):
     x, bank, bias = make_inputs(2, 2, 3, 2, 3, 7, 9, 8, shared, dtype=torch.float64)
     assert_backends_agree(x, bank, bias, 7, 2, "same", tol=1e-12)
     assert_backends_agree(x, bank, bias, 7, 2, 2, tol=1e-12)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_square_tap_layout_fp64(shared):
+    # all k² taps (T = k²): the tap tables follow the bank's tap count, forward and both gradients
+    x, bank, bias = make_inputs(2, 2, 1, 2, 1, 5, 7, 6, shared, dtype=torch.float64, square=True)
+    assert_backends_agree(x, bank, bias, 5, 2, "valid", tol=1e-12)
+    assert_backends_agree(x, bank, bias, 5, 2, "same", tol=1e-12)
 
 
 @settings(max_examples=10)

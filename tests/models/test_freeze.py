@@ -18,6 +18,7 @@ CONFIGS = {
     "se2-per-sample": dict(group="SE2", per_batch_element=True),
     "se2-full": dict(group="SE2", partial=False),
     "t2-last-conv": dict(group="SE2", last_conv_t2=True),
+    "t2-last-conv-e2": dict(group="E2", partial=False, last_conv_t2=True),  # square taps
 }
 
 

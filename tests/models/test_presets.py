@@ -1,8 +1,13 @@
 """Parameter counts of method.md §8 (θ counted: 1 per SE2 group conv, 2 per E2 group conv)."""
 
+import math
+
 import pytest
+import torch
 
 from pgcnn_triton import GCNN, PartialGCNN
+from pgcnn_triton.kernels import dense_kernel, square_taps
+from pgcnn_triton.models.ckresnet import t2_element
 
 CKRESNET = {
     "rotmnist-t2": 450_074, "rotmnist-se2-partial": 467_791, "rotmnist-se2-full": 467_786,
@@ -10,6 +15,7 @@ CKRESNET = {
     "cifar10-t2": 452_186, "cifar10-se2-partial": 469_903, "cifar10-se2-full": 469_931,
     "cifar10-e2-partial": 470_100, "cifar10-e2-full": 470_123,
     "cifar100-t2": 458_036, "cifar100-se2-partial": 475_753, "cifar100-e2-partial": 475_950,
+    "cifar100-e2-full": 475_940,  # last_conv_T2 over the degenerate E(2) element (4-input kernel net)
     "mnist6-180-se2-partial": 48_845, "mnist6-180-se2-full": 104_422,
     "mnist6-m-e2-partial": 51_154, "mnist6-m-e2-full": 51_144,
 }
@@ -64,3 +70,41 @@ def test_from_preset_overrides_and_unknown_names():
         PartialGCNN.from_preset("cifar11-se2-partial")
     with pytest.raises(ValueError, match="unknown preset"):
         GCNN.from_preset("mnist6-180-se2-partial")
+
+
+def test_cifar100_e2_full_last_kernel_is_the_degenerate_elements():
+    """method.md §5.4: the one input element (angle 0, mirror 0) acts by [[1, 0], [0, 0]], so the kernel
+    net is evaluated at (y, 0, −1, 0): constant along x, and all 49 taps inside the mask."""
+    torch.manual_seed(0)
+    m = PartialGCNN.from_preset("cifar100-e2-full").double()
+    conv = m.last_conv
+    g = t2_element(conv.group)
+    assert g.shape == (1, 1, 2) and not bool(g.any())
+    bank = conv.make_bank(g, g, torch.float64)                        # [1, C·1, 49, C·1]
+    assert bank.shape == (1, 64, 49, 64)
+    dense = dense_kernel(bank, 7)[0]                                  # [C_out, C_in, 7, 7]
+    assert torch.allclose(dense, dense[..., :1].expand_as(dense), rtol=0, atol=1e-14)  # constant along x
+    assert bool((dense != 0).all())
+    y = torch.linspace(-1, 1, 7, dtype=torch.float64)
+    coords = torch.stack([y, torch.zeros_like(y), -torch.ones_like(y), torch.zeros_like(y)], -1)
+    expected = conv.kernel_net(coords).reshape(7, 64, 64).permute(1, 2, 0)   # [o, c, y]
+    assert torch.allclose(dense[..., 0], expected, rtol=0, atol=1e-12)
+    assert square_taps(7).num_taps == 49
+
+
+def test_cifar100_e2_full_forward_uses_the_mean_over_g_and_the_fixed_element():
+    torch.manual_seed(0)
+    m = PartialGCNN.from_preset("cifar100-e2-full").double().eval()
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    feats, _ = m.features(x)
+    mean = feats.mean(2, keepdim=True)
+    g = t2_element(m.last_conv.group)
+    bank = m.last_conv.make_bank(g, g, torch.float64)
+    w = dense_kernel(bank, 7)[0]
+    expected = torch.nn.functional.conv2d(mean[:, :, 0], w, m.last_conv.bias)[:, :, None]
+    got, elements = m.last_conv(mean, g)
+    assert torch.equal(elements, g)
+    assert torch.allclose(got, expected, rtol=0, atol=1e-10 * float(expected.abs().max()))
+    logits = m(x)
+    assert logits.shape == (2, 100) and bool(torch.isfinite(logits).all())
+    assert math.isfinite(float(logits.sum()))
