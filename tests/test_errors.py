@@ -21,7 +21,7 @@ def test_wrong_rank():
     y, g = lifted()
     with pytest.raises(ValueError, match=r"x must have shape \[B, C, G, H, W\]"):
         GroupConv(3, 3, 3, **KW)(y[:, :, 0], g)
-    with pytest.raises(ValueError, match=r"\[B, C, H, W\]"):
+    with pytest.raises(ValueError, match=r"PartialGCNN expects x of shape \[B, 2, H, W\], got rank 3"):
         PartialGCNN(in_channels=2, hidden=4, kernel_size=3, kernel_hidden=4)(torch.randn(2, 7, 7))
     with pytest.raises(ValueError, match=r"elements must have shape \[S, N\]"):
         GroupConv(3, 3, 3, **KW)(y, g[0])
@@ -100,3 +100,39 @@ def test_bad_channel_counts_and_config_types():
         GroupConv(1, 2.5, 3, **KW)
     with pytest.raises(ValueError, match="even"):
         SamplingConfig(group=E2, num_elements=3)
+
+
+@pytest.mark.parametrize("cls,preset,need", [
+    (PartialGCNN, "cifar10-se2-partial", 28),      # 2 pools, then a 'valid' 7×7 conv: 28 // 4 = 7
+    (PartialGCNN, "rotmnist-se2-partial", 28),
+    (PartialGCNN, "cifar100-e2-full", 28),
+    (GCNN, "cifar10-se2-partial", 4),              # 'same' 3×3 convs, 2 pools
+])
+def test_models_check_their_input_at_entry(cls, preset, need):
+    model = cls.from_preset(preset)
+    c = model.in_channels
+    assert model.min_input_size() == need
+    with pytest.raises(ValueError, match=rf"needs H, W >= {need} .*got {need - 1}x{need}"):
+        model(torch.randn(2, c, need - 1, need))
+    with pytest.raises(ValueError, match=rf"expects {c} input channels"):
+        model(torch.randn(2, c + 1, need, need))
+    with pytest.raises(TypeError, match="floating-point x .*int64"):
+        model(torch.zeros(2, c, need, need, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\[B, \d, H, W\], got rank 3"):
+        model(torch.randn(c, need, need))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        model([[0.0]])
+
+
+def test_min_input_size_is_the_smallest_size_that_runs():
+    model = PartialGCNN(in_channels=1, num_classes=2, hidden=2, kernel_size=5, kernel_hidden=4, num_elements=2,
+                        pool_blocks=(0, 1)).eval()
+    need = model.min_input_size()
+    assert need == 20  # 20 → 10 → 5 → 'valid' 5×5 → 1
+    assert model(torch.randn(1, 1, need, need)).shape == (1, 2)
+    with pytest.raises(ValueError, match="needs H, W >= 20"):
+        model(torch.randn(1, 1, need - 1, need - 1))
+    frozen = model.freeze(example_input=torch.randn(1, 1, need, need))
+    assert frozen.min_input_size() == need
+    with pytest.raises(ValueError, match="needs H, W >= 20"):
+        frozen(torch.randn(1, 1, need, need - 1))

@@ -5,16 +5,28 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..kernels import resolve_padding
 from ..sampling import EVAL_MODES, ElementSampler, PartialSampler, SamplingConfig
 
 #: The T(2) baseline: one element (the identity), i.e. a CNN with continuous kernels.
 T2_SAMPLING = dict(group="SE2", num_elements=1, method="deterministic", partial=False)
 
 
+def conv_stage(layer) -> tuple[str, int, int]:
+    """``("conv", k, padding)`` of a conv layer (or its frozen copy)."""
+    return ("conv", layer.kernel_size, resolve_padding(layer.padding, layer.kernel_size))
+
+
+def pool_stage(pool) -> tuple[str, int, int]:
+    return ("pool", pool.kernel_size, pool.stride)
+
+
 class GroupModel(nn.Module):
-    """Base class of the models. Subclasses implement ``forward_once(x) -> logits``."""
+    """Base class of the models. Subclasses implement ``forward_once(x) -> logits`` and
+    ``spatial_stages()``, and set ``in_channels``; ``forward`` checks the input first."""
 
     sampling: SamplingConfig
+    in_channels: int
     PRESETS: dict = {}
 
     @classmethod
@@ -34,12 +46,68 @@ class GroupModel(nn.Module):
         return cls(**{**kwargs, **T2_SAMPLING})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
         if not self.training and self.eval_mode == "mc":
             return torch.stack([self.forward_once(x) for _ in range(self.sampling.mc_samples)]).mean(0)
         return self.forward_once(x)
 
     def forward_once(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    # -- input contract ---------------------------------------------------------------------------
+    def spatial_stages(self) -> list[tuple[str, int, int]]:
+        """The layers that change H and W, in order: ``("conv", k, padding)`` or ``("pool", k, stride)``."""
+        raise NotImplementedError
+
+    def output_size(self, size: int) -> int | None:
+        """The final spatial size for an input side of ``size`` pixels, or None if a layer cannot run."""
+        for kind, k, p in self.spatial_stages():
+            if kind == "conv":
+                size = size + 2 * p - k + 1
+            else:  # max pooling, window k, stride p
+                size = (size - k) // p + 1 if size >= k else 0
+            if size < 1:
+                return None
+        return size
+
+    def min_input_size(self) -> int:
+        """The smallest H (and W) the architecture accepts (every conv and pool gets a valid input)."""
+        size = 1
+        while self.output_size(size) is None:
+            size += 1
+        return size
+
+    def check_input(self, x) -> None:
+        """Raise a TypeError / ValueError naming what the model needs unless ``x`` is a floating
+        ``[B, in_channels, H, W]`` tensor with H, W ≥ :meth:`min_input_size`."""
+        name = type(self).__name__
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} expects x as a torch.Tensor [B, {self.in_channels}, H, W], got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"{name} expects a floating-point x (float32, float64, bfloat16 or float16), "
+                            f"got dtype {x.dtype}")
+        if x.dim() != 4:
+            raise ValueError(f"{name} expects x of shape [B, {self.in_channels}, H, W], got rank {x.dim()} "
+                             f"{tuple(x.shape)}")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"{name} expects {self.in_channels} input channels (x of shape "
+                             f"[B, {self.in_channels}, H, W]), got {x.shape[1]} in {tuple(x.shape)}")
+        if x.shape[0] < 1:
+            raise ValueError(f"{name} expects a non-empty batch, got {tuple(x.shape)}")
+        need = self.min_input_size()
+        if x.shape[2] < need or x.shape[3] < need:
+            raise ValueError(f"{name} needs H, W >= {need} for its layers ({self.describe_stages()}), "
+                             f"got {x.shape[2]}x{x.shape[3]} in {tuple(x.shape)}")
+
+    def describe_stages(self) -> str:
+        """E.g. ``"6 7x7 convs (1 'valid'), 2 2x2 max pools"``."""
+        stages = self.spatial_stages()
+        convs = [(k, p) for kind, k, p in stages if kind == "conv"]
+        pools = [k for kind, k, _ in stages if kind == "pool"]
+        sizes = "/".join(sorted({f"{k}x{k}" for k, _ in convs}))
+        valid = sum(1 for k, p in convs if p == 0 and k > 1)
+        text = f"{len(convs)} {sizes} convs" + (f" ({valid} 'valid')" if valid else "")
+        return text + f", {len(pools)} {pools[0]}x{pools[0]} max pool{'s' if len(pools) != 1 else ''}" if pools else text
 
     def freeze(self, dtype: torch.dtype | None = None, example_input: torch.Tensor | None = None) -> "GroupModel":
         """A frozen copy for inference: every kernel bank precomputed, kernel nets dropped

@@ -10,7 +10,7 @@ from torch import nn
 from ..kernels import global_max_pool, group_pool
 from ..nn import GroupConv, GroupInstanceNorm, LiftingConv, PointwiseGroupConv, SpatialMaxPool, make_norm
 from ..sampling import make_config
-from .base import GroupModel
+from .base import GroupModel, conv_stage, pool_stage
 
 
 def block_widths(hidden: int, num_blocks: int, factors) -> list[int]:
@@ -96,6 +96,7 @@ class PartialGCNN(GroupModel):
         super().__init__()
         self.sampling = make_config(sampling, sampling_options)
         self._eval_mode = self.sampling.eval_mode
+        self.in_channels = in_channels
         if learnable_final_pooling and self.sampling.partial:
             raise ValueError("learnable_final_pooling=True needs partial=False: it fixes the number of elements")
         widths = block_widths(hidden, num_blocks, block_width_factors)
@@ -131,6 +132,13 @@ class PartialGCNN(GroupModel):
         else:
             self.final_pool = None
         self.head = nn.Linear(final, num_classes)
+
+    def spatial_stages(self):
+        stages = [conv_stage(self.lift)] + ([pool_stage(self.lift_pool)] if self.lift_pool is not None else [])
+        for block in self.blocks:
+            stages += [conv_stage(block.gconv1), conv_stage(block.gconv2)]
+            stages += [pool_stage(block.pool)] if block.pool is not None else []
+        return stages + [conv_stage(self.last_conv)]
 
     def features(self, x):
         """Group features before the final conv: ``([B, C, G, H, W], elements)``."""

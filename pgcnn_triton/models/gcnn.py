@@ -7,7 +7,7 @@ from torch import nn
 
 from ..nn import GroupConv, LiftingConv, SpatialMaxPool, make_norm
 from ..sampling import make_config
-from .base import GroupModel
+from .base import GroupModel, conv_stage, pool_stage
 from .ckresnet import block_widths
 
 
@@ -33,6 +33,7 @@ class GCNN(GroupModel):
         super().__init__()
         self.sampling = make_config(sampling, sampling_options)
         self._eval_mode = self.sampling.eval_mode
+        self.in_channels = in_channels
         widths = block_widths(hidden, num_blocks, block_width_factors)
         conv = dict(sampling=self.sampling, kernel_size=kernel_size, kernel_net=kernel_net,
                     kernel_hidden=kernel_hidden, kernel_layers=kernel_layers, omega0=omega0,
@@ -51,6 +52,14 @@ class GCNN(GroupModel):
             self.dropouts.append(nn.Dropout3d(dropout) if i in dropout_blocks else nn.Identity())
             width = out
         self.head = nn.Linear(width, num_classes)
+
+    def spatial_stages(self):
+        stages = [conv_stage(self.lift)]
+        for conv, pool in zip(self.convs, self.pools):
+            stages.append(conv_stage(conv))
+            if isinstance(pool, SpatialMaxPool):
+                stages.append(pool_stage(pool))
+        return stages
 
     def forward_once(self, x):
         y, g = self.lift(x)
