@@ -2,7 +2,9 @@
 
 Names are ``<dataset>-<group>-<partial|full>`` (``t2`` for the N = 1 baseline), e.g.
 ``PartialGCNN.from_preset("cifar10-se2-partial")``, ``GCNN.from_preset("cifar10-se2-partial")``.
-Parameter counts equal method.md §8 (checked by ``tests/models/test_presets.py``).
+Parameter counts equal method.md §8; the full presets §8 has no count for (``cifar100-se2-full``, the
+GCNN ``*-se2-full``) have their partial preset's count minus its θs, as the official constructor gives
+(θ is a buffer when not partial). Both are checked by ``tests/models/test_presets.py``.
 """
 
 from __future__ import annotations

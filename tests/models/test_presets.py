@@ -19,6 +19,11 @@ CKRESNET = {
     "mnist6-180-se2-partial": 48_845, "mnist6-180-se2-full": 104_422,
     "mnist6-m-e2-partial": 51_154, "mnist6-m-e2-full": 51_144,
 }
+# Full presets whose configuration the original runs but method.md §8 gives no count for: the same
+# constructor as the partial preset, whose θs become buffers when partial=False (§2.3), so the count
+# is the partial preset's minus its θ scalars (5 per CKResNet, 8 per GCNN, SE2).
+DERIVED_CKRESNET = {"cifar100-se2-full": ("cifar100-se2-partial", 5)}
+DERIVED_GCNN = {f"{d}-se2-full": (f"{d}-se2-partial", 8) for d in ("rotmnist", "cifar10", "cifar100")}
 GCNN_COUNTS = {
     "rotmnist-t2": 3_992_106, "rotmnist-se2-partial": 3_992_114,
     "cifar10-t2": 3_994_410, "cifar10-se2-partial": 3_994_418,
@@ -38,6 +43,24 @@ def test_ckresnet_parameter_counts(name, expected):
 @pytest.mark.parametrize("name,expected", sorted(GCNN_COUNTS.items()))
 def test_gcnn_parameter_counts(name, expected):
     assert count(GCNN.from_preset(name)) == expected
+
+
+@pytest.mark.parametrize("cls,name,partial,thetas", [
+    (PartialGCNN, n, p, t) for n, (p, t) in DERIVED_CKRESNET.items()] + [
+    (GCNN, n, p, t) for n, (p, t) in DERIVED_GCNN.items()])
+def test_full_presets_without_a_published_count_are_the_partial_minus_theta(cls, name, partial, thetas):
+    full, part = cls.from_preset(name), cls.from_preset(partial)
+    table = CKRESNET if cls is PartialGCNN else GCNN_COUNTS
+    assert count(full) == table[partial] - thetas
+    assert sum(m.probs.numel() for m in part.modules() if hasattr(m, "probs")) == thetas
+    # the same architecture otherwise: every other parameter shape matches
+    shapes = lambda m: sorted((n, tuple(p.shape)) for n, p in m.named_parameters() if "probs" not in n)  # noqa: E731
+    assert shapes(full) == shapes(part)
+
+
+def test_every_preset_has_a_checked_count():
+    assert set(PartialGCNN.PRESETS) == set(CKRESNET) | set(DERIVED_CKRESNET)
+    assert set(GCNN.PRESETS) == set(GCNN_COUNTS) | set(DERIVED_GCNN)
 
 
 def test_cifar10_breakdown():
