@@ -4,6 +4,8 @@ import importlib.util
 import re
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "cpu_model.py"
 
 
@@ -39,6 +41,7 @@ def _load(name):
     return module
 
 
+@pytest.mark.long(15)
 def test_models_benchmark_quick_run(tmp_path):
     bench = _load("models")
     assert bench.main(["--quick", "--threads", "1", "--out", str(tmp_path)]) == 0

@@ -5,9 +5,12 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.long(54)
 def test_device_check_script_runs_on_cpu(tmp_path):
     env = {**os.environ, "PGCNN_BACKEND": "auto"}
     proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "device_check.sh"), "--out", str(tmp_path)],

@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from pgcnn_triton.kernels import _compile
 
 
+@pytest.mark.long(40)
 def test_every_kernel_compiles_for_sm90():
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     proc = subprocess.run([sys.executable, "-m", "pgcnn_triton.kernels._compile"], env=env,

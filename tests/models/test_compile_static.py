@@ -81,6 +81,7 @@ def test_fullgraph_training_step_and_eval_match_eager(case):
         assert rel(forward(x), eager(x)) < 1e-6
 
 
+@pytest.mark.long(11)
 def test_dynamic_mode_breaks_fullgraph_so_the_check_is_real():
     model = PartialGCNN(**SMALL, num_elements=4, shape_mode="dynamic")
     with pytest.raises(Exception, match="(?i)item|scalar|data.dependent|graph break|Unsupported"):

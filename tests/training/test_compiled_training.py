@@ -21,6 +21,7 @@ the lift's bias gradients by 20–90 % while every weight gradient agreed to 1e-
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 import torch._inductor.config as inductor_config
 from torch.utils.data import Dataset
@@ -70,6 +71,7 @@ def first_step_gradients(tmp_path, compile_model):
     return captured, metrics
 
 
+@pytest.mark.long(67)
 def test_compiled_static_training_step_matches_eager(tmp_path):
     eager, eager_metrics = first_step_gradients(tmp_path / "eager", False)
     compiled, compiled_metrics = first_step_gradients(tmp_path / "compiled", True)
