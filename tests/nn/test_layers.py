@@ -40,3 +40,15 @@ def test_pooling_and_norm_shapes():
     inst = GroupInstanceNorm()(x)
     assert torch.allclose(inst.mean((2, 3, 4)), torch.zeros(2, 3), atol=1e-5)
     assert sum(p.numel() for p in GroupLayerNorm(3).parameters()) == 6
+
+
+def test_group_instance_norm_normalises_each_b_c_over_g_h_w():
+    # method.md §5.4: the CKResNet block's non-affine layer norm over (G, H, W) for every (b, c)
+    x = torch.randn(2, 3, 4, 5, 6, dtype=torch.float64) * 3 + torch.arange(4, dtype=torch.float64)[:, None, None]
+    mean = x.mean((2, 3, 4), keepdim=True)
+    var = x.var((2, 3, 4), unbiased=False, keepdim=True)
+    expected = (x - mean) / torch.sqrt(var + 1e-5)
+    y = GroupInstanceNorm()(x)
+    assert torch.allclose(y, expected, rtol=0, atol=1e-12)
+    # the per-element means differ (elements are offset by 0..3): a norm over (H, W) alone would zero them
+    assert float(y.mean((3, 4)).std()) > 0.1
