@@ -2,7 +2,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from pgcnn_triton.sampling import FullGroupSampler, PartialSampler, SamplingConfig, relaxed_bernoulli
@@ -44,19 +44,55 @@ def test_theta_half_gives_four_elements_on_half_arc():
         assert torch.allclose(gaps, torch.full_like(gaps, math.pi / 4), atol=1e-12)
 
 
-@given(theta=st.floats(0.0, 1.0 / 8))
-def test_small_theta_gives_one_element(theta):
-    g, _ = partial(theta)(1)
+@given(theta=st.floats(0.0, 1.0 / 8), seed=st.integers(0, 2**31 - 1))
+@example(theta=1.0 / 8, seed=0)
+@example(theta=0.1, seed=1)
+@example(theta=0.0, seed=2)
+@pytest.mark.parametrize("estimator", ["clean", "reference"])
+def test_small_theta_gives_one_element(estimator, theta, seed):
+    """N·θ ≤ 1: one element g_0 = θ·(2πu − π) ∈ [−πθ, πθ), ∂g_0/∂θ = 2πu − π (§15a; the reference
+    gradient −π + 2πu/n is the same at n = 1)."""
+    s = partial(theta, estimator=estimator)
+    theta32 = s.probs[0].item()  # θ as the float32 parameter holds it
+    torch.manual_seed(seed)
+    u = torch.rand((1, 1), dtype=torch.float64).item()  # the sampler's draw: ElementSampler.offsets
+    torch.manual_seed(seed)
+    g, _ = s(1)
     assert g.shape == (1, 1)
+    signed = (torch.remainder(g + math.pi, TWO_PI) - math.pi).item()
+    # float64 wrap-around rounding ≤ 1e-15 rad, tolerance 1e-12
+    assert signed == pytest.approx(theta32 * (TWO_PI * u - math.pi), abs=1e-12)
+    assert -math.pi * theta32 - 1e-12 <= signed <= math.pi * theta32 + 1e-12
+    if theta32 > 1e-9:  # strictly inside the arc's half-open bound (u < 1); below, rounding dominates
+        assert signed < math.pi * theta32
     if theta == 0.0:
         assert g.item() == 0.0
+    grad = torch.autograd.grad(g.sum(), s.probs)[0][0].item()
+    assert grad == pytest.approx(TWO_PI * u - math.pi, abs=1e-6)  # float32 gradient, |·| ≤ π: measured error ≤ 1.2e-7
 
 
-def test_static_mode_keeps_n_elements_on_the_arc():
-    g, gate = partial(0.5, shape_mode="static")(3)
-    assert g.shape == (1, 8) and gate is None
-    signed = torch.remainder(g + math.pi, TWO_PI) - math.pi
-    assert bool((signed.abs() <= math.pi / 2).all())
+@pytest.mark.parametrize("group,rotations", [("SE2", 8), ("E2", 4)])
+@pytest.mark.parametrize("estimator", ["clean", "reference"])
+@pytest.mark.parametrize("theta", [0.5, 0.3])
+def test_static_mode_keeps_n_elements_on_the_arc(group, rotations, estimator, theta):
+    """§15b static: g_i = θ·(2π(i + u)/N − π), i < N (E2: the R = N/2 rotations): N elements evenly
+    spaced by 2πθ/N on the signed arc [−πθ, πθ)."""
+    s = partial(theta, mirror_logit=20.0, group=group, estimator=estimator, shape_mode="static")
+    theta = s.probs[0].item()  # θ as the float32 parameter holds it (0.3 → 0.30000001)
+    for _ in range(10):
+        g, gate = s(3)
+        if group == "SE2":
+            assert g.shape == (1, 8) and gate is None
+            angles = g[0].detach()
+        else:
+            assert g.shape == (1, 8, 2) and torch.equal(gate, torch.ones(1, 8))
+            angles = g[0, :rotations, 0].detach()
+            assert torch.equal(angles, g[0, rotations:, 0].detach())
+        signed = torch.sort(torch.remainder(angles + math.pi, TWO_PI) - math.pi)[0]
+        # float64 angles wrapped twice: rounding ≤ 1e-15 rad, tolerance 1e-12
+        assert signed[0] >= -math.pi * theta - 1e-12 and signed[-1] < math.pi * theta
+        gaps = torch.diff(signed)
+        assert torch.allclose(gaps, torch.full_like(gaps, TWO_PI * theta / rotations), atol=1e-12)
 
 
 @pytest.mark.parametrize("n_expected,theta", [(6, 0.7), (3, 0.3)])
@@ -114,14 +150,19 @@ def test_mirror_logit_gradient_only_when_mirrors_sampled():
     assert seen[True] and seen[False]
 
 
-def test_e2_reference_jitter_is_half_a_cell():
-    offsets = {}
-    for estimator in ("clean", "reference"):
-        s = partial(1.0, mirror_logit=20.0, group="E2", estimator=estimator)
-        first = torch.stack([s(1)[0][0, 0, 0].detach() for _ in range(200)])
-        offsets[estimator] = torch.remainder(first + math.pi, TWO_PI)
-    assert offsets["reference"].max() < TWO_PI / 8
-    assert offsets["clean"].max() > TWO_PI / 8 and offsets["clean"].max() < TWO_PI / 4
+@pytest.mark.parametrize("estimator,width", [
+    ("reference", TWO_PI / 8),  # official δ = u·2πθ/N: half a cell at θ = 1, N = 8, R = 4 (quirk Q3)
+    ("clean", TWO_PI / 4),      # §15d: δ = u·2πθ/n, one cell of the n = R = 4 rotations
+])
+def test_e2_jitter_covers_exactly_its_cell(estimator, width):
+    s = partial(1.0, mirror_logit=20.0, group="E2", estimator=estimator)
+    first = torch.stack([s(1)[0][0, 0, 0].detach() for _ in range(200)])
+    offsets = torch.remainder(first + math.pi, TWO_PI)  # g_0 + πθ = δ ∈ [0, width)
+    # 200 uniform draws: P(max ≤ 0.9·width) = P(min ≥ 0.1·width) = 0.9^200 ≈ 7e-10 each, so a correct
+    # sampler fails with probability ≈ 1.4e-9 (seeded run: max 0.9987·width, min 0.0064·width); a jitter
+    # of half, an eighth or twice the cell, or none, fails.
+    assert offsets.max() > 0.9 * width and offsets.max() < width
+    assert offsets.min() >= 0 and offsets.min() < 0.1 * width
 
 
 def test_eval_deterministic_vs_stochastic():

@@ -25,9 +25,12 @@ def naive_group_conv(x, bank, k, c_out, bias, pad, taps="disk"):
     return y if bias is None else y + bias[None, :, None, None, None]
 
 
+# every kernel size and both bias settings each run (drawn, k = 3 came up once in 25 examples)
+@pytest.mark.parametrize("k", [1, 3, 5, 7])
+@pytest.mark.parametrize("with_bias", [False, True])
 @given(b=st.integers(1, 2), c_in=st.integers(1, 3), n_in=st.integers(1, 3), c_out=st.integers(1, 3),
-       n_out=st.integers(1, 3), k=st.sampled_from([1, 3, 5, 7]), hw=st.sampled_from([5, 7, 8]),
-       per_sample=st.booleans(), padding=st.sampled_from(["same", "valid", 1]), with_bias=st.booleans())
+       n_out=st.integers(1, 3), hw=st.sampled_from([5, 7, 8]), per_sample=st.booleans(),
+       padding=st.sampled_from(["same", "valid", 1]))
 def test_group_conv_matches_direct_tap_sum(b, c_in, n_in, c_out, n_out, k, hw, per_sample, padding, with_bias):
     if padding == "valid" and hw < k:
         padding = "same"

@@ -49,14 +49,30 @@ def test_e2_model_invariant_to_flips_and_not_when_mirror_dropped():
     assert equivariance_error(model, x, flip_w()) > 1e-2
 
 
-def test_continuous_rotation_error_is_small_for_full_model():
-    # Not exact (bilinear resampling); a statistical check with a documented tolerance.
-    model = PartialGCNN(**SMALL, num_elements=8, method="deterministic")
-    x = torch.randn(4, 2, 15, 15)
-    warm_batchnorm(model, x)
-    errors = [equivariance_error(model, x, rotation(a)) for a in (0.3, 0.9, 1.7, 2.6)]
-    assert max(errors) < 0.5
-    assert equivariance_error(model, x, rotation(torch.pi / 2)) <= 1e-5  # a grid point: exact again
+def test_continuous_rotation_error_separates_c8_from_c4_and_t2():
+    # Off-grid rotations are not exact (bilinear resampling, tap discretisation, a finite grid), so this is a
+    # statistical check on the same inputs: smooth 25 px images, k = 7, ω0 = 3, invariant logits, mean error
+    # over 7 angles away from multiples of 45°. Measured over 12 seeds (model init + inputs): mean error C8
+    # 0.027–0.061, C4 0.079–0.20, T(2) 0.20–0.42; ratio C8/C4 0.28–0.49, C8/T2 0.10–0.22. Bounds 0.6 and 0.35
+    # leave ≥ 20 % / 60 % margin. With the taps rotated by φ rounded down to a multiple of 90° this seed
+    # gives C8 0.078, ratio to C4 0.82 (fails); over 12 seeds that ratio is 0.54–0.96, so the robust catch of
+    # that bug is tests/test_continuous_rotation.py (direct coordinates and 45° layer equivariance).
+    from tests.test_continuous_rotation import smooth_images
+
+    x = smooth_images(4, 2, 25, seed=100)
+    angles = (0.3, 1.2, 2.0, 2.9, 3.7, 4.6, 5.5)
+    config = {**SMALL, "num_classes": 16, "kernel_size": 7, "omega0": 3.0}
+    mean_error = {}
+    for n in (8, 4, 1):  # C8, C4, T(2) (the single identity element: a CNN with SIREN kernels)
+        torch.manual_seed(0)
+        model = PartialGCNN(**config, num_elements=n, method="deterministic", partial=False)
+        warm_batchnorm(model, x)
+        with torch.no_grad():
+            mean_error[n] = sum(equivariance_error(model, x, rotation(a)) for a in angles) / len(angles)
+        if n == 8:
+            assert equivariance_error(model, x, rotation(torch.pi / 2)) <= 1e-5  # a grid point: exact again
+    assert mean_error[8] < 0.6 * mean_error[4], mean_error
+    assert mean_error[8] < 0.35 * mean_error[1], mean_error
 
 
 def test_eval_modes():
@@ -140,4 +156,11 @@ def test_equivariance_curve_shows_where_a_partial_model_breaks():
     assert max(full.values()) <= 1e-5  # grid points of C_8, rotations that permute pixels
     set_partial(model, torch.tensor([1.0, 1.0, -1.0, -1.0, -1.0, -1.0, -1.0]), slice(None))  # keep 0°, 45°, 90°
     part = dict(equivariance_curve(model, x, angles))
-    assert part[0.0] <= 1e-6 and part[float(torch.pi)] > 1e-2
+    # {0°, 45°, 90°} is not closed under 90° or 180° rotations: the partial model breaks at both grid angles
+    # where the full model is exact (measured 0.11 and 0.22 vs ≤ 4e-7 full)
+    assert part[float(torch.pi / 2)] > 1e-2 and part[float(torch.pi)] > 1e-2
+    # and the curve sees a plain (non-equivariant) CNN break too (measured 0.42 and 0.30)
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveMaxPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(4, 5))
+    plain = dict(equivariance_curve(cnn, x, angles))
+    assert plain[float(torch.pi / 2)] > 1e-2 and plain[float(torch.pi)] > 1e-2

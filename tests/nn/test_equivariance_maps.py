@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pgcnn_triton.kernels import use_backend
 
@@ -37,8 +37,12 @@ def test_lifting_group_and_pointwise_index_maps(group, n, name, b, c_in, c_mid, 
 
 
 @pytest.mark.parametrize("group,n,name", CASES)
-@settings(max_examples=3)
-@given(b=batches, c_in=channels, c_mid=channels, c_out=channels, k=st.sampled_from([3, 5]), hw=st.just(7))
+@settings(max_examples=5)  # the Triton interpreter costs ~0.5 s per example on CPU: 7 examples ≈ 3–3.5 s per case
+@given(b=batches, c_in=channels, c_mid=channels, c_out=channels, k=st.sampled_from([3, 5]),
+       hw=st.sampled_from([5, 7, 9]))
+# every run sees both odd sizes around 7, both kernel sizes, a batch of 2 and several channels
+@example(b=2, c_in=3, c_mid=2, c_out=1, k=5, hw=5)
+@example(b=1, c_in=1, c_mid=3, c_out=2, k=3, hw=9)
 def test_index_maps_through_triton_kernels(group, n, name, b, c_in, c_mid, c_out, k, hw):
     with use_backend("triton"):
         check_index_maps(group, n, name, b, c_in, c_mid, c_out, k, hw)
