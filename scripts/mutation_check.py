@@ -38,13 +38,13 @@ class Bug:
 BUGS = [
     # -- the five holes of the mutation audit (issue "tests that catch the bugs that matter") ------
     Bug("tau_multiplied", "relaxed-Bernoulli sample multiplied by τ instead of divided",
-        ("tests/test_sampling.py", "tests/training/test_mirror_gate.py", "tests/nn/test_mirror_logit_gradients.py")),
+        ("tests/test_gumbel_temperature.py", "tests/test_sampling.py", "tests/training/test_mirror_gate.py")),
     Bug("tau_ignored", "relaxed-Bernoulli sample ignores τ",
-        ("tests/test_sampling.py", "tests/training/test_mirror_gate.py", "tests/nn/test_mirror_logit_gradients.py")),
+        ("tests/test_gumbel_temperature.py", "tests/test_sampling.py", "tests/training/test_mirror_gate.py")),
     Bug("ddp_identity", "DistributedDataParallel replaced by the identity (each rank trains its own copy)",
         ("tests/training/test_ddp.py",)),
     Bug("rotation_floor_90", "kernel taps rotated by the element angle rounded down to a multiple of 90°",
-        ("tests/test_groups.py", "tests/models/test_models.py", "tests/nn/test_equivariance_maps.py")),
+        ("tests/test_continuous_rotation.py", "tests/test_groups.py", "tests/models/test_models.py")),
     Bug("magnet_no_envelope", "MAGNet filters without their Gaussian envelope (plain sin(Wx + b))",
         ("tests/test_kernelnets.py",)),
     Bug("e2_reference_no_jitter", "partial E(2) reference sampler without its jitter",
