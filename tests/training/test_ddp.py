@@ -30,7 +30,9 @@ def run_workers(tmp_path, **env_extra):
     out.mkdir()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(ROOT / "tests" / "training" / "ddp_worker.py"), str(tmp_path / "data"), str(out)]
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), **env_extra)
+    # keep an inherited PYTHONPATH (scripts/mutation_check.py reaches the workers through it)
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path, **env_extra)
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     log = done.stdout + done.stderr
     assert done.returncode == 0, log
