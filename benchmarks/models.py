@@ -53,9 +53,12 @@ def build(model: str, device) -> torch.nn.Module:
     return MODELS[model].from_preset("cifar10-se2-partial", shape_mode="static", **extra).to(device)
 
 
-def compile_backend(spec: dict) -> str:
-    """``spec["compile"]``: True (inductor) or a ``torch.compile`` backend name."""
-    return spec["compile"] if isinstance(spec.get("compile"), str) else "inductor"
+def compiled(model, spec: dict):
+    """``model`` compiled as one graph if ``spec["compile"]`` is True (inductor) or a backend name."""
+    if not spec.get("compile"):
+        return model
+    backend = spec["compile"] if isinstance(spec["compile"], str) else "inductor"
+    return torch.compile(model, fullgraph=True, backend=backend)
 
 
 def measure(spec: dict, device: torch.device, reps: int, warmup: int) -> dict:
@@ -71,7 +74,7 @@ def measure(spec: dict, device: torch.device, reps: int, warmup: int) -> dict:
         if spec["task"] == "train":
             model.train()
             opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-            net = torch.compile(model, fullgraph=True, backend=compile_backend(spec)) if spec.get("compile") else model
+            net = compiled(model, spec)
 
             def step():
                 opt.zero_grad(set_to_none=True)
@@ -84,7 +87,7 @@ def measure(spec: dict, device: torch.device, reps: int, warmup: int) -> dict:
             model.eval()
             if spec.get("frozen"):
                 model = model.freeze(dtype=prec.dtype, example_input=x[:1])
-            net = torch.compile(model, fullgraph=True, backend=compile_backend(spec)) if spec.get("compile") else model
+            net = compiled(model, spec)
 
             def step():
                 with torch.no_grad(), prec.autocast():

@@ -16,8 +16,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from .taps import num_disk_taps as disk_taps_count
-from .taps import tap_layout
+from .taps import num_disk_taps, tap_layout
 
 
 @lru_cache(maxsize=None)
@@ -31,24 +30,24 @@ def _tap_cells(kernel_size: int, num_taps: int, device: torch.device) -> torch.T
 def dense_kernel(bank: torch.Tensor, kernel_size: int) -> torch.Tensor:
     """Tap-packed ``[..., O, T, I]`` → dense contiguous ``[..., O, I, k, k]`` with zeros outside the disk
     (T = k²: the square layout, no zeros)."""
-    num_taps = tap_layout(kernel_size, bank.shape[-2]).num_taps  # validates T
     # one pass: scatter the taps into a zeroed NCHW buffer. On CPU this was 2× faster than a row
     # gather followed by a transposing copy, and a contiguous NCHW weight keeps oneDNN on its fast path
     # (a channels-last-strided weight made the 512-channel conv of the CIFAR CKResNet 40 % slower)
     *lead, rows, _, cols = bank.shape
     dense = bank.new_zeros(*lead, rows, cols, kernel_size * kernel_size)
-    dense[..., _tap_cells(kernel_size, num_taps, bank.device)] = bank.transpose(-1, -2)
+    # _tap_cells validates T: the disk's or the square's count
+    dense[..., _tap_cells(kernel_size, bank.shape[-2], bank.device)] = bank.transpose(-1, -2)
     return dense.reshape(*lead, rows, cols, kernel_size, kernel_size)
 
 
 def packed_kernel(dense: torch.Tensor, kernel_size: int, num_taps: int | None = None) -> torch.Tensor:
     """Dense ``[..., O, I, k, k]`` → tap-packed ``[..., O, T, I]`` (the in-disk taps, or all k² for
     ``num_taps = k²``)."""
-    num_taps = tap_layout(kernel_size, num_taps or disk_taps_count(kernel_size)).num_taps
     # one transposing copy to [..., O, k·k, I], then a gather of whole I-rows (2-3× faster on CPU
     # than gathering single elements along the last axis and transposing after)
     rows_last = dense.reshape(*dense.shape[:-2], kernel_size * kernel_size).transpose(-1, -2).contiguous()
-    return rows_last.index_select(-2, _tap_cells(kernel_size, num_taps, dense.device))
+    cells = _tap_cells(kernel_size, num_taps or num_disk_taps(kernel_size), dense.device)
+    return rows_last.index_select(-2, cells)
 
 
 def _views(x, bank, kernel_size):

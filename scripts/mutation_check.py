@@ -174,8 +174,6 @@ def _patch(name: str) -> None:  # noqa: C901  (one branch per bug, read top to b
 
         taps._EPS = 0.25
     elif name == "bias_broadcast":
-        import torch.nn.functional as F
-
         from pgcnn_triton.kernels import group_conv_reference as ref
 
         forward = ref.forward
@@ -189,7 +187,6 @@ def _patch(name: str) -> None:  # noqa: C901  (one branch per bug, read top to b
             return (y + full[None, :, None, None].to(y.dtype)).contiguous()
 
         ref.forward = mutated
-        del F
     elif name == "norm_axes":
         import torch.nn.functional as F
 
@@ -202,7 +199,8 @@ def _patch(name: str) -> None:  # noqa: C901  (one branch per bug, read top to b
         backward = ref.group_max_backward
         _replace(ref, "group_max_backward", lambda grad, argmax, G: backward(grad, torch.full_like(argmax, G - 1), G))
     elif name == "kernel_norm_squared":
-        from pgcnn_triton.nn import conv, kernel_norms
+        import pgcnn_triton.nn.conv  # noqa: F401  (imported first, so _replace rebinds its copy)
+        from pgcnn_triton.nn import kernel_norms
 
         def record(bank, bias):
             norms = kernel_norms._ACTIVE
@@ -214,11 +212,11 @@ def _patch(name: str) -> None:  # noqa: C901  (one branch per bug, read top to b
             norms.append(value)
 
         _replace(kernel_norms, "record_kernel", record)
-        del conv
     elif name == "monotonic_reversed":
         from itertools import pairwise
 
-        from pgcnn_triton.training import regularizers, trainer
+        import pgcnn_triton.training.trainer  # noqa: F401  (imported first, so _replace rebinds its copy)
+        from pgcnn_triton.training import regularizers
 
         def penalty(model, weight):
             probs = regularizers.partial_parameters(model)
@@ -228,12 +226,11 @@ def _patch(name: str) -> None:  # noqa: C901  (one branch per bug, read top to b
             return weight * torch.stack(terms).sum() if terms else None
 
         _replace(regularizers, "monotonic_penalty", penalty)
-        del trainer
     elif name == "checkpoint_rng_not_restored":
-        from pgcnn_triton.training import checkpoint, trainer
+        import pgcnn_triton.training.trainer  # noqa: F401  (imported first, so _replace rebinds its copy)
+        from pgcnn_triton.training import checkpoint
 
         _replace(checkpoint, "set_rng_state", lambda state: None)
-        del trainer
     else:
         raise ValueError(f"unknown bug {name!r}")
 

@@ -94,8 +94,8 @@ class GroupModel(nn.Module):
                              f"[B, {self.in_channels}, H, W]), got {x.shape[1]} in {tuple(x.shape)}")
         if x.shape[0] < 1:
             raise ValueError(f"{name} expects a non-empty batch, got {tuple(x.shape)}")
-        need = self.min_input_size()
-        if x.shape[2] < need or x.shape[3] < need:
+        if self.output_size(x.shape[2]) is None or self.output_size(x.shape[3]) is None:
+            need = self.min_input_size()  # the search runs only to word the error
             raise ValueError(f"{name} needs H, W >= {need} for its layers ({self.describe_stages()}), "
                              f"got {x.shape[2]}x{x.shape[3]} in {tuple(x.shape)}")
 
