@@ -1,11 +1,14 @@
 """CPU benchmark of a PartialGCNN preset against the bare dense convolutions it lowers to.
 
-Measures, on CPU, in one run:
+Measures, on CPU, in one run, in fp32 and in bf16 (``torch.autocast("cpu", torch.bfloat16)``, the
+precision policy's choice on CPUs with bf16 units):
 
 1. forward+backward time (median over ``--repeats`` after ``--warmup`` untimed iterations) and peak
    memory of ``PartialGCNN.from_preset(--preset)`` in train mode on a random input
    ``[batch, C, S, S]`` (C = ``model.lift.in_channels``; S = 28 for mnist*/rotmnist* presets, 32
-   otherwise, or ``--image-size``), loss = cross-entropy with random labels;
+   otherwise, or ``--image-size``), loss = cross-entropy with random labels; once with the library's
+   CPU lowering (split disk cover, channels-last where it pays: ``auto``) and once with the dense
+   masked NCHW lowering it had before (``dense``);
 2. the time of the bare dense convolutions the model runs: forward hooks on every ``LiftingConv``,
    ``GroupConv`` and ``PointwiseGroupConv`` record the shapes of each layer's dense lowering
    (input ``[B, C_in*N_in, H, W]``, weight ``[C_out*N_out, C_in*N_in, k, k]``, the layer's padding,
@@ -14,11 +17,12 @@ Measures, on CPU, in one run:
    grouped conv (input ``[1, B*C_in*N_in, H, W]``, weight ``[B*C_out*N_out, C_in*N_in, k, k]``,
    ``groups=B``). The shapes are those of the same timed iterations as the model (partial layers
    may change N_out between forwards), so the sum compares like with like; the single largest
-   conv (by multiply-adds) is also timed alone;
-3. a markdown table (model ms, sum of convs ms, ratio, largest conv ms, peak memory) plus the
+   conv (by multiply-adds) is also timed alone. The bare convs run in NCHW and in channels-last;
+3. a markdown table per precision (model ms with either lowering, sums of the bare convs NCHW and
+   channels-last, ratio, largest conv ms, model peak memory) plus the
    torch version, thread count, CPU model and date, ready to paste into BENCHMARKS.md.
 
-Peak memory: each measurement runs in a fresh subprocess; it reads ``ru_maxrss`` (the process's
+Peak memory: each model measurement runs in a fresh subprocess; it reads ``ru_maxrss`` (the process's
 peak resident set size) once after imports, model construction and input creation (the baseline)
 and again after all the timed iterations. The difference is the extra peak the forward+backward
 needed (activations, saved tensors, gradients, allocator/library workspaces); parameters and the
@@ -46,6 +50,7 @@ import sys
 import time
 
 _RESULT_MARK = "@@RESULT "
+PRECISIONS = ("fp32", "bf16")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -67,7 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=None,
                    help="input height = width (default: 28 for mnist*/rotmnist* presets, 32 otherwise)")
     p.add_argument("--seed", type=int, default=0, help="torch.manual_seed for model, input and sampling")
-    p.add_argument("--worker", choices=("model", "convs", "largest"), default=None, help=argparse.SUPPRESS)
+    p.add_argument("--precisions", default="fp32,bf16",
+                   help="comma-separated, of fp32 and bf16 (default %(default)s)")
+    p.add_argument("--worker", choices=("model", "convs"), default=None, help=argparse.SUPPRESS)
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help=argparse.SUPPRESS)
+    p.add_argument("--lowering", choices=("auto", "dense"), default="auto", help=argparse.SUPPRESS)
     return p
 
 
@@ -82,6 +91,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise SystemExit(f"--threads must be >= 1, got {args.threads}")
     if args.image_size is None:
         args.image_size = default_image_size(args.preset)
+    args.precision_list = [p for p in args.precisions.split(",") if p]
+    if not args.precision_list or any(p not in PRECISIONS for p in args.precision_list):
+        raise SystemExit(f"--precisions must list some of {PRECISIONS}, got {args.precisions!r}")
     return args
 
 
@@ -102,6 +114,14 @@ def _setup_torch(args):
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     return torch
+
+
+def _dtype(torch, args):
+    return torch.bfloat16 if args.precision == "bf16" else torch.float32
+
+
+def _memory_format(torch, args):  # args.layout: set per measurement by worker_convs
+    return torch.channels_last if args.layout == "cl" else torch.contiguous_format
 
 
 def _record_hook(module_name, kind, records):
@@ -134,6 +154,9 @@ def worker_model(args) -> dict:
     from pgcnn_triton import PartialGCNN
     from pgcnn_triton.nn import GroupConv, LiftingConv, PointwiseGroupConv
 
+    from pgcnn_triton.kernels import group_conv_reference
+
+    group_conv_reference.CPU_LOWERING = args.lowering
     model = PartialGCNN.from_preset(args.preset).train()
     in_channels = model.lift.in_channels
     num_classes = model.head.out_features
@@ -152,7 +175,9 @@ def worker_model(args) -> dict:
         model.zero_grad(set_to_none=True)
         current.clear()
         t0 = time.perf_counter()
-        loss = F.cross_entropy(model(x), labels)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), labels)
         loss.backward()
         elapsed = time.perf_counter() - t0
         shape_sets.append(list(current))
@@ -166,15 +191,22 @@ def worker_model(args) -> dict:
     )
 
 
-def _conv_tensors(torch, s):
+def _conv_tensors(torch, s, dtype, memory_format):
     """Input, weight, bias and output gradient of one recorded dense lowering."""
     g = s["groups"]
     x_shape = (1, g * s["cin"], s["h"], s["w"]) if g > 1 else (s["batch"], s["cin"], s["h"], s["w"])
-    x = torch.randn(x_shape, requires_grad=s["x_grad"])
-    w = torch.randn(g * s["cout"], s["cin"], s["k"], s["k"], requires_grad=True)
-    b = torch.randn(g * s["cout"], requires_grad=True) if s["bias"] else None
+
+    def make(*shape, grad=True):
+        t = torch.randn(*shape, dtype=dtype)
+        if t.dim() == 4:
+            t = t.contiguous(memory_format=memory_format)
+        return t.requires_grad_(grad)
+
+    x = make(*x_shape, grad=s["x_grad"])
+    w = make(g * s["cout"], s["cin"], s["k"], s["k"])
+    b = make(g * s["cout"]) if s["bias"] else None
     out_shape = (1, g * s["cout"], s["ho"], s["wo"]) if g > 1 else (s["batch"], s["cout"], s["ho"], s["wo"])
-    return x, w, b, torch.randn(out_shape)
+    return x, w, b, make(*out_shape, grad=False)
 
 
 def _time_conv(torch, F, s, tensors) -> float:
@@ -191,55 +223,42 @@ def _time_conv(torch, F, s, tensors) -> float:
     return elapsed
 
 
-def worker_convs(args, shape_sets) -> dict:
-    """Replay each model iteration's convs (same warmup/timed split); per-iteration sums."""
+def worker_convs(args, payload) -> dict:
+    """Every precision × layout in one process: replay each model iteration's convs (same warmup/timed
+    split; per-iteration sums), then the largest conv alone."""
     torch = _setup_torch(args)
     import torch.nn.functional as F
 
-    baseline = _maxrss_bytes()
-    sums, per_layer = [], []
-    for i, shapes in enumerate(shape_sets):
-        layer_times = []
-        for s in shapes:
-            tensors = _conv_tensors(torch, s)
-            layer_times.append(_time_conv(torch, F, s, tensors))
-            del tensors
-        if i >= args.warmup:
-            sums.append(sum(layer_times))
-            per_layer.append(layer_times)
-    return dict(sums_s=sums, per_layer_s=per_layer, peak_bytes=_maxrss_bytes() - baseline)
-
-
-def worker_largest(args, shape) -> dict:
-    torch = _setup_torch(args)
-    import torch.nn.functional as F
-
-    baseline = _maxrss_bytes()
-    tensors = _conv_tensors(torch, shape)
-    times = []
-    for i in range(args.warmup + args.repeats):
-        elapsed = _time_conv(torch, F, shape, tensors)
-        if i >= args.warmup:
-            times.append(elapsed)
-    return dict(times_s=times, peak_bytes=_maxrss_bytes() - baseline)
+    shape_sets, largest = payload["shape_sets"], payload["largest"]
+    out = {}
+    for precision in args.precision_list:
+        for layout in ("nchw", "cl"):
+            args.precision, args.layout = precision, layout
+            dtype, memory_format = _dtype(torch, args), _memory_format(torch, args)
+            sums, per_layer = [], []
+            for i, shapes in enumerate(shape_sets):
+                layer_times = [_time_conv(torch, F, s, _conv_tensors(torch, s, dtype, memory_format)) for s in shapes]
+                if i >= args.warmup:
+                    sums.append(sum(layer_times))
+                    per_layer.append(layer_times)
+            tensors = _conv_tensors(torch, largest, dtype, memory_format)
+            times = [_time_conv(torch, F, largest, tensors) for _ in range(args.warmup + args.repeats)]
+            out[f"{precision} {layout}"] = dict(sums_s=sums, per_layer_s=per_layer, largest_s=times[args.warmup:])
+    return out
 
 
 def _run_worker(args) -> None:
-    payload = json.load(sys.stdin) if args.worker in ("convs", "largest") else None
-    if args.worker == "model":
-        result = worker_model(args)
-    elif args.worker == "convs":
-        result = worker_convs(args, payload)
-    else:
-        result = worker_largest(args, payload)
+    payload = json.load(sys.stdin) if args.worker == "convs" else None
+    result = worker_model(args) if args.worker == "model" else worker_convs(args, payload)
     sys.stdout.write(_RESULT_MARK + json.dumps(result) + "\n")
     sys.stdout.flush()
 
 
-def _spawn(args, worker: str, payload=None) -> dict:
+def _spawn(args, worker: str, payload=None, precision="fp32", lowering="auto") -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", worker, "--preset", args.preset,
            "--batch", str(args.batch), "--repeats", str(args.repeats), "--warmup", str(args.warmup),
-           "--image-size", str(args.image_size), "--seed", str(args.seed)]
+           "--image-size", str(args.image_size), "--seed", str(args.seed), "--precision", precision,
+           "--lowering", lowering, "--precisions", args.precisions]
     if args.threads is not None:
         cmd += ["--threads", str(args.threads)]
     proc = subprocess.run(cmd, input=None if payload is None else json.dumps(payload),
@@ -255,17 +274,6 @@ def _spawn(args, worker: str, payload=None) -> dict:
 # --------------------------------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------------------------------
-def cpu_model_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def _macs(s) -> int:
     return s["groups"] * s["batch"] * s["cout"] * s["ho"] * s["wo"] * s["cin"] * s["k"] * s["k"]
 
@@ -285,59 +293,80 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:.1f}"
 
 
-def format_report(args, model, convs, largest, largest_shape) -> str:
-    model_ms = statistics.median(model["times_s"]) * 1e3
-    convs_ms = statistics.median(convs["sums_s"]) * 1e3
-    largest_ms = statistics.median(largest["times_s"]) * 1e3
-    ratio = model_ms / convs_ms if convs_ms > 0 else float("inf")
-    timed_sets = model["shape_sets"][args.warmup:]
+def _ms(times) -> float:
+    return statistics.median(times) * 1e3
+
+
+def format_report(args, runs: dict, largest_shape: dict) -> str:
+    """``runs``: ``{(precision, "model", lowering) | (precision, "convs", layout): result}``."""
+    from pgcnn_triton.precision import cpu_bf16_units, cpu_model_name, default_amp
+
+    base = runs[(args.precision_list[0], "model", "auto")]
+    timed_sets = base["shape_sets"][args.warmup:]
     first = timed_sets[0]
     varying = any([_key(s) for s in t] != [_key(s) for s in first] for t in timed_sets)
     per_batch = any(s["groups"] > 1 for t in timed_sets for s in t)
     size = args.image_size
     lx, lw = _shape_text(largest_shape)
+    policy = "bf16" if default_amp("cpu") else "fp32"
 
     lines = [
         f"### CPU: PartialGCNN `{args.preset}`, forward+backward, batch {args.batch}",
         "",
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- torch {model['torch_version']}, threads: {model['threads']} (torch.get_num_threads()), "
+        f"- torch {base['torch_version']}, threads: {base['threads']} (torch.get_num_threads()), "
         f"python {platform.python_version()}",
-        f"- CPU: {cpu_model_name()} ({os.cpu_count()} logical CPUs visible)",
-        f"- model: {model['params']:,} parameters, train mode; input [{args.batch}, {model['in_channels']}, "
-        f"{size}, {size}] float32; loss = cross-entropy with random labels; seed {args.seed}",
+        f"- CPU: {cpu_model_name()} ({os.cpu_count()} logical CPUs visible); bf16 units: "
+        f"{cpu_bf16_units() or 'none'}; the precision policy's default here: {policy}",
+        f"- model: {base['params']:,} parameters, train mode; input [{args.batch}, {base['in_channels']}, "
+        f"{size}, {size}] float32; loss = cross-entropy with random labels; seed {args.seed}; bf16 = "
+        "torch.autocast('cpu', torch.bfloat16)",
+        "- model lowering: `auto` = the library's CPU path (split disk cover, channels-last from 64 channels); "
+        "`dense` = one conv2d on the zero-masked k×k bank in NCHW (the lowering before the split one)",
         f"- timing: time.perf_counter, median of {args.repeats} timed iteration(s) after {args.warmup} warmup",
         f"- bare dense convs: one F.conv2d forward+backward per LiftingConv/GroupConv/PointwiseGroupConv call "
         f"({len(first)} per forward), shapes of the dense lowering recorded by forward hooks in the same "
-        f"timed iterations; backward takes a random output gradient"
+        f"timed iterations; backward takes a random output gradient; NCHW or channels-last tensors"
         + ("; per-sample element sets run as one grouped conv (groups = B), as the model does" if per_batch else ""),
-        "- peak memory: each measurement runs in a fresh subprocess; peak = ru_maxrss (peak RSS) after all "
-        "iterations minus ru_maxrss after imports, model construction and input creation (parameters and "
-        "input are in the baseline)",
+        "- peak memory: each model measurement runs in a fresh subprocess; peak = ru_maxrss (peak RSS) after "
+        "all iterations minus ru_maxrss after imports, model construction and input creation",
         "",
-        "| measurement | value |",
-        "|---|---|",
-        f"| model fwd+bwd (ms) | {model_ms:.2f} |",
-        f"| sum of bare dense convs fwd+bwd (ms) | {convs_ms:.2f} |",
-        f"| ratio model / convs | {ratio:.2f} |",
-        f"| largest single conv fwd+bwd (ms) | {largest_ms:.2f} |",
-        f"| peak memory, model fwd+bwd (MiB) | {_mib(model['peak_bytes'])} |",
-        f"| peak memory, largest conv alone, incl. its tensors (MiB) | {_mib(largest['peak_bytes'])} |",
+        "| precision | model `auto` (ms) | model `dense` (ms) | bare dense convs NCHW (ms) | bare dense convs CL (ms) "
+        "| model `auto` / convs NCHW | largest conv NCHW / CL (ms) | model peak MiB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for prec in args.precision_list:
+        auto, dense = _ms(runs[(prec, "model", "auto")]["times_s"]), _ms(runs[(prec, "model", "dense")]["times_s"])
+        nchw, cl = _ms(runs[(prec, "convs", "nchw")]["sums_s"]), _ms(runs[(prec, "convs", "cl")]["sums_s"])
+        big_nchw, big_cl = _ms(runs[(prec, "convs", "nchw")]["largest_s"]), _ms(runs[(prec, "convs", "cl")]["largest_s"])
+        lines.append(f"| {prec} | {auto:.1f} | {dense:.1f} | {nchw:.1f} | {cl:.1f} | {auto / nchw:.2f} | "
+                     f"{big_nchw:.1f} / {big_cl:.1f} | {_mib(runs[(prec, 'model', 'auto')]['peak_bytes'])} |")
+    if "fp32" in args.precision_list:
+        ref = _ms(runs[("fp32", "model", "dense")]["times_s"])
+        lines += ["", f"Speed-up over the fp32 dense NCHW model ({ref:.1f} ms): " + ", ".join(
+            f"{prec} `auto` {ref / _ms(runs[(prec, 'model', 'auto')]['times_s']):.2f}×" for prec in args.precision_list)
+            + f" (the policy's default here is {policy})."]
+    lines += [
         "",
         f"Largest conv: `{largest_shape['layer']}` ({largest_shape['kind']}), input {lx}, weight {lw}, "
         f"padding {largest_shape['padding']}, {_macs(largest_shape) / 1e6:.1f} M multiply-adds (forward).",
         "",
         "Dense lowering per layer (first timed iteration"
-        + ("; N_out varied between iterations" if varying else "") + "):",
+        + ("; N_out varied between iterations" if varying else "") + "), bare conv fwd+bwd ms (median):",
         "",
-        "| layer | type | input | weight | padding | fwd MMACs | fwd+bwd ms (median) |",
-        "|---|---|---|---|---|---|---|",
+        "| layer | type | input | weight | padding | fwd MMACs | " + " | ".join(
+            f"{p} NCHW | {p} CL" for p in args.precision_list) + " |",
+        "|---|---|---|---|---|---|" + "---|" * (2 * len(args.precision_list)),
     ]
     for j, s in enumerate(first):
         x, w = _shape_text(s)
-        times = [it[j] for it in convs["per_layer_s"] if j < len(it)]
+        cells = []
+        for prec in args.precision_list:
+            for layout in ("nchw", "cl"):
+                times = [it[j] for it in runs[(prec, "convs", layout)]["per_layer_s"] if j < len(it)]
+                cells.append(f"{statistics.median(times) * 1e3:.2f}")
         lines.append(f"| {s['layer']} | {s['kind']} | {x} | {w} | {s['padding']} | {_macs(s) / 1e6:.1f} | "
-                     f"{statistics.median(times) * 1e3:.2f} |")
+                     + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -351,20 +380,29 @@ def main(argv=None) -> dict:
     if args.worker is not None:
         _run_worker(args)
         return {}
-    model = _spawn(args, "model")
-    shape_sets = model["shape_sets"]
+    runs = {}
+    for prec in args.precision_list:
+        for lowering in ("auto", "dense"):
+            runs[(prec, "model", lowering)] = _spawn(args, "model", precision=prec, lowering=lowering)
+    shape_sets = runs[(args.precision_list[0], "model", "auto")]["shape_sets"]
     if not any(shape_sets):
         raise RuntimeError("no LiftingConv/GroupConv/PointwiseGroupConv call was recorded")
-    convs = _spawn(args, "convs", shape_sets)
     largest_shape = max((s for t in shape_sets[args.warmup:] for s in t), key=_macs)
-    largest = _spawn(args, "largest", largest_shape)
-    report = format_report(args, model, convs, largest, largest_shape)
+    convs = _spawn(args, "convs", dict(shape_sets=shape_sets, largest=largest_shape))
+    for prec in args.precision_list:
+        for layout in ("nchw", "cl"):
+            runs[(prec, "convs", layout)] = convs[f"{prec} {layout}"]
+    report = format_report(args, runs, largest_shape)
     print(report)
-    model_ms = statistics.median(model["times_s"]) * 1e3
-    convs_ms = statistics.median(convs["sums_s"]) * 1e3
-    return dict(model_ms=model_ms, convs_ms=convs_ms, ratio=model_ms / convs_ms,
-                largest_ms=statistics.median(largest["times_s"]) * 1e3,
-                model_peak_mib=model["peak_bytes"] / 2**20, report=report)
+    out = {"report": report}
+    for prec in args.precision_list:
+        model_ms = _ms(runs[(prec, "model", "auto")]["times_s"])
+        convs_ms = _ms(runs[(prec, "convs", "nchw")]["sums_s"])
+        out[prec] = dict(model_ms=model_ms, dense_model_ms=_ms(runs[(prec, "model", "dense")]["times_s"]),
+                         convs_ms=convs_ms, convs_cl_ms=_ms(runs[(prec, "convs", "cl")]["sums_s"]),
+                         ratio=model_ms / convs_ms, largest_ms=_ms(runs[(prec, "convs", "nchw")]["largest_s"]),
+                         model_peak_mib=runs[(prec, "model", "auto")]["peak_bytes"] / 2**20)
+    return out
 
 
 if __name__ == "__main__":

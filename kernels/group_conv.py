@@ -36,8 +36,9 @@ def resolve_padding(padding, kernel_size: int) -> int:
 
 def conv_dtype(x: torch.Tensor) -> torch.dtype:
     """The dtype the group conv runs in for input ``x``: the autocast dtype when autocast is on for
-    ``x``'s device (the op is a custom op, which autocast would not cast by itself), else ``x.dtype``."""
-    if x.is_floating_point() and torch.is_autocast_enabled(x.device.type):
+    ``x``'s device (the op is a custom op, which autocast would not cast by itself), else ``x.dtype``.
+    float64 stays float64, as autocast leaves float64 tensors alone."""
+    if x.is_floating_point() and x.dtype != torch.float64 and torch.is_autocast_enabled(x.device.type):
         return torch.get_autocast_dtype(x.device.type)
     return x.dtype
 

@@ -7,6 +7,8 @@ bank, ``b`` for per-sample banks. The tap-packed bank is scattered into a dense 
 gather (zeros outside the disk) and handed to one ``conv2d`` (grouped, ``groups = B``, for per-sample
 banks); the backward is one ``aten.convolution_backward`` whose dense weight gradient is gathered
 back to the in-disk taps. On GPU this is the cuDNN path that ``auto`` times the Triton kernel against.
+On CPU, where oneDNN would multiply the zeros outside the disk too, the same functions run the split
+lowering of :mod:`.group_conv_split` instead (a few dense sub-convolutions covering the disk exactly).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from . import group_conv_split
 from .taps import num_disk_taps, tap_layout
 
 
@@ -59,8 +62,25 @@ def _views(x, bank, kernel_size):
     return x.reshape(1, b * cols, h, w), weight.reshape(b * rows, cols, kernel_size, kernel_size), b
 
 
-def forward(x, bank, bias, kernel_size: int, padding: int) -> torch.Tensor:
-    """``x`` ``[B, C_in, G, H, W]``, ``bank`` ``[S, C_out·N, T, C_in·G]`` → ``[B, C_out·N, H', W']``."""
+#: ``"auto"`` (the split lowering on CPU where it pays) or ``"dense"`` (always the dense masked conv, the
+#: lowering before the split one existed: benchmarks compare the two in one run).
+CPU_LOWERING = "auto"
+
+
+def use_split(x: torch.Tensor, bank: torch.Tensor, kernel_size: int, split: bool | None = None) -> bool:
+    """Whether to run the split lowering: ``split`` if given, else on CPU where it skips taps."""
+    if split is not None:
+        return split
+    return (x.device.type == "cpu" and CPU_LOWERING == "auto"
+            and group_conv_split.pays(kernel_size, bank.shape[-2]))
+
+
+def forward(x, bank, bias, kernel_size: int, padding: int, split: bool | None = None) -> torch.Tensor:
+    """``x`` ``[B, C_in, G, H, W]``, ``bank`` ``[S, C_out·N, T, C_in·G]`` → ``[B, C_out·N, H', W']``.
+
+    ``split``: run :mod:`.group_conv_split` (default: :func:`use_split`)."""
+    if use_split(x, bank, kernel_size, split):
+        return group_conv_split.forward(x, bank, bias, kernel_size, padding)
     b, rows = x.shape[0], bank.shape[1]
     x4, weight, groups = _views(x, bank, kernel_size)
     full_bias = None
@@ -71,8 +91,11 @@ def forward(x, bank, bias, kernel_size: int, padding: int) -> torch.Tensor:
     return y.reshape(b, rows, y.shape[-2], y.shape[-1]).contiguous()
 
 
-def backward(grad_y, x, bank, kernel_size: int, padding: int, need_x: bool, need_bank: bool):
+def backward(grad_y, x, bank, kernel_size: int, padding: int, need_x: bool, need_bank: bool,
+             split: bool | None = None):
     """``(grad_x, grad_bank)`` of :func:`forward` (``None`` where not needed); bias grad excluded."""
+    if use_split(x, bank, kernel_size, split):
+        return group_conv_split.backward(grad_y, x, bank, kernel_size, padding, need_x, need_bank)
     rows = bank.shape[1]
     x4, weight, groups = _views(x, bank, kernel_size)
     gy = grad_y.reshape(x4.shape[0], groups * rows, grad_y.shape[-2], grad_y.shape[-1])
@@ -87,11 +110,12 @@ def backward(grad_y, x, bank, kernel_size: int, padding: int, need_x: bool, need
     return grad_x, grad_bank
 
 
-def forward_pooled(x, bank, bias, kernel_size: int, out_channels: int, padding: int, mode: str):
+def forward_pooled(x, bank, bias, kernel_size: int, out_channels: int, padding: int, mode: str,
+                   split: bool | None = None):
     """Convolution then max / mean over the output elements: ``(y [B, C_out, H', W'], argmax)``.
 
     The arg-max (int32) is the first maximal element; for ``mean`` it is an empty tensor."""
-    y = forward(x, bank, bias, kernel_size, padding)
+    y = forward(x, bank, bias, kernel_size, padding, split)
     y = y.reshape(y.shape[0], out_channels, -1, y.shape[-2], y.shape[-1])
     if mode == "max":
         # torch.max does not promise the first index on ties; torch.argmax does

@@ -8,7 +8,7 @@ from ._kernels_path import ensure_kernels_importable
 
 ensure_kernels_importable()
 
-from . import equivariance, kernels  # noqa: E402
+from . import equivariance, kernels, precision  # noqa: E402
 from .freeze import FrozenConv, freeze  # noqa: E402
 from .groups import E2, SE2, Group, get_group  # noqa: E402
 from .kernelnets import SIREN, FourierNet, MAGNet, make_kernel_net  # noqa: E402
@@ -32,5 +32,5 @@ __all__ = [
     "E2", "GCNN", "FrozenConv", "SE2", "SIREN", "FourierNet", "GlobalMaxPool", "Group", "GroupBatchNorm", "GroupConv",
     "GroupInstanceNorm", "GroupLayerNorm", "GroupPool", "LiftingConv", "MAGNet", "PartialGCNN",
     "PointwiseGroupConv", "SamplingConfig", "SpatialMaxPool", "equivariance", "freeze", "get_group", "kernels",
-    "make_kernel_net",
+    "make_kernel_net", "precision",
 ]

@@ -23,14 +23,19 @@ def test_cpu_model_benchmark_quick_run(capsys):
     result = bench.main(["--preset", "mnist6-180-se2-partial", "--batch", "2", "--repeats", "1",
                          "--warmup", "0", "--threads", "1"])
     out = capsys.readouterr().out
-    match = re.search(r"^\| ratio model / convs \| ([0-9.]+) \|$", out, re.MULTILINE)
-    assert match, out
-    assert float(match.group(1)) > 0
-    assert result["ratio"] > 0 and result["model_ms"] > 0 and result["convs_ms"] > 0
     assert "input [2, 1, 28, 28]" in out  # channels from model.lift.in_channels, 28x28 for mnist presets
-    for row in ("| model fwd+bwd (ms) |", "| sum of bare dense convs fwd+bwd (ms) |",
-                "| largest single conv fwd+bwd (ms) |", "| peak memory, model fwd+bwd (MiB) |"):
-        assert row in out
+    assert "bf16 units:" in out and "CPU:" in out
+    for prec in ("fp32", "bf16"):
+        row = re.search(rf"^\| {prec} \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \|",
+                        out, re.MULTILINE)
+        assert row, out
+        auto, dense, nchw, cl, ratio = map(float, row.groups())
+        assert min(auto, dense, nchw, cl) > 0 and abs(ratio - auto / nchw) <= 0.01 + 0.01 * ratio
+        numbers = result[prec]
+        assert numbers["model_ms"] > 0 and numbers["convs_ms"] > 0 and numbers["ratio"] > 0
+    assert "Speed-up over the fp32 dense NCHW model" in out
+    with pytest.raises(SystemExit, match="--precisions"):
+        bench.parse_args(["--precisions", "fp16"])
 
 
 def _load(name):
@@ -76,7 +81,12 @@ def test_scaling_sweeps_follow_n_and_theta():
     assert all(r["ms"] > 0 for r in rows)
 
 
-def test_tap_sparse_comparison_computes_the_same_conv():
-    bench = _load("cpu_tap_sparse")
-    dense, sparse = bench.main(batch=1, channels=4, size=9, k=7)  # raises if the two convs differ
-    assert dense > 0 and sparse > 0
+def test_cpu_layouts_times_every_conv_of_the_preset(capsys):
+    bench = _load("cpu_layouts")
+    rows = bench.main(["--preset", "mnist6-180-se2-partial", "--batch", "1", "--size", "28", "--repeats", "1"])
+    out = capsys.readouterr().out
+    names = [r["name"] for r in rows if r["dtype"] == "fp32"]
+    assert names[0] == "lift" and "last_conv" in names and len(names) == len(set(names))
+    assert {r["dtype"] for r in rows} == {"fp32", "bf16"}
+    assert all(r[v] > 0 for r in rows for v in bench.VARIANTS)
+    assert out.count("| lift |") == 2 and "bf16 units:" in out

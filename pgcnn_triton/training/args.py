@@ -59,7 +59,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, **defaults) -> argparse
     t.add_argument("--anneal-gumbel", action=_BOOL, default=None,
                    help="anneal the mirror-gate temperature over the run (default on)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--amp", action=_BOOL, default=True, help="bf16 autocast on GPU (default on)")
+    t.add_argument("--amp", action=_BOOL, default=None,
+                   help="bf16 autocast (default: on for GPU, and on CPU where it has bf16 units: AMX or "
+                        "AVX512-BF16; off on other CPUs)")
     t.add_argument("--channels-last", action=_BOOL, default=True, help="channels-last on GPU (default on)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--num-workers", type=int, default=None)

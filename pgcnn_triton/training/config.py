@@ -26,7 +26,8 @@ class TrainConfig:
         gradient_clip: clip the global gradient norm to this value (0: off).
         patience: stop after this many epochs without a better validation result.
         seed: random seed (model init, sampling, shuffling).
-        amp: bf16 autocast on CUDA (ignored on CPU).
+        amp: bf16 autocast; ``None`` (default) follows :mod:`pgcnn_triton.precision`: on for CUDA, and on
+            CPU where the CPU has bf16 matrix units (AMX, AVX512-BF16), off elsewhere.
         channels_last: channels-last input memory format on CUDA (ignored on CPU).
         compile: run the model through ``torch.compile``.
         num_workers: DataLoader worker processes.
@@ -49,7 +50,7 @@ class TrainConfig:
     gradient_clip: float = 0.0
     patience: int = 100
     seed: int = 0
-    amp: bool = True
+    amp: bool | None = None
     channels_last: bool = True
     compile: bool = False
     num_workers: int = 0

@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
+from .. import precision
 from ..nn import collect_kernel_norms
 from ..sampling import ElementSampler
 from .checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
@@ -76,6 +77,8 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.model_spec, self.data_spec = model_spec or {}, data_spec or {}
         self.cuda = self.device.type == "cuda"
+        self.amp = precision.resolve_amp(self.device, config.amp)
+        self.precision = precision.describe(self.device, config.amp)
         self.model = model.to(self.device)
         if self.cuda and config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -121,9 +124,7 @@ class Trainer:
 
     # -- small helpers ------------------------------------------------------------------------------
     def _autocast(self):
-        if self.cuda and self.config.amp:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return nullcontext()
+        return precision.autocast(self.device, self.amp)
 
     def _to_device(self, x, y):
         x = x.to(self.device, non_blocking=True)
@@ -250,6 +251,8 @@ class Trainer:
         """Train until ``epochs`` or early stopping, then test the best weights. Returns the summary."""
         cfg = self.config
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.dist.is_main and cfg.progress:
+            tqdm.write(precision.format_choice(self.precision))
         started = time.perf_counter()
         while self.stopped is None and self.epoch < cfg.epochs:
             epoch = self.epoch + 1
@@ -287,7 +290,7 @@ class Trainer:
             "epochs_run": self.epoch, "stopped": self.stopped or "completed",
             **(self.best or {}), "test_acc": test["acc"], "test_loss": test["loss"],
             "train_time_s": train_time, "world_size": self.dist.world_size,
-            "learned_equivariance": rows, "config": self.config.to_dict(),
+            "learned_equivariance": rows, "config": self.config.to_dict(), "precision": self.precision,
         }
         if self.dist.is_main:
             write_json(summary, self.out_dir / "summary.json")
