@@ -99,7 +99,10 @@ def machine() -> str:
     if torch.cuda.is_available():
         dev = torch.cuda.get_device_name()
     else:
-        dev = f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+        from pgcnn_triton.precision import cpu_bf16_units, cpu_model_name
+
+        dev = (f"CPU {cpu_model_name()} (bf16 units: {cpu_bf16_units() or 'none'}), "
+               f"{torch.get_num_threads()} threads")
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"{stamp}; {dev}; torch {torch.__version__}, triton {triton.__version__}, python {platform.python_version()}"
 

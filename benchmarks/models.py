@@ -14,6 +14,10 @@ the dynamic mode runs the same shapes). Input ``[B, 3, 32, 32]``, random labels.
   backward; Adam step. ``compile`` wraps the model in ``torch.compile(fullgraph=True)``.
 * inference: eval mode, deterministic elements, ``torch.no_grad``; ``frozen`` = ``model.freeze()``
   (banks precomputed in the row's dtype). Reported as images/s too.
+* CPU rows also name the group conv's CPU lowering (``lowering``): ``auto`` (the library's: split disk
+  cover, channels-last activations from 64 channels), ``split-nchw`` (split, always NCHW) or ``dense``
+  (one conv2d on the zero-masked bank, NCHW: the lowering before the split one). The CPU baseline
+  (``vs_baseline``) is fp32 eager ``dense``.
 
 Timing: see ``common.timed`` (CUDA events, mean of the repeats; CPU: median of the repeats), after
 warm-up calls that include compilation and autotuning. Peak memory: ``torch.cuda.max_memory_allocated``
@@ -42,8 +46,10 @@ from pgcnn_triton.nn import collect_kernel_norms  # noqa: E402
 MODELS = {"ckresnet": PartialGCNN, "gcnn": GCNN, "tiny": PartialGCNN}
 # "tiny" runs every code path of a row in seconds (the CPU test of the device script, through the interpreter)
 TINY = dict(hidden=4, kernel_size=3, kernel_hidden=6, num_elements=4)
-COLUMNS = ["model", "task", "backend", "precision", "compile", "frozen", "batch", "ms", "img_per_s",
+COLUMNS = ["model", "task", "backend", "precision", "compile", "frozen", "lowering", "batch", "ms", "img_per_s",
            "peak_MiB", "vs_baseline", "note"]
+# CPU lowering of the group conv: (group_conv_reference.CPU_LOWERING, group_conv_split.CHANNELS_LAST)
+LOWERINGS = {"auto": ("auto", "auto"), "split-nchw": ("auto", "never"), "dense": ("dense", "auto")}
 
 
 def build(model: str, device) -> torch.nn.Module:
@@ -67,6 +73,9 @@ def measure(spec: dict, device: torch.device, reps: int, warmup: int) -> dict:
     if spec.get("compile"):
         torch._dynamo.reset()  # every row compiles its own model from scratch
     prec = Precision(spec["precision"], device.type)
+    from pgcnn_triton.kernels import group_conv_reference, group_conv_split
+
+    group_conv_reference.CPU_LOWERING, group_conv_split.CHANNELS_LAST = LOWERINGS[spec.get("lowering", "auto")]
     model = build(spec["model"], device)
     x = torch.randn(spec["batch"], 3, 32, 32, device=device)
     labels = torch.randint(0, 10, (spec["batch"],), device=device)
@@ -103,11 +112,13 @@ def measure(spec: dict, device: torch.device, reps: int, warmup: int) -> dict:
 
 
 def add_baselines(rows: list[dict]) -> None:
-    """``vs_baseline`` = baseline ms / row ms; baseline = fp32 eager torch-backend unfrozen, same model and task."""
+    """``vs_baseline`` = baseline ms / row ms; baseline = fp32 eager torch-backend unfrozen (on CPU: with
+    the dense lowering, where such a row exists), same model and task."""
     for row in rows:
         base = [r for r in rows if r["model"] == row["model"] and r["task"] == row["task"]
                 and r["backend"] == "torch" and r["precision"] == "fp32" and not r.get("compile")
                 and not r.get("frozen") and "ms" in r]
+        base = [r for r in base if r.get("lowering") == "dense"] or base
         if base and "ms" in row:
             row["vs_baseline"] = base[0]["ms"] / row["ms"]
 
@@ -153,26 +164,37 @@ def tiny_specs(batch_train: int = 2, batch_infer: int = 2) -> list[dict]:
     return [{**s, "compile": "aot_eager"} if s["compile"] else s for s in rows]
 
 
-def cpu_specs(batch: int) -> list[dict]:
+def cpu_specs(batch: int, batch_infer: int | None = None) -> list[dict]:
+    """The CPU rows: fp32 and bf16, each lowering for the training step; eager, frozen and compiled
+    inference (at ``batch_infer``, default ``batch``)."""
     rows = []
     for model in ("ckresnet", "gcnn"):
-        t = dict(model=model, task="train", batch=batch, backend="torch", frozen=False)
-        i = dict(model=model, task="infer", batch=batch, backend="torch")
-        rows += [
-            dict(t, precision="fp32", compile=False),
-            dict(t, precision="fp32", compile=True),
-            dict(i, precision="fp32", compile=False, frozen=False),
-            dict(i, precision="fp32", compile=False, frozen=True),
-            dict(i, precision="fp32", compile=True, frozen=True),
-        ]
+        t = dict(model=model, task="train", batch=batch, backend="torch", frozen=False, compile=False)
+        i = dict(model=model, task="infer", batch=batch_infer or batch, backend="torch", lowering="auto")
+        for precision in ("fp32", "bf16"):
+            rows += [dict(t, precision=precision, lowering=lowering) for lowering in LOWERINGS]
+        rows += [dict(t, precision="bf16", lowering="auto", compile=True)]
+        for precision in ("fp32", "bf16"):
+            rows += [
+                dict(i, precision=precision, compile=False, frozen=False),
+                dict(i, precision=precision, compile=False, frozen=True),
+                dict(i, precision=precision, compile=True, frozen=True),
+            ]
+        rows += [dict(i, precision="fp32", compile=False, frozen=False, lowering="dense")]
     return rows
+
+
+# the --quick rows: the CPU baseline, the policy's training step, frozen bf16 inference
+QUICK = ("ckresnet/train/torch/fp32/eager/dense", "ckresnet/train/torch/bf16/eager",
+         "ckresnet/infer/torch/bf16/eager/frozen")
 
 
 def spec_name(spec: dict) -> str:
     """``model/task/backend/precision/eager|compiled[/frozen]``, e.g. ``ckresnet/train/triton/bf16/compiled``."""
     name = "/".join([spec["model"], spec["task"], spec["backend"], spec["precision"],
                      "compiled" if spec.get("compile") else "eager"])
-    return name + ("/frozen" if spec.get("frozen") else "")
+    lowering = spec.get("lowering", "auto")
+    return name + ("/frozen" if spec.get("frozen") else "") + ("" if lowering == "auto" else f"/{lowering}")
 
 
 def select(specs: list[dict], names: list[str]) -> list[dict]:
@@ -219,11 +241,13 @@ def _run_row_subprocess(spec: dict, reps: int, warmup: int, threads: int | None)
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8, help="CPU batch size (default %(default)s)")
+    parser.add_argument("--batch-infer", type=int, default=64, help="CPU inference batch size (default %(default)s)")
+    parser.add_argument("--select", default=None, help="comma-separated row names (see spec_name), in that order")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--models", default="ckresnet,gcnn", help="comma-separated subset of ckresnet,gcnn")
-    parser.add_argument("--quick", action="store_true", help="batch 1, 1 repeat, no warm-up, CKResNet only")
+    parser.add_argument("--quick", action="store_true", help="batch 1, 1 repeat, no warm-up, three CKResNet rows")
     parser.add_argument("--row", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help="folder for models.md / models.json")
     args = parser.parse_args(argv)
@@ -233,14 +257,16 @@ def main(argv=None) -> int:
         emit(measure(json.loads(args.row), torch.device("cpu"), args.reps, args.warmup))
         return 0
     if args.quick:
-        args.batch, args.reps, args.warmup, args.models = 1, 1, 0, "ckresnet"
+        args.batch, args.batch_infer, args.reps, args.warmup, args.models = 1, 1, 1, 0, "ckresnet"
     wanted = args.models.split(",")
     unknown = set(wanted) - set(MODELS)
     if unknown:
         parser.error(f"--models: unknown {sorted(unknown)}; choose from {sorted(MODELS)}")
-    specs = [s for s in cpu_specs(args.batch) if s["model"] in wanted]
+    specs = [s for s in cpu_specs(args.batch, args.batch_infer) if s["model"] in wanted]
+    if args.select:
+        specs = select(specs, args.select.split(","))
     if args.quick:
-        specs = [s for s in specs if not s["compile"]]
+        specs = select(specs, list(QUICK))
     rows = []
     for spec in specs:
         row = _run_row_subprocess(spec, args.reps, args.warmup, args.threads)

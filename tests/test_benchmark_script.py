@@ -16,6 +16,7 @@ def _load_script():
     return module
 
 
+@pytest.mark.long(15)
 def test_cpu_model_benchmark_quick_run(capsys):
     bench = _load_script()
     assert bench.default_image_size("mnist6-180-se2-partial") == 28
@@ -52,10 +53,13 @@ def test_models_benchmark_quick_run(tmp_path):
     assert bench.main(["--quick", "--threads", "1", "--out", str(tmp_path)]) == 0
     rows = __import__("json").loads((tmp_path / "models.json").read_text())
     names = [bench.spec_name(r) for r in rows]
-    assert names == ["ckresnet/train/torch/fp32/eager", "ckresnet/infer/torch/fp32/eager",
-                     "ckresnet/infer/torch/fp32/eager/frozen"]
-    assert all(r["ms"] > 0 and r["peak_MiB"] > 0 and r["vs_baseline"] > 0 for r in rows)
-    assert "| ckresnet | infer | torch | fp32 | False | True | 1 |" in (tmp_path / "models.md").read_text()
+    assert names == list(bench.QUICK)
+    assert all(r["ms"] > 0 and r["peak_MiB"] > 0 for r in rows)
+    assert rows[0]["vs_baseline"] == 1.0 and rows[1]["vs_baseline"] > 0  # baseline: fp32 eager dense
+    report = (tmp_path / "models.md").read_text()
+    assert "| ckresnet | infer | torch | bf16 | False | True | auto | 1 |" in report and "bf16 units:" in report
+    names = [bench.spec_name(s) for s in bench.cpu_specs(8)]
+    assert len(names) == len(set(names)) and "gcnn/train/torch/bf16/compiled" in names
 
 
 def test_models_select_names_rows_and_rejects_unknown():
