@@ -16,7 +16,8 @@ on disjoint taps of the packed bank gradient.
 Channels-last activations: oneDNN's convolutions run faster on ``[B, H, W, C]`` activations at
 the larger channel counts (per-shape timings in BENCHMARKS.md, ``benchmarks/cpu_layouts.py``);
 :func:`use_channels_last` is the rule read off those timings. The op keeps its contiguous
-``[B, C·N, H, W]`` contract: the input is copied to channels-last and the output back.
+``[B, C·N, H, W]`` contract: the input is copied to channels-last and the output back, which is
+why the rule depends on the image size too.
 """
 
 from __future__ import annotations
@@ -103,15 +104,20 @@ def pays(kernel_size: int, num_taps: int) -> bool:
 #: ``"auto"`` (:func:`use_channels_last`'s rule), ``"always"`` or ``"never"``: for benchmarks and tests.
 CHANNELS_LAST = "auto"
 
-#: The rule's threshold: channels-last from this many input channels (C_in·N_in) on.
+#: The rule's thresholds: channels-last from this many input channels (C_in·N_in) on, up to this many pixels.
 CHANNELS_LAST_MIN_CHANNELS = 64
+CHANNELS_LAST_MAX_PIXELS = 512
 
 
 def use_channels_last(x4: torch.Tensor) -> bool:
-    """Channels-last activations for this conv input ``[B, C, H, W]`` (see the module docstring)."""
+    """Channels-last activations for this conv input ``[B, C, H, W]`` (see the module docstring).
+
+    Measured per layer of the CIFAR-10 CKResNet (``benchmarks/cpu_layouts.py``, BENCHMARKS.md): with its two
+    layout copies, channels-last pays at 16×16 and 8×8 with 256-512 channels (0.70-0.85× the NCHW split
+    conv, fp32 and bf16), not at 32×32 (bf16 1.13-1.16×) nor with the lifting layer's 3 channels."""
     if CHANNELS_LAST != "auto":
         return CHANNELS_LAST == "always"
-    return x4.shape[1] >= CHANNELS_LAST_MIN_CHANNELS
+    return x4.shape[1] >= CHANNELS_LAST_MIN_CHANNELS and x4.shape[-1] * x4.shape[-2] <= CHANNELS_LAST_MAX_PIXELS
 
 
 def _padding(piece: Piece, kernel_size: int, padding: int) -> tuple[int, int, int, int]:
