@@ -79,6 +79,7 @@ def transform_features(x: torch.Tensor, elements: torch.Tensor, transform: Trans
         raise ValueError(f"x must have shape [B, C, G, H, W], got {tuple(x.shape)}")
     if elements.shape[1] != x.shape[2]:
         raise ValueError(f"x has {x.shape[2]} group elements but elements lists {elements.shape[1]}")
+    elements = _group_of(elements).as_elements(elements)
     sigma = transform.permutation(elements)  # [S, G]
     y = transform.image(x)
     index = sigma.expand(x.shape[0], -1)[:, None, :, None, None].expand(-1, x.shape[1], -1, *x.shape[-2:])
