@@ -181,14 +181,19 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, dataset: Dataset, desc: str = "eval") -> dict:
-        """Cross-entropy and accuracy on ``dataset`` (sharded over ranks, reduced exactly)."""
+        """Cross-entropy and accuracy on ``dataset`` (sharded over ranks, reduced exactly); at most
+        ``config.max_batches`` batches per rank when that is set."""
         self.dist.broadcast_buffers(self.model)
         self.model.eval()
         bs = self.config.eval_batch_size or 2 * self.config.batch_size
         loader = DataLoader(dataset, batch_size=bs, num_workers=self.config.num_workers, pin_memory=self.cuda,
                             sampler=ShardSampler(len(dataset), self.dist.rank, self.dist.world_size))
         sums = [0.0, 0.0, 0.0]
-        for x, y in self._bar(loader, len(loader), desc):
+        # smoke tests: max_batches limits every pass, not only training (else a full split per epoch)
+        total = len(loader) if self.config.max_batches is None else min(len(loader), self.config.max_batches)
+        for b, (x, y) in enumerate(self._bar(loader, total, desc)):
+            if b >= total:
+                break
             x, y = self._to_device(x, y)
             with self._autocast():
                 logits = self.eval_net(x)
