@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .kernels import group_conv2d
+from .sampling import ElementSampler
 from .nn.conv import GroupConv, LiftingConv, PointwiseGroupConv, _KernelConv, apply_gate, check_dtype
 
 
@@ -134,6 +135,9 @@ def freeze(model: nn.Module, dtype: torch.dtype | None = None, example_input: to
     frozen = copy.deepcopy(model).eval()
     if hasattr(frozen, "set_eval_mode"):
         frozen.set_eval_mode("deterministic")
+    for sampler in frozen.modules():  # any module, not only a GroupModel: the banks need fixed elements
+        if isinstance(sampler, ElementSampler):
+            sampler.eval_mode = "deterministic"
     convs = {name: m for name, m in frozen.named_modules() if isinstance(m, _KernelConv)}
     if not convs:
         raise ValueError("model has no pgcnn_triton conv layers to freeze")

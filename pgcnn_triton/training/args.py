@@ -71,7 +71,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--num-workers", type=int, default=None)
     t.add_argument("--max-batches", type=int, default=None, help="smoke tests: at most this many batches per training epoch and per "
-                   "validation / test pass (evaluation then sees max-batches x eval batch size samples)")
+                   "validation / test pass (evaluation then sees max-batches x eval batch size samples, spread "
+                        "evenly over each split)")
     t.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
     o = parser.add_argument_group("output")
     o.add_argument("--out-dir", default=None, help=out_dir_help or OUT_DIR_HELP)
