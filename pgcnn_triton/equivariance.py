@@ -202,6 +202,8 @@ def exact_size_problem(module, height: int, width: int) -> str | None:
     """
     from .models.control import spatial_stages
 
+    if not isinstance(module, torch.nn.Module):  # a plain callable: no layers to read the pooling from
+        return None
     stages = spatial_stages(module)
     pools = [(k, s) for kind, k, s in stages if kind == "pool"]
     if not pools:
