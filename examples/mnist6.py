@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--paper", action="store_true",
                         help="the paper's configuration on the real MNIST idx files in --data-dir")
     parser.add_argument("--runs", choices=("both", "partial", "full"), default="both", help="which models to train")
-    add_train_arguments(parser)
+    add_train_arguments(parser, out_dir_help="directory of both runs (default runs/<dataset>, e.g. "
+                        "runs/bundled-mnist6-180; the runs go to OUT_DIR/partial and OUT_DIR/full)")
     return parser
 
 

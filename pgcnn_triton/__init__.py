@@ -12,7 +12,7 @@ from . import equivariance, kernels, precision  # noqa: E402
 from .freeze import FrozenConv, freeze  # noqa: E402
 from .groups import E2, SE2, Group, get_group  # noqa: E402
 from .kernelnets import SIREN, FourierNet, MAGNet, make_kernel_net  # noqa: E402
-from .models import GCNN, PartialGCNN  # noqa: E402
+from .models import GCNN, GroupModel, PartialGCNN, learned_equivariance, set_eval_mode, set_gumbel_anneal_steps  # noqa: E402,E501
 from .nn import (  # noqa: E402
     GlobalMaxPool,
     GroupBatchNorm,
@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "E2", "GCNN", "FrozenConv", "SE2", "SIREN", "FourierNet", "GlobalMaxPool", "Group", "GroupBatchNorm", "GroupConv",
-    "GroupInstanceNorm", "GroupLayerNorm", "GroupPool", "LiftingConv", "MAGNet", "PartialGCNN",
+    "GroupInstanceNorm", "GroupLayerNorm", "GroupModel", "GroupPool", "LiftingConv", "MAGNet", "PartialGCNN",
     "PointwiseGroupConv", "SamplingConfig", "SpatialMaxPool", "equivariance", "freeze", "get_group", "kernels",
-    "make_kernel_net", "precision",
+    "learned_equivariance", "make_kernel_net", "precision", "set_eval_mode", "set_gumbel_anneal_steps",
 ]

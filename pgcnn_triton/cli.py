@@ -1,7 +1,7 @@
 """The ``pgcnn`` console script: ``pgcnn train …``, ``pgcnn eval CHECKPOINT``, ``pgcnn plot RUN_DIR…``.
 
 ``pgcnn train`` takes the same flags as ``examples/cifar10.py`` (see ``pgcnn train --help``) and runs
-under ``torchrun`` as well; ``pgcnn eval`` rebuilds a checkpoint's model and data and evaluates a split;
+under ``torchrun`` as well; ``pgcnn eval`` rebuilds a checkpoint's (or a run directory's best) model and data and evaluates a split;
 ``pgcnn plot`` redraws a run's figures, or compares the learned equivariance of several runs.
 """
 
@@ -21,8 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a model (flags as examples/cifar10.py)")
     add_train_arguments(train)
-    ev = sub.add_parser("eval", help="evaluate a checkpoint (best.pt or last.pt) on a split")
-    ev.add_argument("checkpoint")
+    ev = sub.add_parser("eval", help="evaluate a checkpoint (best.pt or last.pt) or a run directory on a split")
+    ev.add_argument("checkpoint", help="a checkpoint file, or a run directory (its best.pt)")
     ev.add_argument("--split", choices=("train", "val", "test"), default="test")
     ev.add_argument("--data-dir", default=None, help="dataset directory (default: the one used for training)")
     ev.add_argument("--eval-mode", choices=("deterministic", "stochastic", "mc"), default=None)

@@ -17,6 +17,8 @@ error is statistical: it measures how equivariant a network is at that angle.
 from __future__ import annotations
 
 import math
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,7 +28,7 @@ import torch.nn.functional as F
 from .groups import E2, SE2, Group
 
 __all__ = ["Transform", "rot90", "flip_w", "flip_h", "rotation", "equivariance_error", "equivariance_curve",
-           "transform_features"]
+           "exact_size_problem", "transform_features"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ def transform_features(x: torch.Tensor, elements: torch.Tensor, transform: Trans
         raise ValueError(f"x must have shape [B, C, G, H, W], got {tuple(x.shape)}")
     if elements.shape[1] != x.shape[2]:
         raise ValueError(f"x has {x.shape[2]} group elements but elements lists {elements.shape[1]}")
+    elements = _group_of(elements).as_elements(elements)
     sigma = transform.permutation(elements)  # [S, G]
     y = transform.image(x)
     index = sigma.expand(x.shape[0], -1)[:, None, :, None, None].expand(-1, x.shape[1], -1, *x.shape[-2:])
@@ -148,9 +151,25 @@ def equivariance_error(module, x: torch.Tensor, transform: Transform, elements: 
     Both forwards run with the same random seed, so random samplers draw the same offsets; the output
     elements must then be permuted by the transform (always true for deterministic grids whose size
     is a multiple of the rotation order), else a ``ValueError`` explains why.
+
+    The measurement leaves ``module`` as it was: in train mode the forwards would advance BatchNorm
+    running statistics and the Gumbel-temperature counters, so every buffer is restored afterwards
+    (and the global RNG state, which the seeded forwards fork).
+
+    For an exact transform (:func:`rot90`, :func:`flip_w`, :func:`flip_h`) on an input whose size the
+    module's max pools cannot split symmetrically (e.g. the presets' two 2×2 pools need H and W
+    divisible by 4), a ``UserWarning`` says that the error cannot be at rounding level
+    (:func:`exact_size_problem`).
     """
     if not isinstance(transform, Transform):
         raise TypeError(f"transform must be a Transform (rot90(), flip_w(), ...), got {type(transform).__name__}")
+    if not transform.disk:
+        warn_if_size_breaks_exactness(module, x.shape[-2], x.shape[-1], transform)
+    with _state_restored(module):
+        return _error(module, x, transform, elements, seed)
+
+
+def _error(module, x, transform, elements, seed):
     if elements is None:
         x0 = transform.restrict(x)
         tx = transform.image(x0)
@@ -170,6 +189,67 @@ def equivariance_error(module, x: torch.Tensor, transform: Transform, elements: 
     else:
         expected, actual = out, out_t
     return float((actual - expected).detach().norm() / expected.detach().norm())
+
+
+def exact_size_problem(module, height: int, width: int) -> str | None:
+    """Why an ``height × width`` input cannot give exact rot90 / flip equivariance, or None if it can.
+
+    A max pool with window k and stride s is symmetric under rot90 and flips only if it tiles its
+    input exactly, (size − k) % s == 0 (2×2 pools: an even size); otherwise the last rows or columns
+    are dropped on one side only. The sizes are followed through the module's spatial stages
+    (:func:`pgcnn_triton.models.control.spatial_stages`); 'same' and 'valid' convs with odd kernels
+    are symmetric at any size.
+    """
+    from .models.control import spatial_stages
+
+    if not isinstance(module, torch.nn.Module):  # a plain callable: no layers to read the pooling from
+        return None
+    stages = spatial_stages(module)
+    pools = [(k, s) for kind, k, s in stages if kind == "pool"]
+    if not pools:
+        return None
+    for side, size in (("H", height), ("W", width)):
+        for kind, k, p in stages:
+            if kind == "conv":
+                size = size + 2 * p - k + 1
+            elif size >= k and (size - k) % p:
+                rule = _size_rule(stages)
+                return (f"{side} = {height if side == 'H' else width} reaches a {k}x{k} max pool (stride {p}) at "
+                        f"size {size}, which it cannot split evenly{rule}")
+            else:
+                size = (size - k) // p + 1 if size >= k else 0
+    return None
+
+
+def _size_rule(stages) -> str:
+    """E.g. ``": use H and W divisible by 4"`` when, up to the last pool, every conv keeps the size and
+    every pool's window is its stride; else ``""``."""
+    last = max(i for i, (kind, _, _) in enumerate(stages) if kind == "pool")
+    before = stages[:last + 1]
+    if all(k == s if kind == "pool" else 2 * s == k - 1 for kind, k, s in before):
+        factor = math.prod(k for kind, k, _ in before if kind == "pool")
+        return f": use H and W divisible by {factor}"
+    return ""
+
+
+def warn_if_size_breaks_exactness(module, height: int, width: int, transform: Transform) -> None:
+    """Warn (``UserWarning``) if :func:`exact_size_problem` finds one for an exact ``transform``."""
+    problem = exact_size_problem(module, height, width)
+    if problem:
+        warnings.warn(f"{transform.name} equivariance cannot be exact for a {height}x{width} input: {problem}. "
+                      "The measured error includes the asymmetric pooling.", UserWarning, stacklevel=3)
+
+
+@contextmanager
+def _state_restored(module):
+    """Restore every buffer of ``module`` (BatchNorm statistics, sampler counters) on exit."""
+    saved = [(b, b.detach().clone()) for b in module.buffers()] if isinstance(module, torch.nn.Module) else []
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
 
 
 def equivariance_curve(module, x: torch.Tensor, angles, elements: torch.Tensor | None = None,

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from .kernels import group_conv2d
-from .nn.conv import GroupConv, LiftingConv, PointwiseGroupConv, _KernelConv, apply_gate
+from .sampling import ElementSampler
+from .nn.conv import GroupConv, LiftingConv, PointwiseGroupConv, _KernelConv, apply_gate, check_dtype
 
 
 class FrozenConv(nn.Module):
@@ -32,7 +33,11 @@ class FrozenConv(nn.Module):
     Buffers: ``bank`` ``[1, C_out·N_out, T, C_in·N_in]``, ``bias`` ``[C_out]`` (if the layer had one),
     ``elements`` (output elements), ``gate`` (``[1, N_out]``; all ones unless a static-mode gate
     closed some elements). The bank runs in :func:`~pgcnn_triton.kernels.conv_dtype` of the input
-    (cast if it was frozen in another dtype).
+    (cast if it was frozen in another dtype, e.g. bf16 banks given fp32 input).
+
+    Input dtype: as the unfrozen layer, the input must have the layer's dtype (that of the model it
+    was frozen from, and of the norms around it; it follows ``.to(dtype)``) unless autocast is on for
+    its device; a bf16 ``dtype`` at freeze time changes only how the bank is stored.
     """
 
     def __init__(self, layer: _KernelConv, bank, elements, gate, lifting: bool):
@@ -49,8 +54,16 @@ class FrozenConv(nn.Module):
             gate = torch.ones(1, elements.shape[1], device=bank.device, dtype=torch.float32)
         self.register_buffer("gate", gate.detach().to(torch.float32).clone())
         self.gated = bool((self.gate != 1).any())
+        # an empty tensor whose dtype follows .to(): the dtype the input must have (not saved)
+        self.register_buffer("dtype_reference", torch.empty(0, dtype=layer.dtype, device=bank.device),
+                             persistent=False)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.dtype_reference.dtype
 
     def forward(self, x, *elements):
+        check_dtype(x, self.dtype, f"FrozenConv ({self.kind})")
         x5 = x[:, :, None] if self.lifting else x
         y = group_conv2d(x5, self.bank, self.kernel_size, self.out_channels, self.bias, self.padding)
         if self.gated:
@@ -122,6 +135,9 @@ def freeze(model: nn.Module, dtype: torch.dtype | None = None, example_input: to
     frozen = copy.deepcopy(model).eval()
     if hasattr(frozen, "set_eval_mode"):
         frozen.set_eval_mode("deterministic")
+    for sampler in frozen.modules():  # any module, not only a GroupModel: the banks need fixed elements
+        if isinstance(sampler, ElementSampler):
+            sampler.eval_mode = "deterministic"
     convs = {name: m for name, m in frozen.named_modules() if isinstance(m, _KernelConv)}
     if not convs:
         raise ValueError("model has no pgcnn_triton conv layers to freeze")

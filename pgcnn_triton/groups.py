@@ -26,7 +26,19 @@ lifting and group convolutions are exactly equivariant, §2.4):
   (the identity maps to −1; not periodic, quirk Q8 of method.md), and for E2 the mirror product
   ``m_out·m_in`` follows unnormalised. ``coordinate="periodic"`` replaces the angle by
   ``(cos h_φ, sin h_φ)`` (an extension, not in the paper).
-* Group maths runs in float64; callers cast the kernel-net inputs once.
+* **Angles within :data:`ANGLE_TOLERANCE` of 2π are the identity.** The official coordinate jumps
+  from +1 to −1 where the relative angle wraps from 2π to 0, and an identity pair's relative angle
+  is computed as ``(−φ mod 2π) + φ``, which rounding puts on either side (0 or 2π − 1 ulp). Left
+  alone, the side would decide the identity's kernel value: elements shifted by 1e-9 rad, or rounded
+  to float32, changed a layer's output by 30–60 %. So a relative angle in
+  ``(2π − ANGLE_TOLERANCE, 2π)`` is replaced by the equal angle ``h_φ − 2π`` (a tiny negative number
+  next to 0), which keeps the coordinate continuous at the identity. ``ANGLE_TOLERANCE = 1e-6`` rad:
+  about two float32 ulps at 2π (4.8e-7), so elements that went through float32 still land on the
+  identity, and far below the spacing of any element grid (2π/N).
+* **Element dtype.** Group maths runs in float64. Layers accept elements in any floating dtype and
+  convert them to float64 at their boundary (:meth:`Group.as_elements`); integer and bool elements
+  are rejected (a TypeError), since truncated angles are not the elements a layer produced.
+  Callers cast the kernel-net inputs once.
 """
 
 from __future__ import annotations
@@ -38,6 +50,9 @@ import torch
 TWO_PI = 2.0 * math.pi
 
 _COORDINATES = ("official", "periodic")
+
+#: Relative angles in (2π − ANGLE_TOLERANCE, 2π) count as the identity (see the module docstring), rad.
+ANGLE_TOLERANCE = 1e-6
 
 
 class Group:
@@ -57,6 +72,14 @@ class Group:
         if elements.dim() != want or (self.element_rank and elements.shape[-1] != 2):
             shape = "[S, N]" if self.element_rank == 0 else "[S, N, 2]"
             raise ValueError(f"{argument} must have shape {shape} for {self.name}, got {tuple(elements.shape)}")
+        if not elements.is_floating_point():
+            raise TypeError(f"{argument} must be a floating-point tensor of {self.name} elements (angles in "
+                            f"radians; converted to float64), got dtype {elements.dtype}")
+
+    def as_elements(self, elements: torch.Tensor, argument: str = "elements") -> torch.Tensor:
+        """``elements`` checked (:meth:`check_elements`) and converted to float64, the dtype of the group maths."""
+        self.check_elements(elements, argument)
+        return elements.to(torch.float64)
 
     def angle(self, g: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -113,6 +136,8 @@ class Group:
         _check_coordinate(coordinate)
         phi = self.angle(h)
         if coordinate == "official":
+            # the identity must not flip to +1 under rounding (module docstring): 2π − ε → −ε
+            phi = torch.where(phi > TWO_PI - ANGLE_TOLERANCE, phi - TWO_PI, phi)
             parts = [phi / math.pi - 1.0]
         else:
             parts = [torch.cos(phi), torch.sin(phi)]

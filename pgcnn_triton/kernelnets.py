@@ -11,6 +11,17 @@ linear layer can be fused into the bank op (:func:`pgcnn_triton.kernels.kernel_b
 
 ``num_layers`` counts the linear maps of a SIREN (3 in every experiment); for the multiplicative
 nets it is L: L + 1 filters, L hidden linear maps and the output layer.
+
+**The SIREN init is an odd function.** With the paper's initialisation every bias is 0, so each
+layer ``sin(ω0·W x)`` and the linear output are odd, and so is the whole net: ``K(−p) = −K(p)``.
+A rotation by π negates the tap coordinates (``M(φ + π) = −M(φ)``), so at init the lifting
+kernels at g and g + π are exact negatives, and so are the lifted features (the responses at
+opposite elements cancel). Consequences visible early in training: the mean over the group of the
+lifted features is ~1e-8 (a mean pool over G outputs ~0), and the lifting BatchNorm's running mean
+stays ~0 until training moves the biases and breaks the symmetry. (Group convs see the relative
+angle as well, whose coordinate h/π − 1 is not negated by a π rotation, so their kernels are not
+antisymmetric in the same way.) MAGNet and FourierNet have random filter biases and are not odd.
+No option changes this, since the paper's results are obtained with it.
 """
 
 from __future__ import annotations
@@ -47,6 +58,9 @@ class SIREN(KernelNet):
     ``num_layers`` linear maps: ``num_layers − 1`` sine layers ``sin(ω0·(W x + b))`` and a plain linear
     output. Init (fan_in = input width): first layer ``U(±1/fan_in)``, later layers including the output
     ``U(±√(6/fan_in)/ω0)``, biases 0. With ``learn_omega0`` each sine layer's ω0 is a learnable scalar.
+
+    With zero biases the net is odd at init, ``net(−x) = −net(x)``: lifted features at g and g + π
+    are exact negatives until training moves the biases (module docstring).
     """
 
     def __init__(self, dim_in, out_features, hidden=32, num_layers=3, omega0=10.0, learn_omega0=False):

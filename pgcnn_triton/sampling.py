@@ -186,6 +186,29 @@ def element_count(total: int, theta: float, group: str = "SE2", estimator: str =
     return min(max(n, 1), total)
 
 
+EXPORT_MESSAGE = (
+    "torch.export cannot trace a partial layer in the dynamic shape mode: its element count "
+    "ceil(N·θ) (and, for E(2), whether the mirrors are kept) is read from the learned parameters on the "
+    "host, which export sees as a data-dependent value. Export model.freeze() instead (every bank "
+    "precomputed, no sampling; see pgcnn_triton.freeze), or build the model with shape_mode='static'."
+)
+
+
+class DynamicShapeExportError(RuntimeError):
+    """Raised when ``torch.export`` traces a dynamic-shape-mode partial layer (:data:`EXPORT_MESSAGE`)."""
+
+    # torch.export prints the partially traced graph (hundreds of lines) of a failing trace to stderr
+    # from this attribute, which the tracer sets on the exception; the message says all there is
+    partial_fx_graph = property(lambda self: "", lambda self, value: None)
+
+
+def check_not_exporting() -> None:
+    """Raise :class:`DynamicShapeExportError` under ``torch.export``, before a host read of θ or a gate
+    would fail inside torch with a data-dependent guard error and a page of graph."""
+    if torch.compiler.is_exporting():
+        raise DynamicShapeExportError(EXPORT_MESSAGE)
+
+
 class ElementSampler(nn.Module):
     """Base class: eval-mode switch, offsets, Gumbel temperature counter."""
 
@@ -287,6 +310,7 @@ class PartialSampler(ElementSampler):
         if self.config.shape_mode == "static":
             return total
         # dynamic mode: the element count is data dependent, so θ must reach the host (a sync on GPU).
+        check_not_exporting()
         return element_count(total, float(theta.detach()), self.group.name, self.config.estimator)
 
     def _arc(self, theta: torch.Tensor, n: int, jitter_cells: int, u: torch.Tensor) -> torch.Tensor:
@@ -327,6 +351,7 @@ class PartialSampler(ElementSampler):
             st = (b * straight_through(y, b)).to(angles.dtype)
             gate = torch.cat([torch.ones_like(angles[:1]), st.expand_as(angles[:1])], 1)
             return g.mirrored(angles, mirror), gate.to(y.dtype)
+        check_not_exporting()
         if bool(b):  # dynamic: the mirrored half exists only when the gate is open (host sync)
             return g.mirrored(angles, mirror), None
         return g.make(angles), None
@@ -350,6 +375,7 @@ class PartialSampler(ElementSampler):
         if c.shape_mode == "static":
             gate = keep[None]
         else:
+            check_not_exporting()
             index = torch.nonzero(keep > 0).flatten()  # host sync: dynamic shapes
             angles = angles[:, index]
             gate = None

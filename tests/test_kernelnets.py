@@ -96,3 +96,17 @@ def test_fourier_net_matches_the_formula():
     x = torch.rand(40, 3, dtype=torch.float64) * 2 - 1
     want = hand_mfn(net, x, lambda i, x: torch.sin(hand_linear(net.filters[i], x)))
     assert (net(x) - want).abs().max() <= 1e-12 * want.abs().max()
+
+
+def test_siren_init_is_odd_so_lifted_features_at_opposite_elements_cancel():
+    """The documented init symmetry (kernelnets module docstring): zero biases make the net odd."""
+    from pgcnn_triton import LiftingConv
+
+    torch.manual_seed(0)
+    x = torch.rand(6, 3) * 2 - 1
+    net = SIREN(3, 5)
+    assert torch.allclose(net(-x), -net(x), atol=1e-7)
+    lift = LiftingConv(1, 4, 5, num_elements=8, method="deterministic")
+    y, _ = lift(torch.rand(2, 1, 9, 9))
+    assert torch.allclose(y[:, :, :4], -y[:, :, 4:], atol=1e-6)       # g and g + π
+    assert y.mean(2).abs().max() < 1e-6 < y.abs().max()

@@ -1,6 +1,8 @@
 """Models: the CKResNet ``PartialGCNN`` and the deeper ``GCNN``, with the paper's presets."""
 
+from . import control
 from .base import T2_SAMPLING, GroupModel
+from .control import learned_equivariance, set_eval_mode, set_gumbel_anneal_steps
 from .ckresnet import CKResBlock, PartialGCNN
 from .gcnn import GCNN
 from .presets import CKRESNET_PRESETS, GCNN_PRESETS
@@ -8,4 +10,5 @@ from .presets import CKRESNET_PRESETS, GCNN_PRESETS
 PartialGCNN.PRESETS = CKRESNET_PRESETS
 GCNN.PRESETS = GCNN_PRESETS
 
-__all__ = ["CKRESNET_PRESETS", "CKResBlock", "GCNN", "GCNN_PRESETS", "GroupModel", "PartialGCNN", "T2_SAMPLING"]
+__all__ = ["CKRESNET_PRESETS", "CKResBlock", "GCNN", "GCNN_PRESETS", "GroupModel", "PartialGCNN", "T2_SAMPLING",
+           "control", "learned_equivariance", "set_eval_mode", "set_gumbel_anneal_steps"]

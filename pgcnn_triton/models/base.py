@@ -6,7 +6,9 @@ import torch
 from torch import nn
 
 from ..kernels import resolve_padding
-from ..sampling import EVAL_MODES, ElementSampler, PartialSampler, SamplingConfig
+from ..nn import LiftingConv
+from ..sampling import SamplingConfig
+from .control import infer_spatial_stages, learned_equivariance, samplers, set_eval_mode, set_gumbel_anneal_steps
 
 #: The T(2) baseline: one element (the identity), i.e. a CNN with continuous kernels.
 T2_SAMPLING = dict(group="SE2", num_elements=1, method="deterministic", partial=False)
@@ -22,11 +24,21 @@ def pool_stage(pool) -> tuple[str, int, int]:
 
 
 class GroupModel(nn.Module):
-    """Base class of the models. Subclasses implement ``forward_once(x) -> logits`` and
-    ``spatial_stages()``, and set ``in_channels``; ``forward`` checks the input first."""
+    """Base class of the models, and of your own: subclass it, build the layers in ``__init__`` (after
+    ``super().__init__()``) and implement ``forward_once(x) -> logits``. It adds:
 
-    sampling: SamplingConfig
-    in_channels: int
+    * ``forward``: checks the input (:meth:`check_input`), then runs ``forward_once`` (``"mc"``
+      evaluation: the mean of ``mc_samples`` stochastic passes);
+    * :meth:`learned_equivariance`, :meth:`set_eval_mode`, :meth:`set_gumbel_anneal_steps` (used by the
+      trainer), :meth:`freeze`, :meth:`min_input_size`.
+
+    Optional: ``self.sampling`` (a :class:`SamplingConfig`: its ``eval_mode`` and ``mc_samples`` become
+    the defaults), ``self.in_channels`` (else the first ``LiftingConv``'s), and
+    :meth:`spatial_stages` (else read off the layers in registration order,
+    :func:`~pgcnn_triton.models.control.spatial_stages`). See the README ("Your own network").
+    """
+
+    sampling: SamplingConfig | None = None
     PRESETS: dict = {}
 
     @classmethod
@@ -48,7 +60,7 @@ class GroupModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         if not self.training and self.eval_mode == "mc":
-            return torch.stack([self.forward_once(x) for _ in range(self.sampling.mc_samples)]).mean(0)
+            return torch.stack([self.forward_once(x) for _ in range(self.mc_samples)]).mean(0)
         return self.forward_once(x)
 
     def forward_once(self, x: torch.Tensor) -> torch.Tensor:
@@ -56,8 +68,18 @@ class GroupModel(nn.Module):
 
     # -- input contract ---------------------------------------------------------------------------
     def spatial_stages(self) -> list[tuple[str, int, int]]:
-        """The layers that change H and W, in order: ``("conv", k, padding)`` or ``("pool", k, stride)``."""
-        raise NotImplementedError
+        """The layers that change H and W, in order: ``("conv", k, padding)`` or ``("pool", k, stride)``.
+        Default: read off the layers in registration order; override if ``forward_once`` runs them
+        in another order."""
+        return infer_spatial_stages(self)
+
+    @property
+    def input_channels(self) -> int | None:
+        """``self.in_channels`` if set, else the first ``LiftingConv``'s (None if there is none)."""
+        channels = getattr(self, "in_channels", None)
+        if channels is None:
+            channels = next((m.in_channels for m in self.modules() if isinstance(m, LiftingConv)), None)
+        return channels
 
     def output_size(self, size: int) -> int | None:
         """The final spatial size for an input side of ``size`` pixels, or None if a layer cannot run."""
@@ -81,17 +103,19 @@ class GroupModel(nn.Module):
         """Raise a TypeError / ValueError naming what the model needs unless ``x`` is a floating
         ``[B, in_channels, H, W]`` tensor with H, W ≥ :meth:`min_input_size`."""
         name = type(self).__name__
+        channels = self.input_channels
+        shown = "C" if channels is None else channels
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name} expects x as a torch.Tensor [B, {self.in_channels}, H, W], got {type(x).__name__}")
+            raise TypeError(f"{name} expects x as a torch.Tensor [B, {shown}, H, W], got {type(x).__name__}")
         if not x.is_floating_point():
             raise TypeError(f"{name} expects a floating-point x (float32, float64, bfloat16 or float16), "
                             f"got dtype {x.dtype}")
         if x.dim() != 4:
-            raise ValueError(f"{name} expects x of shape [B, {self.in_channels}, H, W], got rank {x.dim()} "
+            raise ValueError(f"{name} expects x of shape [B, {shown}, H, W], got rank {x.dim()} "
                              f"{tuple(x.shape)}")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"{name} expects {self.in_channels} input channels (x of shape "
-                             f"[B, {self.in_channels}, H, W]), got {x.shape[1]} in {tuple(x.shape)}")
+        if channels is not None and x.shape[1] != channels:
+            raise ValueError(f"{name} expects {channels} input channels (x of shape "
+                             f"[B, {shown}, H, W]), got {x.shape[1]} in {tuple(x.shape)}")
         if x.shape[0] < 1:
             raise ValueError(f"{name} expects a non-empty batch, got {tuple(x.shape)}")
         if self.output_size(x.shape[2]) is None or self.output_size(x.shape[3]) is None:
@@ -118,51 +142,37 @@ class GroupModel(nn.Module):
 
     # -- sampling control -------------------------------------------------------------------------
     def samplers(self):
-        return [m for m in self.modules() if isinstance(m, ElementSampler)]
+        return samplers(self)
 
     @property
     def eval_mode(self) -> str:
-        return self._eval_mode
+        default = self.sampling.eval_mode if self.sampling is not None else "deterministic"
+        return getattr(self, "_eval_mode", default)
+
+    @property
+    def mc_samples(self) -> int:
+        """K, the stochastic passes averaged in ``"mc"`` evaluation."""
+        default = self.sampling.mc_samples if self.sampling is not None else 8
+        return getattr(self, "_mc_samples", default)
 
     def set_eval_mode(self, mode: str, mc_samples: int | None = None) -> "GroupModel":
         """Evaluation sampling: ``"deterministic"``, ``"stochastic"`` or ``"mc"`` (K passes averaged)."""
-        if mode not in EVAL_MODES:
-            raise ValueError(f"eval_mode must be one of {EVAL_MODES}, got {mode!r}")
+        set_eval_mode(self, mode)
         self._eval_mode = mode
-        for s in self.samplers():
-            s.eval_mode = mode
         if mc_samples is not None:
-            self.sampling = self.sampling.replace(mc_samples=mc_samples)
+            if isinstance(mc_samples, bool) or not isinstance(mc_samples, int) or mc_samples < 1:
+                raise ValueError(f"mc_samples must be an int >= 1, got {mc_samples!r}")
+            self._mc_samples = mc_samples
+            if self.sampling is not None:
+                self.sampling = self.sampling.replace(mc_samples=mc_samples)
         return self
 
     def set_gumbel_anneal_steps(self, steps: int | None) -> "GroupModel":
         """Anneal the relaxed-Bernoulli temperature over this many training forwards (e.g. epochs·iters)."""
-        if steps is not None and (not isinstance(steps, int) or steps < 1):
-            raise ValueError(f"steps must be None or an int >= 1, got {steps!r}")
-        for s in self.samplers():
-            s.anneal_steps = steps
+        set_gumbel_anneal_steps(self, steps)
         return self
 
     def learned_equivariance(self) -> list[dict]:
-        """Per group-conv layer, in module order: θ (the arc is ±πθ) and the mirror keep probability.
-
-        Full layers report θ = 1 (and mirror probability 1 for E2); C_n / D_n gated layers report
-        ``theta=None`` and their per-element keep probabilities under ``gates``.
-        """
-        rows = []
-        e2 = self.sampling.group == "E2"
-        for name, module in self.named_modules():
-            sampler = getattr(module, "sampler", "absent")
-            if sampler == "absent":
-                continue
-            row = {"layer": name, "theta": 1.0, "mirror_probability": 1.0 if e2 else None}
-            if isinstance(sampler, PartialSampler):
-                theta = sampler.theta
-                row["theta"] = None if theta is None else float(theta.detach())
-                if e2:
-                    row["mirror_probability"] = float(sampler.mirror_probability.detach())
-                if theta is None:
-                    n = sampler.probs.numel() - (1 if e2 else 0)
-                    row["gates"] = torch.sigmoid(2.0 * sampler.probs[:n].detach()).tolist()
-            rows.append(row)
-        return rows
+        """Per lifting / group conv, in module order: θ (the arc is ±π|θ|), mirror keep probability
+        and group; see :func:`pgcnn_triton.models.control.learned_equivariance`."""
+        return learned_equivariance(self)

@@ -39,6 +39,22 @@ def check_features(x, rank: int, channels: int, argument: str = "x") -> None:
         raise ValueError(f"{argument} has {x.shape[1]} channels, expected in_channels={channels}")
 
 
+def check_dtype(x: torch.Tensor, dtype: torch.dtype, layer: str) -> None:
+    """Raise a TypeError naming both dtypes unless ``x`` has the layer's ``dtype`` or autocast is on.
+
+    As ``nn.Conv2d``: a layer does not cast its input (an fp16 / fp64 input to an fp32 layer would
+    otherwise run the conv in the input's dtype and fail deeper, in a norm or the head). Under
+    ``torch.autocast`` for ``x``'s device type the input may differ (the conv then runs in the
+    autocast dtype, see :func:`~pgcnn_triton.kernels.conv_dtype`).
+    """
+    if x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
+        raise TypeError(
+            f"{layer} got input of dtype {x.dtype} but its parameters are {dtype}: layers do not cast their "
+            f"input (as nn.Conv2d). Cast one of them (x.to({dtype}) or model.to({x.dtype})), or run under "
+            f"torch.autocast"
+        )
+
+
 def apply_gate(y: torch.Tensor, gate: torch.Tensor | None) -> torch.Tensor:
     """Static shape mode: multiply the outputs of gated-off elements by 0 (gate ``[1, G]`` or None)."""
     if gate is None:
@@ -74,14 +90,25 @@ class _KernelConv(nn.Module):
         self.tap_points = taps_of(self.kernel_size, self.taps).points.to(self.tap_points.device)
         return self
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The layer's parameter dtype (its kernel net's), which the input must match outside autocast."""
+        return self.kernel_net.output.weight.dtype
+
+    def _check_input(self, x, rank):
+        check_features(x, rank, self.in_channels)
+        check_dtype(x, self.dtype, type(self).__name__)
+
     def _check_elements(self, x, elements, argument="elements"):
-        self.group.check_elements(elements, argument)
+        """``elements`` as float64 after checking them against ``x`` (any floating dtype is accepted)."""
+        elements = self.group.as_elements(elements, argument)
         if elements.shape[1] != x.shape[2]:
             raise ValueError(
                 f"x has {x.shape[2]} group elements on its axis 2 but {argument} lists {elements.shape[1]}"
             )
         if elements.shape[0] not in (1, x.shape[0]):
             raise ValueError(f"{argument} must hold 1 or B={x.shape[0]} sample sets, got {elements.shape[0]}")
+        return elements
 
     def make_bank(self, g_out, g_in, dtype) -> torch.Tensor:
         """The tap-packed bank ``[S, C_out·N_out, T, C_in·N_in]`` for these elements, in ``dtype``."""
@@ -136,7 +163,7 @@ class LiftingConv(_KernelConv):
         self.sampler = FullGroupSampler(config.replace(partial=False))
 
     def forward(self, x):
-        check_features(x, 4, self.in_channels)
+        self._check_input(x, 4)
         g_out, _ = self.output_elements(x.shape[0], None, x.device)
         return self._conv(x[:, :, None], g_out, None), g_out
 
@@ -151,7 +178,9 @@ class GroupConv(_KernelConv):
     Output elements: a learnable partial subset if ``sampling.partial``; a new full-group sample if
     ``sampling.per_layer`` (random method); otherwise the input elements. The kernel couples every
     (output, input) element pair through ``g_out⁻¹·g_in``. Arguments as :class:`LiftingConv`.
-    Call as ``layer(x, elements)``; returns ``(features, elements)``.
+    Call as ``layer(x, elements)``; returns ``(features, elements)``. ``elements`` may be any floating
+    dtype (converted to float64, see :mod:`pgcnn_triton.groups`); ``x`` must have the layer's dtype
+    outside autocast (:func:`check_dtype`).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=7, *, sampling=None, kernel_net="SIREN",
@@ -169,8 +198,8 @@ class GroupConv(_KernelConv):
             self.sampler = None
 
     def forward(self, x, elements):
-        check_features(x, 5, self.in_channels)
-        self._check_elements(x, elements)
+        self._check_input(x, 5)
+        elements = self._check_elements(x, elements)
         g_out, gate = self.output_elements(x.shape[0], elements, x.device)
         y = self._conv(x, g_out, elements)
         return apply_gate(y, gate), g_out
@@ -200,7 +229,7 @@ class PointwiseGroupConv(_KernelConv):
                          omega0, learn_omega0, 0, False, coordinate_dim=dim)
 
     def forward(self, x, elements_in, elements_out):
-        check_features(x, 5, self.in_channels)
-        self._check_elements(x, elements_in, "elements_in")
-        self.group.check_elements(elements_out, "elements_out")
+        self._check_input(x, 5)
+        elements_in = self._check_elements(x, elements_in, "elements_in")
+        elements_out = self.group.as_elements(elements_out, "elements_out")
         return self._conv(x, elements_out, elements_in), elements_out

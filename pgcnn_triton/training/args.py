@@ -25,8 +25,15 @@ from .specs import (
 _BOOL = argparse.BooleanOptionalAction
 
 
-def add_train_arguments(parser: argparse.ArgumentParser, **defaults) -> argparse.ArgumentParser:
-    """Add every training flag to ``parser``; keyword ``defaults`` set per-script defaults (e.g. dataset)."""
+#: What ``--out-dir`` defaults to (:func:`out_dir_from_args`).
+OUT_DIR_HELP = ("run directory (default runs/<dataset>-<model>-<group>-<partial|full>, e.g. "
+                "runs/cifar10-ckresnet-se2-partial; runs/<dataset>-<model>-t2 for --group t2)")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | None = None,
+                        **defaults) -> argparse.ArgumentParser:
+    """Add every training flag to ``parser``; keyword ``defaults`` set per-script defaults (e.g. dataset),
+    ``out_dir_help`` describes a script's own ``--out-dir`` default."""
     d = parser.add_argument_group("data")
     d.add_argument("--dataset", choices=DATASETS, default="cifar10", help="dataset (default %(default)s)")
     d.add_argument("--data-dir", default="data", help="directory with the dataset files (default %(default)s)")
@@ -65,10 +72,12 @@ def add_train_arguments(parser: argparse.ArgumentParser, **defaults) -> argparse
     t.add_argument("--channels-last", action=_BOOL, default=True, help="channels-last on GPU (default on)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--num-workers", type=int, default=None)
-    t.add_argument("--max-batches", type=int, default=None, help="batches per epoch (smoke tests)")
+    t.add_argument("--max-batches", type=int, default=None, help="smoke tests: at most this many batches per training epoch and per "
+                   "validation / test pass (evaluation then sees max-batches x eval batch size samples, spread "
+                        "evenly over each split)")
     t.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
     o = parser.add_argument_group("output")
-    o.add_argument("--out-dir", default=None, help="run directory (default runs/<dataset>-<group>-<partial|full>)")
+    o.add_argument("--out-dir", default=None, help=out_dir_help or OUT_DIR_HELP)
     o.add_argument("--resume", nargs="?", const="last", default=None,
                    help="continue from OUT_DIR/last.pt (or the given checkpoint) at the next epoch")
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -155,7 +164,7 @@ def run_kind(args: argparse.Namespace) -> str:
 
 
 def out_dir_from_args(args: argparse.Namespace) -> Path:
-    """``--out-dir``, or ``runs/<dataset>-<model>-<kind>``."""
+    """``--out-dir``, or ``runs/<dataset>-<model>-<kind>`` (:data:`OUT_DIR_HELP`)."""
     if args.out_dir:
         return Path(args.out_dir)
     return Path("runs") / f"{args.dataset}-{args.model}-{run_kind(args)}"

@@ -31,7 +31,10 @@ class TrainConfig:
         channels_last: channels-last input memory format on CUDA (ignored on CPU).
         compile: run the model through ``torch.compile``.
         num_workers: DataLoader worker processes.
-        max_batches: stop each epoch after this many batches (smoke tests); ``None``: whole epoch.
+        max_batches: stop each training epoch, and each validation and test pass, after this many
+            batches (smoke tests; evaluation then covers ``max_batches × eval_batch_size`` samples,
+            spread evenly over each split);
+            ``None``: whole splits.
         eval_batch_size: batch size for validation / test (``None``: 2 × ``batch_size``).
         anneal_gumbel: anneal the relaxed-Bernoulli temperature over the whole run.
         progress: show tqdm progress bars (rank 0 only).

@@ -20,7 +20,7 @@ from .distributed import DistContext, setup_distributed
 from .plots import plot_learned_equivariance, plot_training_curves
 from .records import format_equivariance_table, read_metrics_csv, write_json
 from .specs import build_model, load_from_spec
-from .trainer import LAST, Trainer
+from .trainer import BEST, LAST, Trainer
 
 
 def load_data(args: argparse.Namespace, dist: DistContext) -> DataSplits:
@@ -89,9 +89,11 @@ def format_summary(summary: dict) -> str:
 
 def evaluate_checkpoint(path: str | Path, *, split: str = "test", data_dir: str | None = None,
                         eval_mode: str | None = None, device: str | None = None, batch_size: int = 128) -> dict:
-    """Rebuild the model of a checkpoint (``best.pt`` or ``last.pt``), load its weights, evaluate a split."""
+    """Rebuild the model of a checkpoint (``best.pt`` or ``last.pt``, or a run directory: its ``best.pt``),
+    load its weights, evaluate a split."""
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+    path = checkpoint_path(path)
     state = load_checkpoint(path)
     if "model_spec" not in state or not state["model_spec"]:
         raise ValueError(f"{path} has no model description: not a checkpoint written by pgcnn_triton training")
@@ -113,6 +115,17 @@ def evaluate_checkpoint(path: str | Path, *, split: str = "test", data_dir: str 
             count += y.shape[0]
     return {"checkpoint": str(path), "split": split, "epoch": state.get("epoch"), "loss": loss / count,
             "acc": correct / count, "count": int(count), "learned_equivariance": model.learned_equivariance()}
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """``path`` itself, or for a run directory its ``best.pt`` (``last.pt`` if no epoch finished a best)."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    for name in (BEST, LAST):
+        if (path / name).is_file():
+            return path / name
+    raise FileNotFoundError(f"{path} is a directory without {BEST} or {LAST}: is it a run directory?")
 
 
 def plot_runs(run_dirs: list[str | Path], out: str | Path | None = None) -> list[Path]:

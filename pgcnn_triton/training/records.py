@@ -65,7 +65,8 @@ def equivariance_columns(rows: list[dict]) -> dict:
 
 
 def format_equivariance_table(models: dict[str, list[dict]]) -> str:
-    """A text table, one line per layer: θ (and mirror probability) of each model side by side."""
+    """A text table, one line per layer: θ (and mirror probability) of each model side by side;
+    "no group" for layers over one element (the T(2) baseline), "-" for C_n / D_n gated layers."""
     names = list(models)
     layers = [row["layer"] for row in next(iter(models.values()))] if models else []
     e2 = any(row.get("mirror_probability") is not None for rows in models.values() for row in rows)
@@ -76,7 +77,10 @@ def format_equivariance_table(models: dict[str, list[dict]]) -> str:
         for n in names:
             row = models[n][i] if i < len(models[n]) else {}
             theta = row.get("theta")
-            cells += f"{theta:>16.3f}" if theta is not None else f"{'-':>16}"
+            if theta is not None:
+                cells += f"{theta:>16.3f}"
+            else:  # a layer over one element (T(2)) has no group to keep part of
+                cells += f"{'no group' if 'group' in row and row['group'] is None else '-':>16}"
             if e2:
                 mirror = row.get("mirror_probability")
                 cells += f"{mirror:>20.3f}" if mirror is not None else f"{'-':>20}"

@@ -19,10 +19,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
 from .. import precision
+from ..models import control
 from ..nn import collect_kernel_norms
 from ..sampling import ElementSampler
 from .checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
@@ -40,9 +41,10 @@ LAST, BEST = "last.pt", "best.pt"
 
 
 def learned_equivariance(model: nn.Module) -> list[dict]:
-    """``model.learned_equivariance()`` if the model has it, else ``[]``."""
+    """``model.learned_equivariance()`` if the model has it, else the rows of the library's layers inside
+    it (:func:`pgcnn_triton.models.control.learned_equivariance`; ``[]`` if it has none)."""
     fn = getattr(model, "learned_equivariance", None)
-    return fn() if callable(fn) else []
+    return fn() if callable(fn) else control.learned_equivariance(model)
 
 
 def sampler_steps(model: nn.Module) -> dict[str, int]:
@@ -99,19 +101,19 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, steps_per_epoch=self.steps_per_epoch, epochs=config.epochs,
                                          warmup_epochs=config.warmup_epochs, min_lr=config.min_lr,
                                          scheduler=config.scheduler)
-        if config.anneal_gumbel and hasattr(self.model, "set_gumbel_anneal_steps"):
-            self.model.set_gumbel_anneal_steps(config.epochs * self.steps_per_epoch)
+        if config.anneal_gumbel:
+            control.set_gumbel_anneal_steps(self.model, config.epochs * self.steps_per_epoch)
 
         self.net = self.model
         if self.dist.distributed:
             ids = [self.device.index] if self.cuda else None
-            partial = getattr(getattr(self.model, "sampling", None), "partial", False)
+            partial = control.is_partial(self.model)
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=partial)
         self.eval_net = self.model
         if config.compile:
             # static shape mode is sync-free: one graph (a graph break would be a regression, so fail
             # loudly); dynamic mode reads θ on the host, so it compiles in pieces
-            static = getattr(getattr(self.model, "sampling", None), "shape_mode", "dynamic") == "static"
+            static = control.is_static(self.model)
             self.net = torch.compile(self.net, fullgraph=static and not self.dist.distributed)
             self.eval_net = torch.compile(self.model, fullgraph=static)
 
@@ -182,10 +184,12 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, dataset: Dataset, desc: str = "eval") -> dict:
-        """Cross-entropy and accuracy on ``dataset`` (sharded over ranks, reduced exactly)."""
+        """Cross-entropy and accuracy on ``dataset`` (sharded over ranks, reduced exactly); at most
+        ``config.max_batches`` batches per rank when that is set (:meth:`_limited`)."""
         self.dist.broadcast_buffers(self.model)
         self.model.eval()
         bs = self.config.eval_batch_size or 2 * self.config.batch_size
+        dataset = self._limited(dataset, bs)
         loader = DataLoader(dataset, batch_size=bs, num_workers=self.config.num_workers, pin_memory=self.cuda,
                             sampler=ShardSampler(len(dataset), self.dist.rank, self.dist.world_size))
         sums = [0.0, 0.0, 0.0]
@@ -200,6 +204,16 @@ class Trainer:
         if count == 0:
             raise ValueError(f"cannot evaluate on an empty dataset ({desc})")
         return {"loss": loss / count, "acc": correct / count, "count": int(count)}
+
+    def _limited(self, dataset: Dataset, batch_size: int) -> Dataset:
+        """Smoke tests: ``max_batches`` limits evaluation too (else every epoch evaluates whole splits).
+        The kept samples are spread evenly over the split, so a split ordered by class stays mixed."""
+        if self.config.max_batches is None:
+            return dataset
+        keep = self.config.max_batches * batch_size * self.dist.world_size
+        if keep >= len(dataset):
+            return dataset
+        return Subset(dataset, torch.linspace(0, len(dataset) - 1, keep).round().long().tolist())
 
     # -- checkpoints --------------------------------------------------------------------------------
     def _spec(self) -> dict:  # what every checkpoint carries to rebuild the run

@@ -13,6 +13,9 @@ def test_train_eval_plot(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "p" / "best.pt"), "--split", "val"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["split"] == "val" and result["count"] == 100 and 0 <= result["acc"] <= 1
+    assert main(["eval", str(tmp_path / "p"), "--split", "val"]) == 0   # a run directory: its best.pt
+    by_dir = json.loads(capsys.readouterr().out)
+    assert by_dir["checkpoint"] == str(tmp_path / "p" / "best.pt") and by_dir["acc"] == result["acc"]
     shutil.copytree(tmp_path / "p", tmp_path / "q")
     out = tmp_path / "compare.png"
     assert main(["plot", str(tmp_path / "p"), str(tmp_path / "q"), "--out", str(out)]) == 0
@@ -31,3 +34,29 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys):
 def test_resume_without_checkpoint(tmp_path, capsys):
     assert main(["train", "--dataset", "bundled-mnist6-180", "--out-dir", str(tmp_path), "--resume", *TINY]) == 1
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_eval_of_a_directory_without_checkpoints_names_it(tmp_path, capsys):
+    assert main(["eval", str(tmp_path)]) == 1
+    assert str(tmp_path) in capsys.readouterr().err
+
+
+def test_help_states_the_real_default_out_dir(capsys):
+    import pytest
+
+    from pgcnn_triton.cli import build_parser
+    from pgcnn_triton.training.args import out_dir_from_args
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    pattern = "runs/<dataset>-<model>-<group>-<partial|full>"
+    assert pattern in text and "smoke tests: at most this many batches per training epoch and per validation / test pass" in text
+    for flags, want in ((["--dataset", "bundled-rotmnist"], "runs/bundled-rotmnist-ckresnet-se2-partial"),
+                        (["--dataset", "cifar10", "--group", "e2", "--no-partial", "--model", "gcnn"],
+                         "runs/cifar10-gcnn-e2-full")):
+        args = build_parser().parse_args(["train", *flags])
+        assert str(out_dir_from_args(args)) == want
+        filled = pattern.replace("<dataset>", args.dataset).replace("<model>", args.model)
+        assert want == filled.replace("<group>", args.group or "se2").replace(
+            "<partial|full>", "full" if args.partial is False else "partial")

@@ -116,3 +116,14 @@ def test_config_validation():
         TrainConfig(lr_probs=0.0)
     with pytest.raises(TypeError, match="model"):
         Trainer("not a model", tiny_data(), TrainConfig(), "x")
+
+
+def test_max_batches_limits_evaluation_too(tmp_path):
+    data = tiny_data()
+    limited = make_trainer(tmp_path / "a", max_batches=1, eval_batch_size=2)
+    assert limited.evaluate(data.val)["count"] == 2
+    assert limited.evaluate(data.test)["count"] == 2
+    kept = limited._limited(data.test, 2)
+    assert {int(kept[i][1]) for i in range(2)} == {0, 1}     # spread over the split: both classes
+    full = make_trainer(tmp_path / "b", eval_batch_size=2)
+    assert full.evaluate(data.val)["count"] == len(data.val) > 2
