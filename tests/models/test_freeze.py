@@ -85,14 +85,16 @@ def test_frozen_bf16_banks_under_autocast():
     frozen = model.freeze(dtype=torch.bfloat16)
     assert all(m.bank.dtype == torch.bfloat16 for m in frozen.modules() if isinstance(m, FrozenConv))
     x = torch.randn(2, 1, 12, 12)
+    frozen32 = model.freeze()
     with torch.no_grad():
         exact = model(x)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            got, unfrozen = frozen(x).float(), model(x).float()
-    # bf16 rounding through 8 layers; the frozen banks come from the fp32 kernel nets, so the frozen
-    # model is no further from fp32 than the unfrozen one under autocast (whose kernel nets run in bf16)
-    assert rel(got, exact) <= 5e-2
-    assert rel(got, exact) <= 1.5 * rel(unfrozen, exact)
+            got, unfrozen, cast_per_call = frozen(x).float(), model(x).float(), frozen32(x).float()
+    # bf16 rounding through 8 layers (measured 0.6-2.3e-2 over configs and seeds, frozen or not: the
+    # kernel nets run in fp32 under autocast either way)
+    assert rel(got, exact) <= 5e-2 and rel(unfrozen, exact) <= 5e-2
+    # banks rounded to bf16 once at freeze time = fp32 banks cast by the op at every call
+    assert rel(got, cast_per_call) <= 1e-6
 
 
 def test_frozen_through_the_triton_kernels():
