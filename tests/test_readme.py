@@ -40,3 +40,21 @@ def test_readme_examples_run_and_are_exact_where_claimed(tmp_path, monkeypatch):
     assert [r["layer"] for r in namespace["net"].learned_equivariance()] == ["lift", "conv"]
     assert namespace["net"].min_input_size() == 2
     assert namespace["exported"].module()(x).shape == (2, 10)
+
+
+@pytest.mark.long(10)
+def test_readme_precision_example_runs():
+    """The "Precision and CPU speed" block, on a small model (it compiles the frozen model on CPU)."""
+    from pgcnn_triton import PartialGCNN, precision
+
+    text = README.read_text()
+    text = text[text.index("### Precision and CPU speed"):]
+    block = re.findall(r"```python\n(.*?)```", text, re.S)[0]
+    torch.manual_seed(0)
+    model = PartialGCNN(in_channels=3, num_classes=4, hidden=4, kernel_size=3, kernel_hidden=6,
+                        num_elements=4).eval()
+    namespace = {"torch": torch, "model": model, "x": torch.randn(2, 3, 16, 16)}
+    exec(compile(block, str(README), "exec"), namespace)
+    expected = precision.default_amp("cpu")
+    assert namespace["logits"].shape == (2, 4)
+    assert namespace["logits"].dtype == (torch.bfloat16 if expected else torch.float32)
