@@ -11,7 +11,7 @@ op body that the CPU runs, forward + backward (input and bank gradients), in fp3
   NCHW or channels-last activations.
 
 Each time is the median of ``--repeats`` after one warm-up; rows stream as they are measured. This is
-the measurement behind ``group_conv_split.use_channels_last`` (channels-last from 64 input channels up to 512 pixels).
+the measurement behind ``group_conv_split.use_channels_last`` (channels-last from 64 input channels).
 """
 
 from __future__ import annotations

@@ -321,7 +321,7 @@ def format_report(args, runs: dict, largest_shape: dict) -> str:
         f"- model: {base['params']:,} parameters, train mode; input [{args.batch}, {base['in_channels']}, "
         f"{size}, {size}] float32; loss = cross-entropy with random labels; seed {args.seed}; bf16 = "
         "torch.autocast('cpu', torch.bfloat16)",
-        "- model lowering: `auto` = the library's CPU path (split disk cover; channels-last from 64 channels up to 512 pixels); "
+        "- model lowering: `auto` = the library's CPU path (split disk cover from 64 input channels, channels-last); "
         "`dense` = one conv2d on the zero-masked k×k bank in NCHW (the lowering before the split one)",
         f"- timing: time.perf_counter, median of {args.repeats} timed iteration(s) after {args.warmup} warmup",
         f"- bare dense convs: one F.conv2d forward+backward per LiftingConv/GroupConv/PointwiseGroupConv call "

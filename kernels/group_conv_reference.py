@@ -72,7 +72,7 @@ def use_split(x: torch.Tensor, bank: torch.Tensor, kernel_size: int, split: bool
     if split is not None:
         return split
     return (x.device.type == "cpu" and CPU_LOWERING == "auto"
-            and group_conv_split.pays(kernel_size, bank.shape[-2]))
+            and group_conv_split.pays(kernel_size, bank.shape[-2], bank.shape[-1]))
 
 
 def forward(x, bank, bias, kernel_size: int, padding: int, split: bool | None = None) -> torch.Tensor:

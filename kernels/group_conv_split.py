@@ -16,8 +16,7 @@ on disjoint taps of the packed bank gradient.
 Channels-last activations: oneDNN's convolutions run faster on ``[B, H, W, C]`` activations at
 the larger channel counts (per-shape timings in BENCHMARKS.md, ``benchmarks/cpu_layouts.py``);
 :func:`use_channels_last` is the rule read off those timings. The op keeps its contiguous
-``[B, C·N, H, W]`` contract: the input is copied to channels-last and the output back, which is
-why the rule depends on the image size too.
+``[B, C·N, H, W]`` contract: the input is copied to channels-last and the output back.
 """
 
 from __future__ import annotations
@@ -94,30 +93,37 @@ def _piece_index(kernel_size: int, num_taps: int, device: torch.device) -> tuple
     return tuple(torch.tensor(p.taps, dtype=torch.long, device=device) for p in pieces(kernel_size, num_taps))
 
 
-def pays(kernel_size: int, num_taps: int) -> bool:
+#: The split lowering from this many input channels (C_in·N_in) on.
+SPLIT_MIN_CHANNELS = 64
+
+
+def pays(kernel_size: int, num_taps: int, in_channels: int) -> bool:
     """Whether the split lowering is used: where it skips taps in at most three pieces, from k = 5
     (at k = 3 the plus-shaped cover is three tiny convolutions for 5 of 9 taps; from k = 9 the cover
-    fragments into single taps)."""
-    return kernel_size >= 5 and num_taps < kernel_size * kernel_size and len(pieces(kernel_size, num_taps)) <= 3
+    fragments into single taps), and from 64 input channels: below, oneDNN runs the small dilated arms
+    far from its dense speed (k = 7 forward, 3 channels: split 2.7-3.4× slower than dense at batch 8
+    and 64; even at 64 channels, 0.95-1.08×; 128: 0.71-0.81×)."""
+    return (kernel_size >= 5 and num_taps < kernel_size * kernel_size and in_channels >= SPLIT_MIN_CHANNELS
+            and len(pieces(kernel_size, num_taps)) <= 3)
 
 
 #: ``"auto"`` (:func:`use_channels_last`'s rule), ``"always"`` or ``"never"``: for benchmarks and tests.
 CHANNELS_LAST = "auto"
 
-#: The rule's thresholds: channels-last from this many input channels (C_in·N_in) on, up to this many pixels.
+#: The rule's threshold: channels-last from this many input channels (C_in·N_in) on.
 CHANNELS_LAST_MIN_CHANNELS = 64
-CHANNELS_LAST_MAX_PIXELS = 512
 
 
 def use_channels_last(x4: torch.Tensor) -> bool:
     """Channels-last activations for this conv input ``[B, C, H, W]`` (see the module docstring).
 
-    Measured per layer of the CIFAR-10 CKResNet (``benchmarks/cpu_layouts.py``, BENCHMARKS.md): with its two
-    layout copies, channels-last pays at 16×16 and 8×8 with 256-512 channels (0.70-0.85× the NCHW split
-    conv, fp32 and bf16), not at 32×32 (bf16 1.13-1.16×) nor with the lifting layer's 3 channels."""
+    Measured on the CIFAR-10 CKResNet (``benchmarks/cpu_layouts.py`` and an A/B of the whole model,
+    BENCHMARKS.md): with its two layout copies, channels-last pays at 16×16 and 8×8 with 256-512
+    channels (0.70-0.85× the NCHW split conv, fp32 and bf16) and in batch-64 inference at 32×32 (whole
+    model 0.90×); at 32×32 in the batch-8 training step it is within run-to-run noise."""
     if CHANNELS_LAST != "auto":
         return CHANNELS_LAST == "always"
-    return x4.shape[1] >= CHANNELS_LAST_MIN_CHANNELS and x4.shape[-1] * x4.shape[-2] <= CHANNELS_LAST_MAX_PIXELS
+    return x4.shape[1] >= CHANNELS_LAST_MIN_CHANNELS
 
 
 def _padding(piece: Piece, kernel_size: int, padding: int) -> tuple[int, int, int, int]:
