@@ -75,6 +75,15 @@ BUGS = [
         ("tests/training/test_regularizers.py",)),
     Bug("checkpoint_rng_not_restored", "resuming a checkpoint does not restore the RNG state",
         ("tests/training/test_trainer.py", "tests/training/test_checkpoint.py")),
+    # -- CPU speed: the split lowering and the precision policy -------------------------------------
+    Bug("split_arm_dilation", "split lowering: the arms' dilation one short (taps at ±2 instead of ±3)",
+        ("tests/kernels/test_group_conv_split.py",)),
+    Bug("split_valid_padding", "split lowering: an asymmetric (valid) piece padded symmetrically",
+        ("tests/kernels/test_group_conv_split.py",)),
+    Bug("policy_never_bf16", "precision policy keeps fp32 on CPUs with bf16 units",
+        ("tests/test_precision.py",)),
+    Bug("autocast_casts_float64", "the group conv casts float64 inputs to bf16 under autocast",
+        ("tests/models/test_bf16.py",)),
 ]
 
 
@@ -103,6 +112,34 @@ def _patch(name: str) -> None:  # noqa: C901  (one branch per bug, read top to b
             return torch.sigmoid(noise * temperature if _times else noise)
 
         _replace(sampling, "relaxed_bernoulli", relaxed)
+    elif name in ("split_arm_dilation", "split_valid_padding"):
+        from pgcnn_triton.kernels import group_conv_split as split
+
+        if name == "split_arm_dilation":
+            pieces = split.pieces.__wrapped__
+
+            def shorter(kernel_size, num_taps):
+                return tuple(split.Piece(p.taps, p.top, p.left, p.kh, p.kw, max(1, p.dh - 1) if p.kh > 1 else 1,
+                                         max(1, p.dw - 1) if p.kw > 1 else 1) if p.kh * p.kw == 2 else p
+                             for p in pieces(kernel_size, num_taps))
+
+            split.pieces = shorter
+        else:
+            split._piece_input = lambda x4, pad: (x4, (max(pad[0], 0), max(pad[2], 0)))
+    elif name == "policy_never_bf16":
+        from pgcnn_triton import precision
+
+        default = precision.default_amp
+        precision.default_amp = lambda device: False if precision._device_type(device) == "cpu" else default(device)
+    elif name == "autocast_casts_float64":
+        import pgcnn_triton.kernels.group_conv as gc
+
+        def cast(x):
+            if x.is_floating_point() and torch.is_autocast_enabled(x.device.type):
+                return torch.get_autocast_dtype(x.device.type)
+            return x.dtype
+
+        _replace(gc, "conv_dtype", cast)
     elif name == "ddp_identity":
         torch.nn.parallel.DistributedDataParallel = lambda module, *a, **k: module
     elif name == "rotation_floor_90":
@@ -178,10 +215,10 @@ def _patch(name: str) -> None:  # noqa: C901  (one branch per bug, read top to b
 
         forward = ref.forward
 
-        def mutated(x, bank, bias, kernel_size, padding):
+        def mutated(x, bank, bias, kernel_size, padding, split=None):
             if bias is None:
-                return forward(x, bank, bias, kernel_size, padding)
-            y = forward(x, bank, None, kernel_size, padding)
+                return forward(x, bank, bias, kernel_size, padding, split)
+            y = forward(x, bank, None, kernel_size, padding, split)
             rows = bank.shape[1]
             full = bias.repeat(rows // bias.shape[0])  # o-minor instead of o-major
             return (y + full[None, :, None, None].to(y.dtype)).contiguous()

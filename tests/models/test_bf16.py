@@ -74,3 +74,15 @@ def test_frozen_and_compiled_bf16_inference():
     assert eager.dtype == graph.dtype == torch.bfloat16
     assert rel_err(eager.float(), fp32) <= 0.05
     assert rel_err(graph.float(), eager.float()) <= 2e-2
+
+
+def test_float64_models_stay_float64_under_autocast():
+    # autocast leaves float64 alone; the group conv (a custom op autocast does not see) must too
+    model = PartialGCNN(in_channels=1, num_classes=3, hidden=4, kernel_size=5, kernel_hidden=6,
+                        num_elements=4).double().eval()
+    x = torch.randn(2, 1, 20, 20, dtype=torch.float64)
+    with torch.no_grad():
+        plain = model(x)
+        with torch.autocast(**BF16):
+            under = model(x)
+    assert under.dtype == torch.float64 and rel_err(under, plain) <= 1e-12
