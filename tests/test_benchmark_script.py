@@ -80,3 +80,19 @@ def test_tap_sparse_comparison_computes_the_same_conv():
     bench = _load("cpu_tap_sparse")
     dense, sparse = bench.main(batch=1, channels=4, size=9, k=7)  # raises if the two convs differ
     assert dense > 0 and sparse > 0
+
+
+def test_models_shape_mode_rows_run_and_compare_with_static():
+    bench = _load("models")
+    import torch
+
+    specs = bench.mode_specs(2, "tiny", compile_static=False)
+    assert [bench.spec_name(s) for s in specs] == [
+        "tiny/train/torch/fp32/eager/static@0.5", "tiny/train/torch/fp32/eager/dynamic@0.5",
+        "tiny/train/torch/fp32/eager/static@1.0", "tiny/train/torch/fp32/eager/dynamic@1.0"]
+    model = bench.build("tiny", torch.device("cpu"), "dynamic", 0.5)
+    assert [s.theta.item() for s in model.samplers() if getattr(s, "theta", None) is not None] == [0.5] * 5
+    rows = [bench.measure(s, torch.device("cpu"), 1, 0) for s in specs]
+    bench.add_static_ratios(rows)
+    assert all(r["ms"] > 0 for r in rows)
+    assert rows[0]["vs_static"] == 1.0 and rows[1]["vs_static"] == rows[0]["ms"] / rows[1]["ms"]
