@@ -13,8 +13,8 @@ Behaviour (method.md §3 and the decisions of §15):
 
 * **full group** (lifting layer, non-partial per-layer sampling): stratified grid with one random offset
   ``g_i = 2π(i + u)/N`` (E2: N/2 rotations × 2 mirrors), ``u ~ U[0, 1)`` per sample set;
-* **partial SE(2)**: learnable θ; ``g_i = θ·(2π(i + u)/n − π) mod 2π`` with ``n = ceil(N·|θ|)`` clamped
-  to 1..N (``dynamic``) or ``n = N`` (``static``); the ``reference`` estimator reproduces the official
+* **partial SE(2)**: learnable θ; ``g_i = θ·(2π(i + u)/n − π) mod 2π``, i < n, with ``n = ceil(N·|θ|)``
+  clamped to 1..N (``static``: N slots, the first n these elements); the ``reference`` estimator reproduces the official
   detached spread, whose gradient ``∂g_i/∂θ = −π + 2πu/n`` is the same for every i;
 * element counts for θ < 0 (:func:`element_count`): ``ceil(·|θ|)``, except the original's E(2) rule
   ``|ceil(R·θ)|`` under ``reference``;
@@ -375,6 +375,7 @@ class PartialSampler(ElementSampler):
         return g.make(angles), None, None
 
     def _gated_grid(self, device):
+        """The C_n / D_n grid; a gate switches each non-identity rotation (and the mirrors) on or off."""
         g, c = self.group, self.config
         e2 = g.element_rank == 1
         rotations = c.num_elements // 2 if e2 else c.num_elements
@@ -399,6 +400,4 @@ class PartialSampler(ElementSampler):
         if not e2:
             return g.make(angles), valid, None
         mb, my = self._gate(2.0 * self.probs[n_gates:], tau)
-        if self.static:
-            return self._with_mirrors(angles, valid, mb, my)
-        return self._with_mirrors(angles, None, mb, my)
+        return self._with_mirrors(angles, valid, mb, my)
