@@ -18,11 +18,28 @@ NORMS = ("batch", "layer")
 
 
 def masked_moments(x: torch.Tensor, w: torch.Tensor, dims: tuple[int, ...]):
-    """Mean, biased variance and count of ``x`` over ``dims``, counting the slots where ``w`` = 1."""
-    count = w.expand_as(x).sum(dims, keepdim=True)
+    """Mean, biased variance and count of ``x`` over ``dims``, counting the slots where ``w`` = 1
+    (``w`` broadcasts to ``x``: the count is the mask's sum times the broadcast sizes)."""
+    count = w.sum(dims, keepdim=True)
+    for d in dims:
+        if w.shape[d] == 1:
+            count = count * x.shape[d]
     mean = (x * w).sum(dims, keepdim=True) / count
     var = ((x - mean) * w).square().sum(dims, keepdim=True) / count
     return mean, var, count
+
+
+def stats_dtype(x: torch.Tensor) -> torch.dtype:
+    """Statistics of bf16 / fp16 features are taken in float32, as the plain norms do."""
+    return torch.promote_types(x.dtype, torch.float32)
+
+
+def layer_norm_dtype(x: torch.Tensor) -> torch.dtype:
+    """The output dtype of ``F.layer_norm`` / ``F.group_norm`` for ``x``: float32 under CUDA autocast
+    (whose float32 list holds them; CPU autocast leaves them in ``x``'s dtype), else ``x``'s."""
+    if x.device.type == "cuda" and torch.is_autocast_enabled("cuda"):
+        return stats_dtype(x)
+    return x.dtype
 
 
 class GroupBatchNorm(nn.BatchNorm3d):
@@ -31,6 +48,7 @@ class GroupBatchNorm(nn.BatchNorm3d):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:
             return super().forward(x)
+        out_dtype, x = x.dtype, x.to(stats_dtype(x))
         w = slot_weights(mask, x)
         use_batch = self.training or not self.track_running_stats
         if use_batch:
@@ -43,7 +61,7 @@ class GroupBatchNorm(nn.BatchNorm3d):
         y = (x - mean) * torch.rsqrt(var + self.eps)
         if self.affine:
             y = y * self.weight.view(1, -1, 1, 1, 1) + self.bias.view(1, -1, 1, 1, 1)
-        return y * w
+        return (y * w).to(out_dtype)
 
     def _update_running(self, mean, var, count):
         # as nn.BatchNorm: the running variance is the unbiased one, momentum None = cumulative average
@@ -64,12 +82,13 @@ class GroupLayerNorm(nn.GroupNorm):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:
             return super().forward(x)
+        out_dtype, x = layer_norm_dtype(x), x.to(stats_dtype(x))
         w = slot_weights(mask, x)
         mean, var, _ = masked_moments(x, w, (1, 2, 3, 4))
         y = (x - mean) * torch.rsqrt(var + self.eps)
         if self.affine:
             y = y * self.weight.view(1, -1, 1, 1, 1) + self.bias.view(1, -1, 1, 1, 1)
-        return y * w
+        return (y * w).to(out_dtype)
 
 
 class GroupInstanceNorm(nn.Module):
@@ -82,9 +101,10 @@ class GroupInstanceNorm(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:
             return F.layer_norm(x, x.shape[-3:], eps=self.eps)
+        out_dtype, x = layer_norm_dtype(x), x.to(stats_dtype(x))
         w = slot_weights(mask, x)
         mean, var, _ = masked_moments(x, w, (2, 3, 4))
-        return (x - mean) * torch.rsqrt(var + self.eps) * w
+        return ((x - mean) * torch.rsqrt(var + self.eps) * w).to(out_dtype)
 
 
 def make_norm(name: str, channels: int) -> nn.Module:

@@ -85,3 +85,18 @@ def test_bad_masks_are_rejected():
         conv(x, g, MASK.float())
     with pytest.raises(ValueError, match=r"mask must have shape \[S, G\]"):
         conv(x, g, MASK[:, :4])
+
+
+@pytest.mark.parametrize("make", [lambda: GroupBatchNorm(2), lambda: GroupLayerNorm(2), lambda: GroupInstanceNorm()])
+def test_masked_norms_low_precision_follow_the_plain_norms_dtype(make):
+    """bf16 features: statistics in float32 (as the plain norms), the plain norm's output dtype, also
+    under autocast (which runs layer / group norms in float32)."""
+    masked, plain = make(), make()
+    x = features().float()
+    for autocast in (False, True):
+        xb = x.bfloat16()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            y, want = masked(xb, MASK), plain(xb[:, :, VALID])
+        assert y.dtype == want.dtype
+        assert torch.allclose(y[:, :, VALID].float(), want.float(), atol=0.05, rtol=0.02)
+        assert bool((y[:, :, ~MASK[0]] == 0).all())
