@@ -261,5 +261,8 @@ class PointwiseGroupConv(_KernelConv):
         self._check_elements(x, elements_in, "elements_in")
         self.group.check_elements(elements_out, "elements_out")
         self._check_mask(x, mask_in, "mask_in")
+        if mask_out is not None and (mask_out.dim() != 2 or mask_out.shape[1] != elements_out.shape[1]):
+            raise ValueError(f"mask_out must have shape [S, G_out] with G_out={elements_out.shape[1]} "
+                             f"(elements_out), got {tuple(mask_out.shape)}")
         y = self._conv(x, elements_out, elements_in, mask_out, mask_in)
         return self._result(y, elements_out, mask_out)

@@ -85,6 +85,9 @@ def test_bad_masks_are_rejected():
         conv(x, g, MASK.float())
     with pytest.raises(ValueError, match=r"mask must have shape \[S, G\]"):
         conv(x, g, MASK[:, :4])
+    shortcut = PointwiseGroupConv(2, 3, num_elements=6, kernel_hidden=6, shape_mode="static")
+    with pytest.raises(ValueError, match=r"mask_out must have shape \[S, G_out\]"):
+        shortcut(x, g, g, MASK, MASK[:, :4])
 
 
 @pytest.mark.parametrize("make", [lambda: GroupBatchNorm(2), lambda: GroupLayerNorm(2), lambda: GroupInstanceNorm()])
