@@ -17,9 +17,10 @@ from pgcnn_triton import GCNN, PartialGCNN, freeze
 from pgcnn_triton.nn import collect_kernel_norms
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
-# A bias that feeds a norm has a gradient that is 0 up to rounding (~1e-16 / 1e-8 of the total gradient
-# in float64 / float32): each parameter's error is measured against max(its norm, FLOOR·total norm).
-FLOOR = {torch.float64: 1e-4, torch.float32: 1e-2}
+# A bias that feeds a norm has a gradient that is 0 up to rounding (measured: ~5e-16 / 3e-7 of the total
+# gradient in float64 / float32), so each parameter's error is measured against max(its norm, FLOOR·total
+# norm); the whole gradient vector must meet TOL as it is.
+FLOOR = {torch.float64: 1e-4, torch.float32: 1e-1}
 N = 8
 
 
