@@ -119,7 +119,7 @@ thetas = st.lists(st.floats(1e-3, 1.5), min_size=3, max_size=6)
 mirrors = st.floats(-1.5, 1.5)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(kind=st.sampled_from(["ckresnet", "gcnn"]), group=st.sampled_from(["SE2", "E2"]),
        estimator=st.sampled_from(["clean", "reference"]), thetas=thetas, mirror=mirrors,
        eval_mode=st.sampled_from(["deterministic", "stochastic"]))
@@ -127,7 +127,7 @@ def test_static_equals_dynamic_float64_random(kind, group, estimator, thetas, mi
     check(kind, group, "random", estimator, thetas, mirror, eval_mode, torch.float64)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(kind=st.sampled_from(["ckresnet", "gcnn"]), group=st.sampled_from(["SE2", "E2"]),
        gates=st.lists(st.floats(0.0, 1.0), min_size=4, max_size=7), mirror=mirrors,
        eval_mode=st.sampled_from(["deterministic", "stochastic"]))
@@ -135,7 +135,7 @@ def test_static_equals_dynamic_float64_cn_dn_gates(kind, group, gates, mirror, e
     check(kind, group, "deterministic", "clean", gates, mirror, eval_mode, torch.float64)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(kind=st.sampled_from(["ckresnet", "gcnn"]), group=st.sampled_from(["SE2", "E2"]), thetas=thetas,
        mirror=mirrors, norm=st.sampled_from(["batch", "layer"]), per_batch=st.booleans())
 def test_static_equals_dynamic_float32(kind, group, thetas, mirror, norm, per_batch):
