@@ -2,6 +2,7 @@
 
     python benchmarks/models.py                       # CPU: the CPU rows (minutes; one subprocess per row)
     python benchmarks/models.py --quick               # CPU smoke run (tiny batch, 1 repeat)
+    python benchmarks/models.py --modes               # CPU: static vs dynamic shape mode at θ = 0.5 and 1
     (GPU rows run from benchmarks/device_check.sh, which calls device_rows(gpu_specs()) in-process)
 
 Models: ``PartialGCNN.from_preset("cifar10-se2-partial")`` (CKResNet, 469,903 parameters) and
@@ -18,6 +19,11 @@ the dynamic mode runs the same shapes). Input ``[B, 3, 32, 32]``, random labels.
   cover, channels-last activations from 64 channels), ``split-nchw`` (split, always NCHW) or ``dense``
   (one conv2d on the zero-masked bank, NCHW: the lowering before the split one). The CPU baseline
   (``vs_baseline``) is fp32 eager ``dense``.
+
+Shape modes (``--modes``): the CKResNet training step with every partial layer's θ set to 0.5 or 1,
+in ``static`` (N = 8 slots per layer, the invalid ones masked: the same function, no host sync, one
+compiled graph) and ``dynamic`` (n = ceil(8θ) elements: compute follows θ, θ read on the host each
+layer). ``vs_static`` = ms of the static row at the same θ / row ms (> 1: dynamic is faster).
 
 Timing: see ``common.timed`` (CUDA events, mean of the repeats; CPU: median of the repeats), after
 warm-up calls that include compilation and autotuning. Peak memory: ``torch.cuda.max_memory_allocated``
@@ -50,13 +56,22 @@ COLUMNS = ["model", "task", "backend", "precision", "compile", "frozen", "loweri
            "peak_MiB", "vs_baseline", "note"]
 # CPU lowering of the group conv: (group_conv_reference.CPU_LOWERING, group_conv_split.CHANNELS_LAST)
 LOWERINGS = {"auto": ("auto", "auto"), "split-nchw": ("auto", "never"), "dense": ("dense", "auto")}
+MODE_COLUMNS = ["model", "task", "shape_mode", "theta", "backend", "precision", "compile", "batch", "ms",
+                "img_per_s", "peak_MiB", "vs_static", "note"]
 
 
-def build(model: str, device) -> torch.nn.Module:
+def build(model: str, device, shape_mode: str = "static", theta: float | None = None) -> torch.nn.Module:
+    """The model of a row; ``theta`` (if given) is set in every partial layer."""
     if model not in MODELS:
         raise ValueError(f"model must be one of {sorted(MODELS)}, got {model!r}")
     extra = TINY if model == "tiny" else {}
-    return MODELS[model].from_preset("cifar10-se2-partial", shape_mode="static", **extra).to(device)
+    net = MODELS[model].from_preset("cifar10-se2-partial", shape_mode=shape_mode, **extra).to(device)
+    if theta is not None:
+        with torch.no_grad():
+            for sampler in net.samplers():
+                if getattr(sampler, "theta", None) is not None:
+                    sampler.probs[0] = theta
+    return net
 
 
 def compiled(model, spec: dict):
@@ -76,7 +91,7 @@ def measure(spec: dict, device: torch.device, reps: int, warmup: int) -> dict:
     from pgcnn_triton.kernels import group_conv_reference, group_conv_split
 
     group_conv_reference.CPU_LOWERING, group_conv_split.CHANNELS_LAST = LOWERINGS[spec.get("lowering", "auto")]
-    model = build(spec["model"], device)
+    model = build(spec["model"], device, spec.get("shape_mode", "static"), spec.get("theta"))
     x = torch.randn(spec["batch"], 3, 32, 32, device=device)
     labels = torch.randint(0, 10, (spec["batch"],), device=device)
     with prec, use_backend(spec["backend"]):
@@ -189,12 +204,39 @@ QUICK = ("ckresnet/train/torch/fp32/eager/dense", "ckresnet/train/torch/bf16/eag
          "ckresnet/infer/torch/bf16/eager/frozen")
 
 
+def mode_specs(batch: int, model: str = "ckresnet", compile_static: bool = True) -> list[dict]:
+    """Static vs dynamic shape mode, training step, θ = 0.5 and 1 (plus the compiled static step)."""
+    rows = []
+    for theta in (0.5, 1.0):
+        t = dict(model=model, task="train", batch=batch, backend="torch", precision="fp32", frozen=False,
+                 theta=theta)
+        rows += [dict(t, shape_mode="static", compile=False), dict(t, shape_mode="dynamic", compile=False)]
+        if compile_static:
+            rows.append(dict(t, shape_mode="static", compile=True))
+    return rows
+
+
+def add_static_ratios(rows: list[dict]) -> None:
+    """``vs_static`` = ms of the eager static row with the same model, task and θ / row ms."""
+    for row in rows:
+        base = [r for r in rows if r["model"] == row["model"] and r["task"] == row["task"]
+                and r.get("theta") == row.get("theta") and r.get("shape_mode") == "static"
+                and not r.get("compile") and "ms" in r]
+        if base and "ms" in row:
+            row["vs_static"] = base[0]["ms"] / row["ms"]
+
+
 def spec_name(spec: dict) -> str:
-    """``model/task/backend/precision/eager|compiled[/frozen]``, e.g. ``ckresnet/train/triton/bf16/compiled``."""
+    """``model/task/backend/precision/eager|compiled[/frozen][/mode@θ]``, e.g.
+    ``ckresnet/train/triton/bf16/compiled`` or ``ckresnet/train/torch/fp32/eager/dynamic@0.5``."""
     name = "/".join([spec["model"], spec["task"], spec["backend"], spec["precision"],
                      "compiled" if spec.get("compile") else "eager"])
     lowering = spec.get("lowering", "auto")
-    return name + ("/frozen" if spec.get("frozen") else "") + ("" if lowering == "auto" else f"/{lowering}")
+    name += "/frozen" if spec.get("frozen") else ""
+    name += "" if lowering == "auto" else f"/{lowering}"
+    if "shape_mode" in spec:
+        name += f"/{spec['shape_mode']}@{spec.get('theta')}"
+    return name
 
 
 def select(specs: list[dict], names: list[str]) -> list[dict]:
@@ -223,6 +265,7 @@ def device_rows(specs, device, deadline: Deadline, sink=None, reps: int = 10, wa
         if device.type == "cuda":
             torch.cuda.empty_cache()
     add_baselines(rows)
+    add_static_ratios(rows)
     return rows
 
 
@@ -248,6 +291,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--models", default="ckresnet,gcnn", help="comma-separated subset of ckresnet,gcnn")
     parser.add_argument("--quick", action="store_true", help="batch 1, 1 repeat, no warm-up, three CKResNet rows")
+    parser.add_argument("--modes", action="store_true",
+                        help="only the static vs dynamic shape-mode rows (CKResNet training, θ = 0.5 and 1)")
     parser.add_argument("--row", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help="folder for models.md / models.json")
     args = parser.parse_args(argv)
@@ -262,10 +307,13 @@ def main(argv=None) -> int:
     unknown = set(wanted) - set(MODELS)
     if unknown:
         parser.error(f"--models: unknown {sorted(unknown)}; choose from {sorted(MODELS)}")
-    specs = [s for s in cpu_specs(args.batch, args.batch_infer) if s["model"] in wanted]
+    if args.modes:
+        specs = [s for m in wanted for s in mode_specs(args.batch, m, compile_static=not args.quick)]
+    else:
+        specs = [s for s in cpu_specs(args.batch, args.batch_infer) if s["model"] in wanted]
     if args.select:
         specs = select(specs, args.select.split(","))
-    if args.quick:
+    if args.quick and not args.modes:
         specs = select(specs, list(QUICK))
     rows = []
     for spec in specs:
@@ -273,8 +321,10 @@ def main(argv=None) -> int:
         print(json.dumps(row), flush=True)
         rows.append(row)
     add_baselines(rows)
-    report = f"models.py on {machine()}, reps {args.reps}, warm-up {args.warmup}\n\n" + table(rows, COLUMNS)
-    write_report(args.out, "models", report, rows)
+    add_static_ratios(rows)
+    report = (f"models.py on {machine()}, reps {args.reps}, warm-up {args.warmup}\n\n"
+              + table(rows, MODE_COLUMNS if args.modes else COLUMNS))
+    write_report(args.out, "models_modes" if args.modes else "models", report, rows)
     return 0 if all("ms" in r for r in rows) else 1
 
 

@@ -37,7 +37,7 @@ def _layer_step(layer, x, elements, prec):
     def step():
         layer.zero_grad(set_to_none=True)
         with prec.autocast():
-            y, _ = layer(x, elements)
+            y = layer(x, elements)[0]
         y.float().square().mean().backward()
     return step
 

@@ -14,9 +14,10 @@ SIREN kernels instead of MAGNet (MAGNet's initial kernels are nearly isotropic, 
 almost identical and orientation is learned only after many epochs), one element set per batch instead
 of per sample (7× cheaper on CPU), the full model uses the same architecture with θ fixed at 1, and
 5 epochs (MNIST6-M: 15) of batch 32 with Adam lr 3e-3 and θ lr 3e-2 (MNIST6-M: 1e-1) instead of 300
-epochs of batch 64 at 1e-3. MNIST6-M runs in the static shape mode, where the mirror gate's
-straight-through value multiplies the mirrored features (method.md §15b): with the paper's estimator
-(gradient only through the mirror flag) the mirror logits do not fall within a short run.
+epochs of batch 64 at 1e-3. MNIST6-M uses ``mirror_gradient="features"``: the mirror gate's
+straight-through value (1) also multiplies the mirrored features, so its gradient reaches the mirror
+logit through them; with the paper's estimator (gradient only through the mirror flag) the mirror
+logits do not fall within a short run. ``--shape-mode static`` computes the same models sync-free.
 Data: 300 / 50 / 150 bundled sixes for train / validation / test (600 / 100 / 300 images).
 """
 
@@ -39,9 +40,9 @@ from pgcnn_triton.training import (
 DEMO_TRAINING = {
     "180": dict(epochs=5, batch_size=32, lr=3e-3, lr_probs=3e-2, scheduler="constant", kernel_net="SIREN",
                 per_batch_element=False),
-    # the mirror gate learns through the straight-through gate on the mirrored features (static shape mode)
+    # the mirror gate learns through the straight-through gate on the mirrored features
     "mirror": dict(epochs=15, batch_size=32, lr=3e-3, lr_probs=1e-1, scheduler="constant", kernel_net="SIREN",
-                   per_batch_element=False, shape_mode="static"),
+                   per_batch_element=False, mirror_gradient="features"),
 }
 PRESETS = {"180": "mnist6-180-se2-partial", "mirror": "mnist6-m-e2-partial"}
 

@@ -179,8 +179,8 @@ def _error(module, x, transform, elements, seed):
     out = _seeded(module, x0, elements, seed)
     out_t = _seeded(module, tx, elements, seed)
     if isinstance(out, tuple):
-        feats, g_out = out
-        feats_t, g_out_t = out_t
+        feats, g_out = out[:2]  # (features, elements[, mask])
+        feats_t, g_out_t = out_t[:2]
         if g_out.shape != g_out_t.shape or not torch.allclose(g_out.detach(), g_out_t.detach()):
             raise ValueError("the module drew different output elements for x and T x; use eval mode or a "
                              "deterministic grid")

@@ -12,6 +12,10 @@ norms/pools only, with no kernel net, no sampler and no coordinate maths.
 
 Per-sample element sets (``per_batch_element=True``) are identical in deterministic evaluation, so a
 frozen layer holds one shared bank (S = 1) whatever the batch size.
+
+A static-shape-mode layer is frozen on its valid slots only: its masks are fixed in deterministic
+evaluation, so the frozen bank and elements are exactly the dynamic layer's, and ``freeze`` gives the
+same frozen model (state_dict and outputs) for either shape mode.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ import torch
 from torch import nn
 
 from .kernels import group_conv2d
+from .nn.conv import GroupConv, LiftingConv, PointwiseGroupConv, _KernelConv, check_dtype
 from .sampling import ElementSampler
-from .nn.conv import GroupConv, LiftingConv, PointwiseGroupConv, _KernelConv, apply_gate, check_dtype
 
 
 class FrozenConv(nn.Module):
@@ -31,16 +35,16 @@ class FrozenConv(nn.Module):
     it replaces, and it returns ``(features, elements)`` with the frozen output elements.
 
     Buffers: ``bank`` ``[1, C_out·N_out, T, C_in·N_in]``, ``bias`` ``[C_out]`` (if the layer had one),
-    ``elements`` (output elements), ``gate`` (``[1, N_out]``; all ones unless a static-mode gate
-    closed some elements). The bank runs in :func:`~pgcnn_triton.kernels.conv_dtype` of the input
-    (cast if it was frozen in another dtype, e.g. bf16 banks given fp32 input).
+    ``elements`` (output elements). The bank runs in :func:`~pgcnn_triton.kernels.conv_dtype` of the
+    input (cast if it was frozen in another dtype, e.g. bf16 banks given fp32 input). Extra arguments
+    (elements, masks) are ignored: a frozen layer holds only valid slots.
 
     Input dtype: as the unfrozen layer, the input must have the layer's dtype (that of the model it
     was frozen from, and of the norms around it; it follows ``.to(dtype)``) unless autocast is on for
     its device; a bf16 ``dtype`` at freeze time changes only how the bank is stored.
     """
 
-    def __init__(self, layer: _KernelConv, bank, elements, gate, lifting: bool):
+    def __init__(self, layer: _KernelConv, bank, elements, lifting: bool):
         super().__init__()
         self.kind = type(layer).__name__
         self.lifting = lifting
@@ -50,10 +54,6 @@ class FrozenConv(nn.Module):
         bias = None if layer.bias is None else layer.bias.detach().clone()
         self.register_buffer("bias", bias)
         self.register_buffer("elements", elements.detach().clone())
-        if gate is None:
-            gate = torch.ones(1, elements.shape[1], device=bank.device, dtype=torch.float32)
-        self.register_buffer("gate", gate.detach().to(torch.float32).clone())
-        self.gated = bool((self.gate != 1).any())
         # an empty tensor whose dtype follows .to(): the dtype the input must have (not saved)
         self.register_buffer("dtype_reference", torch.empty(0, dtype=layer.dtype, device=bank.device),
                              persistent=False)
@@ -62,24 +62,21 @@ class FrozenConv(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.dtype_reference.dtype
 
-    def forward(self, x, *elements):
+    def forward(self, x, *elements_and_masks):
         check_dtype(x, self.dtype, f"FrozenConv ({self.kind})")
         x5 = x[:, :, None] if self.lifting else x
         y = group_conv2d(x5, self.bank, self.kernel_size, self.out_channels, self.bias, self.padding)
-        if self.gated:
-            y = apply_gate(y, self.gate)
         return y, self.elements
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing, unexpected, errors):
         # dynamic shape mode: the element count (and so the bank's shape) follows the learned θ, so a
         # frozen skeleton built from a fresh model takes the saved shapes
-        for name in ("bank", "elements", "gate", "bias"):
+        for name in ("bank", "elements", "bias"):
             key = prefix + name
             current = getattr(self, name)
             if key in state_dict and current is not None and state_dict[key].shape != current.shape:
                 setattr(self, name, torch.empty_like(state_dict[key], device=current.device))
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing, unexpected, errors)
-        self.gated = bool((self.gate != 1).any())
 
     def extra_repr(self):
         return (f"{self.kind}: {self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -102,6 +99,13 @@ def _probe_inputs(model: nn.Module, example_input):
         for h in hooks:
             h.remove()
     return seen
+
+
+def _valid(elements, mask):
+    """The valid slots of ``elements`` (all if ``mask`` is None): a host-side selection, once."""
+    if elements is None or mask is None:
+        return elements
+    return elements[:, mask[0].nonzero().flatten()]
 
 
 def _default_example(model: nn.Module, device):
@@ -154,19 +158,20 @@ def freeze(model: nn.Module, dtype: torch.dtype | None = None, example_input: to
     with torch.no_grad():
         for name, layer in convs.items():
             bank_dtype = dtype or layer.kernel_net.output.weight.dtype
+            # (the gate of mirror_gradient="features" has the value 1: nothing to freeze)
+            args = inputs[name]
             if isinstance(layer, PointwiseGroupConv):
-                g_in, g_out = inputs[name]
-                gate = None
+                g_in, g_out, mask_in, mask_out = (*args, None, None)[:4]
             elif isinstance(layer, GroupConv):
-                g_in = inputs[name][0]
-                g_out, gate = layer.output_elements(1, g_in, device)
+                g_in, mask_in = (*args, None)[:2]
+                g_out, mask_out, _ = layer.output_elements(1, g_in, device, mask_in)
             else:
-                g_in = None
-                g_out, gate = layer.output_elements(1, None, device)
-            g_in = None if g_in is None else g_in[:1]
-            g_out = g_out[:1]
+                g_in = mask_in = None
+                g_out, mask_out, _ = layer.output_elements(1, None, device)
+            g_in = _valid(None if g_in is None else g_in[:1], mask_in)
+            g_out = _valid(g_out[:1], mask_out)
             bank = layer.make_bank(g_out, g_in, bank_dtype)
-            frozen.set_submodule(name, FrozenConv(layer, bank, g_out, gate, isinstance(layer, LiftingConv)))
+            frozen.set_submodule(name, FrozenConv(layer, bank, g_out, isinstance(layer, LiftingConv)))
     frozen.frozen = True
     return frozen
 

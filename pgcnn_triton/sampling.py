@@ -1,18 +1,20 @@
 """Samplers of group elements: full group, partial SE(2)/E(2), and the C_n / D_n gates.
 
-Every sampler is a small module that returns ``(elements, gate)``:
+Every sampler is a small module that returns ``(elements, mask, gate)``:
 
 * ``elements``: float64 ``[S, G]`` (SE2) or ``[S, G, 2]`` (E2), S = B when sampling per batch element,
   else 1; E2 elements are ordered [all m = +1, all m = −1];
-* ``gate``: ``None``, or in ``static`` shape mode a ``[1, G]`` 0/1 multiplier for the output features
-  of elements that a gate switched off (the shape never depends on the gates in that mode).
+* ``mask``: ``None`` (every element is valid), or in ``static`` shape mode a bool ``[1, G]`` slot mask:
+  G = N slots, of which exactly the elements that ``dynamic`` mode would produce are valid;
+* ``gate``: ``None``, or with ``mirror_gradient="features"`` a ``[1, G]`` multiplier of value 1 whose
+  straight-through gradient reaches the mirror logit through the mirrored elements' features.
 
 Behaviour (method.md §3 and the decisions of §15):
 
 * **full group** (lifting layer, non-partial per-layer sampling): stratified grid with one random offset
   ``g_i = 2π(i + u)/N`` (E2: N/2 rotations × 2 mirrors), ``u ~ U[0, 1)`` per sample set;
-* **partial SE(2)**: learnable θ; ``g_i = θ·(2π(i + u)/n − π) mod 2π`` with ``n = ceil(N·|θ|)`` clamped
-  to 1..N (``dynamic``) or ``n = N`` (``static``); the ``reference`` estimator reproduces the official
+* **partial SE(2)**: learnable θ; ``g_i = θ·(2π(i + u)/n − π) mod 2π``, i < n, with ``n = ceil(N·|θ|)``
+  clamped to 1..N (``static``: N slots, the first n these elements); the ``reference`` estimator reproduces the official
   detached spread, whose gradient ``∂g_i/∂θ = −π + 2πu/n`` is the same for every i;
 * element counts for θ < 0 (:func:`element_count`): ``ceil(·|θ|)``, except the original's E(2) rule
   ``|ceil(R·θ)|`` under ``reference``;
@@ -25,11 +27,13 @@ Behaviour (method.md §3 and the decisions of §15):
 * **evaluation**: ``deterministic`` (u = 0.5, gates on iff their keep probability > 0.5),
   ``stochastic`` (as in training), ``mc`` (stochastic here; the model averages K passes).
 
-Static shape mode, precisely: a partial SE(2) layer carries N elements spread over its arc instead of
-ceil(N·θ); a gated layer (E(2) mirrors, C_n / D_n gates) keeps every element and multiplies the conv
-output of the gated-off ones by 0. Downstream norms, residual shortcuts and pooling still see those
-positions (as zeros after the conv), so a static gated model is a close relative of the dynamic one,
-not the same function; use ``dynamic`` to reproduce the paper, ``static`` for sync-free compiled runs.
+Static shape mode computes the dynamic mode's function with shapes that never depend on θ or
+the gates: a partial layer has N slots; ``n = clamp(ceil(N·|θ|), 1, N)`` (the same rule as
+:func:`element_count`) is computed on the device, the first n slots hold exactly the elements dynamic
+mode samples from the same uniforms, and every other slot (beyond n, or switched off by a gate) is
+masked. The layers, norms and pools use the mask so that masked slots contribute exactly nothing
+(:mod:`pgcnn_triton.nn`). The mask is a hard 0/1: gradients reach θ and the gate logits only through
+the valid elements, as in dynamic mode.
 
 The straight-through value ``1 + b·(y − y.detach())`` (value 1, gradient ``b·dy``) scales the angle of
 a kept C_n element and the mirror flag of a mirrored element, so a logit gets gradient only on steps
@@ -51,6 +55,7 @@ SHAPE_MODES = ("dynamic", "static")
 EVAL_MODES = ("deterministic", "stochastic", "mc")
 ESTIMATORS = ("clean", "reference")
 COORDINATES = ("official", "periodic")
+MIRROR_GRADIENTS = ("flag", "features")
 
 
 def _choice(value, options, argument):
@@ -70,8 +75,9 @@ class SamplingConfig:
         per_batch_element: draw one element set per batch element (S = B) instead of one per batch.
         per_layer: draw new output elements in every group conv (otherwise a non-partial layer reuses
             its input elements). Forced on for partial random sampling, off for deterministic grids.
-        shape_mode: ``"dynamic"`` (n = ceil(N·θ): compute follows θ; needs θ on the host) or
-            ``"static"`` (always N elements; no host sync; ``torch.compile`` friendly).
+        shape_mode: ``"dynamic"`` (n = ceil(N·θ) elements: compute follows θ; needs θ on the host) or
+            ``"static"`` (N slots, the invalid ones masked: the same function, no host sync,
+            ``torch.compile`` friendly, always pays for N).
         eval_mode: ``"deterministic"`` (default), ``"stochastic"`` or ``"mc"``.
         mc_samples: K, the number of stochastic passes averaged in ``"mc"`` evaluation.
         estimator: ``"clean"`` (reparameterised, default) or ``"reference"`` (the official gradients).
@@ -80,6 +86,10 @@ class SamplingConfig:
             value; ``None`` keeps it at the initial value.
         coordinate: relative-angle kernel coordinate, ``"official"`` (h/π − 1) or ``"periodic"``
             ((cos h, sin h), an extension).
+        mirror_gradient: how the E(2) mirror gate's straight-through gradient reaches its logit:
+            ``"flag"`` (the paper: through the mirrored elements' flags, i.e. the kernel coordinates)
+            or ``"features"`` (an extension: the gate's straight-through value, 1, also multiplies
+            the mirrored elements' conv outputs). Both shape modes compute the same function.
     """
 
     group: str = "SE2"
@@ -96,6 +106,7 @@ class SamplingConfig:
     gumbel_end_temp: float = 1e-4
     gumbel_anneal_steps: int | None = None
     coordinate: str = "official"
+    mirror_gradient: str = "flag"
 
     def __post_init__(self):
         g = get_group(self.group)
@@ -112,6 +123,7 @@ class SamplingConfig:
         _choice(self.eval_mode, EVAL_MODES, "eval_mode")
         _choice(self.estimator, ESTIMATORS, "estimator")
         _choice(self.coordinate, COORDINATES, "coordinate")
+        _choice(self.mirror_gradient, MIRROR_GRADIENTS, "mirror_gradient")
         if not isinstance(self.mc_samples, int) or self.mc_samples < 1:
             raise ValueError(f"mc_samples must be an int >= 1, got {self.mc_samples!r}")
         if self.gumbel_anneal_steps is not None and self.gumbel_anneal_steps < 1:
@@ -209,6 +221,19 @@ def check_not_exporting() -> None:
         raise DynamicShapeExportError(EXPORT_MESSAGE)
 
 
+def element_count_tensor(total: int, theta: torch.Tensor, group: str = "SE2", estimator: str = "clean") -> torch.Tensor:
+    """:func:`element_count` on the device: the same count as a float64 0-d tensor, no host sync.
+
+    ``theta`` is a float64 tensor; its gradient is not followed (n is piecewise constant in θ).
+    """
+    theta = theta.detach()
+    if group == "E2" and estimator == "reference":
+        n = torch.ceil(total * theta).abs()
+    else:
+        n = torch.ceil(total * theta.abs())
+    return n.clamp(1, total)
+
+
 class ElementSampler(nn.Module):
     """Base class: eval-mode switch, offsets, Gumbel temperature counter."""
 
@@ -260,13 +285,13 @@ class FullGroupSampler(ElementSampler):
         c, g = self.config, self.group
         n = c.num_elements
         if c.method == "deterministic":
-            return g.grid(n, device=device), None
+            return g.grid(n, device=device), None, None
         rotations = n if g.element_rank == 0 else n // 2
         i = torch.arange(rotations, dtype=torch.float64, device=device)
         angles = TWO_PI * (i + self.offsets(batch_size, device)) / rotations
         if g.element_rank == 0:
-            return g.make(angles), None
-        return g.mirrored(angles), None
+            return g.make(angles), None, None
+        return g.mirrored(angles), None, None
 
 
 class PartialSampler(ElementSampler):
@@ -306,15 +331,23 @@ class PartialSampler(ElementSampler):
             return self._random(batch_size, device)
         return self._gated_grid(device)
 
-    def _count(self, total: int, theta: torch.Tensor) -> int:
-        if self.config.shape_mode == "static":
-            return total
-        # dynamic mode: the element count is data dependent, so θ must reach the host (a sync on GPU).
-        check_not_exporting()
-        return element_count(total, float(theta.detach()), self.group.name, self.config.estimator)
+    @property
+    def static(self) -> bool:
+        return self.config.shape_mode == "static"
 
-    def _arc(self, theta: torch.Tensor, n: int, jitter_cells: int, u: torch.Tensor) -> torch.Tensor:
-        i = torch.arange(n, dtype=torch.float64, device=u.device)
+    def _count(self, total: int, theta: torch.Tensor):
+        """n: a Python int in dynamic mode (θ read on the host: a sync on GPU), a float64 0-d tensor
+        computed on the device in static mode."""
+        c = self.config
+        if self.static:
+            return element_count_tensor(total, theta, self.group.name, c.estimator)
+        check_not_exporting()  # dynamic: the count is data dependent
+        return element_count(total, float(theta.detach()), self.group.name, c.estimator)
+
+    def _arc(self, theta: torch.Tensor, n, slots: int, jitter_cells, u: torch.Tensor) -> torch.Tensor:
+        """``slots`` angles ``[S, slots]``: the first n are the arc's n stratified points (the
+        slots beyond n, static mode only, continue the formula and are masked)."""
+        i = torch.arange(slots, dtype=torch.float64, device=u.device)
         if self.config.estimator == "clean":
             return theta * (TWO_PI * (i + u) / n - math.pi)
         # official: the spread uses a detached θ; the jitter is one cell of the `jitter_cells` grid.
@@ -332,31 +365,42 @@ class PartialSampler(ElementSampler):
         g, c = self.group, self.config
         theta = self.probs[0].to(torch.float64)
         u = self.offsets(batch_size, device)
-        if g.element_rank == 0:
-            n = self._count(c.num_elements, theta)
-            return g.make(self._arc(theta, n, n, u)), None
-        rotations = c.num_elements // 2
-        n = self._count(rotations, theta)
-        angles = self._arc(theta, n, c.num_elements if c.estimator == "reference" else n, u)
+        e2 = g.element_rank == 1
+        total = c.num_elements // 2 if e2 else c.num_elements
+        n = self._count(total, theta)
+        slots = total if self.static else n
+        jitter = c.num_elements if (e2 and c.estimator == "reference") else n
+        angles = self._arc(theta, n, slots, jitter, u)
+        valid = None
+        if self.static:  # the first n of the N (E2: R) slots
+            valid = (torch.arange(slots, dtype=torch.float64, device=u.device) < n)[None]
+        if not e2:
+            return g.make(angles), valid, None
         tau = self.temperature()
         b, y = self._gate(2.0 * self.probs[1:2], tau)
-        return self._with_mirrors(angles, b, y)
+        return self._with_mirrors(angles, valid, b, y)
 
-    def _with_mirrors(self, angles, b, y):
-        """[rotations with m = +1; the same with m = −1 (straight-through)], or only m = +1."""
-        g = self.group
-        mirror = -straight_through(y, b).to(torch.float64)
-        if self.config.shape_mode == "static":
-            # value b, gradient b·dy: the straight-through gate multiplies the mirrored half (method.md §15b)
-            st = (b * straight_through(y, b)).to(angles.dtype)
-            gate = torch.cat([torch.ones_like(angles[:1]), st.expand_as(angles[:1])], 1)
-            return g.mirrored(angles, mirror), gate.to(y.dtype)
+    def _with_mirrors(self, angles, valid, b, y):
+        """[rotations with m = +1; the same with m = −1 (straight-through)] if the gate b is open,
+        else only m = +1 (dynamic) or the mirrored half masked (static)."""
+        g, c = self.group, self.config
+        st = straight_through(y, b)
+        mirror = -st.to(torch.float64)  # value −1; gradient −b·dy reaches the logit via the flags
+        gate = None
+        if c.mirror_gradient == "features":
+            ones = torch.ones_like(angles[:1], dtype=st.dtype)
+            gate = torch.cat([ones, st.expand_as(ones)], 1)
+        if self.static:
+            # the gate's hard value, detached: it only selects slots, as the dynamic shape does
+            mask = torch.cat([valid, valid & (b.detach() > 0)], 1)
+            return g.mirrored(angles, mirror), mask, gate
         check_not_exporting()
         if bool(b):  # dynamic: the mirrored half exists only when the gate is open (host sync)
-            return g.mirrored(angles, mirror), None
-        return g.make(angles), None
+            return g.mirrored(angles, mirror), None, gate
+        return g.make(angles), None, None
 
     def _gated_grid(self, device):
+        """The C_n / D_n grid; a gate switches each non-identity rotation (and the mirrors) on or off."""
         g, c = self.group, self.config
         e2 = g.element_rank == 1
         rotations = c.num_elements // 2 if e2 else c.num_elements
@@ -371,18 +415,15 @@ class PartialSampler(ElementSampler):
         ones = torch.ones_like(b[:1])
         factor = torch.cat([ones, straight_through(y, b)]).to(torch.float64)
         angles = angles * factor  # value unchanged; kept elements carry d/dlogit
-        keep = torch.cat([ones, b])
-        if c.shape_mode == "static":
-            gate = keep[None]
+        keep = torch.cat([ones, b]).detach() > 0
+        if self.static:
+            valid = keep[None]
         else:
             check_not_exporting()
-            index = torch.nonzero(keep > 0).flatten()  # host sync: dynamic shapes
+            index = torch.nonzero(keep).flatten()  # host sync: dynamic shapes
             angles = angles[:, index]
-            gate = None
+            valid = None
         if not e2:
-            return g.make(angles), gate
+            return g.make(angles), valid, None
         mb, my = self._gate(2.0 * self.probs[n_gates:], tau)
-        elements, mirror_gate = self._with_mirrors(angles, mb, my)
-        if mirror_gate is not None:
-            gate = torch.cat([gate, gate], 1) * mirror_gate
-        return elements, gate
+        return self._with_mirrors(angles, valid, mb, my)

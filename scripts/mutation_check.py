@@ -69,6 +69,10 @@ BUGS = [
         ("tests/nn/test_layers.py", "tests/models/test_models.py", "tests/nn/test_equivariance_maps.py")),
     Bug("maxpool_argmax_routing", "max-pool over G sends the gradient to the last element, not the arg-max",
         ("tests/kernels/test_group_pool.py", "tests/kernels/test_group_pool_triton.py")),
+    Bug("static_count_full", "static shape mode keeps N valid slots whatever θ (the old approximation)",
+        ("tests/models/test_static_exact.py", "tests/test_sampling.py")),
+    Bug("static_norm_unmasked", "static-mode norms take statistics over masked slots too",
+        ("tests/models/test_static_exact.py", "tests/nn/test_masking.py")),
     Bug("kernel_norm_squared", "kernel-norm regulariser records ‖K‖² instead of ‖K‖",
         ("tests/training/test_regularizers.py",)),
     Bug("monotonic_reversed", "monotonic regulariser penalises θ_l − θ_{l+1} instead of θ_{l+1} − θ_l",
@@ -168,10 +172,10 @@ def _patch(name: str) -> None:  # noqa: C901  (one branch per bug, read top to b
         arc = sampling.PartialSampler._arc
         scale = 0.0 if name.endswith("no_jitter") else 0.125
 
-        def mutated(self, theta, n, jitter_cells, u):
+        def mutated(self, theta, n, slots, jitter_cells, u):
             if self.config.estimator == "reference" and self.group.element_rank:
                 u = u * scale
-            return arc(self, theta, n, jitter_cells, u)
+            return arc(self, theta, n, slots, jitter_cells, u)
 
         sampling.PartialSampler._arc = mutated
     elif name == "bank_layout_swapped":
@@ -229,7 +233,17 @@ def _patch(name: str) -> None:  # noqa: C901  (one branch per bug, read top to b
 
         from pgcnn_triton.nn import norms
 
-        norms.GroupInstanceNorm.forward = lambda self, x: F.layer_norm(x, x.shape[-2:], eps=self.eps)
+        norms.GroupInstanceNorm.forward = lambda self, x, mask=None: F.layer_norm(x, x.shape[-2:], eps=self.eps)
+    elif name == "static_count_full":
+        from pgcnn_triton import sampling
+
+        _replace(sampling, "element_count_tensor",
+                 lambda total, theta, group="SE2", estimator="clean": torch.full((), float(total), dtype=torch.float64))
+    elif name == "static_norm_unmasked":
+        from pgcnn_triton.nn import norms
+
+        moments = norms.masked_moments
+        _replace(norms, "masked_moments", lambda x, w, dims: moments(x, torch.ones_like(w), dims))
     elif name == "maxpool_argmax_routing":
         from pgcnn_triton.kernels import group_pool_reference as ref
 

@@ -94,3 +94,19 @@ def test_cpu_layouts_times_every_conv_of_the_preset(capsys):
     assert {r["dtype"] for r in rows} == {"fp32", "bf16"}
     assert all(r[v] > 0 for r in rows for v in bench.VARIANTS)
     assert out.count("| lift |") == 2 and "bf16 units:" in out
+
+
+def test_models_shape_mode_rows_run_and_compare_with_static():
+    bench = _load("models")
+    import torch
+
+    specs = bench.mode_specs(2, "tiny", compile_static=False)
+    assert [bench.spec_name(s) for s in specs] == [
+        "tiny/train/torch/fp32/eager/static@0.5", "tiny/train/torch/fp32/eager/dynamic@0.5",
+        "tiny/train/torch/fp32/eager/static@1.0", "tiny/train/torch/fp32/eager/dynamic@1.0"]
+    model = bench.build("tiny", torch.device("cpu"), "dynamic", 0.5)
+    assert [s.theta.item() for s in model.samplers() if getattr(s, "theta", None) is not None] == [0.5] * 5
+    rows = [bench.measure(s, torch.device("cpu"), 1, 0) for s in specs]
+    bench.add_static_ratios(rows)
+    assert all(r["ms"] > 0 for r in rows)
+    assert rows[0]["vs_static"] == 1.0 and rows[1]["vs_static"] == rows[0]["ms"] / rows[1]["ms"]

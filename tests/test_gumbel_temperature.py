@@ -39,9 +39,9 @@ def _fixed_noise(monkeypatch):
     return calls
 
 
-def _mirror_sampler(method, shape_mode, tau, anneal_steps=None):
+def _mirror_sampler(method, shape_mode, tau, anneal_steps=None, mirror_gradient="flag"):
     config = SamplingConfig(group="E2", num_elements=8, method=method, shape_mode=shape_mode,
-                            gumbel_init_temp=tau, gumbel_anneal_steps=anneal_steps)
+                            gumbel_init_temp=tau, gumbel_anneal_steps=anneal_steps, mirror_gradient=mirror_gradient)
     s = PartialSampler(config)
     with torch.no_grad():
         s.probs.fill_(1.0)  # θ = 1 (random) or rotation-gate logits 2 (deterministic): 4 rotations kept
@@ -50,24 +50,27 @@ def _mirror_sampler(method, shape_mode, tau, anneal_steps=None):
 
 
 @pytest.mark.parametrize("method", ["random", "deterministic"])
-@pytest.mark.parametrize("shape_mode", ["dynamic", "static"])
+@pytest.mark.parametrize("shape_mode,mirror_gradient", [("dynamic", "flag"), ("static", "flag"),
+                                                        ("dynamic", "features"), ("static", "features")])
 @pytest.mark.parametrize("tau", [0.05, 0.5])
-def test_mirror_logit_gradient_matches_hand_computed_concrete_gradient(monkeypatch, method, shape_mode, tau):
+def test_mirror_logit_gradient_matches_hand_computed_concrete_gradient(monkeypatch, method, shape_mode,
+                                                                       mirror_gradient, tau):
     calls = _fixed_noise(monkeypatch)
-    s = _mirror_sampler(method, shape_mode, tau)
-    g, gate = s(1)
+    s = _mirror_sampler(method, shape_mode, tau, mirror_gradient=mirror_gradient)
+    g, mask, gate = s(1)
     assert calls, "the mirror gate must draw its noise with torch.rand_like"
     n = 4  # rotations (θ = 1, N = 8; or every C_4 gate open), each mirrored once
     assert g.shape == (1, 2 * n, 2)
     assert torch.equal(g[0, n:, 1].detach(), -torch.ones(n, dtype=torch.float64))  # value exactly −1
     want = _hand_dy_dp(tau)
     # mirror flags of the mirrored half: −(1 + b·(y − y.detach())) → d(sum)/dp = −n·dy/dp
-    grad = torch.autograd.grad(g[..., 1].sum(), s.probs, retain_graph=shape_mode == "static")[0][-1].item()
+    grad = torch.autograd.grad(g[..., 1].sum(), s.probs, retain_graph=gate is not None)[0][-1].item()
     # float32 y: measured relative error 1.1e-6 at τ = 0.05 (1/τ amplifies the float32 logit error), 8e-9 at
     # τ = 0.5; tolerance 1e-4 (~90× margin). Wrong τ handling is off by factors ≥ 4.
     assert grad == pytest.approx(-n * want, rel=1e-4)
-    if shape_mode == "static":
-        # the gate tensor: [1]·n for m = +1, b·(1 + b·(y − y.detach())) for m = −1 → d(sum)/dp = +n·dy/dp
+    assert mask is None if shape_mode == "dynamic" else bool(mask.all())
+    if mirror_gradient == "features":
+        # the gate tensor: [1]·n for m = +1, 1 + b·(y − y.detach()) for m = −1 → d(sum)/dp = +n·dy/dp
         assert torch.equal(gate.detach(), torch.ones(1, 2 * n))
         grad_gate = torch.autograd.grad(gate.sum(), s.probs)[0][-1].item()
         assert grad_gate == pytest.approx(n * want, rel=1e-4)
@@ -81,7 +84,7 @@ def test_mirror_logit_gradient_uses_the_annealed_temperature(monkeypatch):
     s = _mirror_sampler("random", "dynamic", 0.5, anneal_steps=4)
     s(1)
     s(1)
-    g, _ = s(1)
+    g, _, _ = s(1)
     tau = 0.5 - 0.5 * (0.5 - 1e-4)  # 0.25005
     grad = torch.autograd.grad(g[..., 1].sum(), s.probs)[0][-1].item()
     assert grad == pytest.approx(-4 * _hand_dy_dp(tau), rel=1e-4)  # float32 τ: rel. error ~1e-7

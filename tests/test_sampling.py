@@ -27,8 +27,9 @@ def sorted_angles(elements):
 @pytest.mark.parametrize("shape_mode", ["dynamic", "static"])
 @pytest.mark.parametrize("estimator", ["clean", "reference"])
 def test_theta_one_gives_n_elements_spaced_2pi_over_n(shape_mode, estimator):
-    g, gate = partial(1.0, shape_mode=shape_mode, estimator=estimator)(1)
+    g, mask, gate = partial(1.0, shape_mode=shape_mode, estimator=estimator)(1)
     assert gate is None and g.shape == (1, 8)
+    assert mask is None if shape_mode == "dynamic" else torch.equal(mask, torch.ones(1, 8, dtype=torch.bool))
     gaps = torch.diff(sorted_angles(g))
     assert torch.allclose(gaps, torch.full_like(gaps, TWO_PI / 8), atol=1e-12)
 
@@ -36,7 +37,7 @@ def test_theta_one_gives_n_elements_spaced_2pi_over_n(shape_mode, estimator):
 def test_theta_half_gives_four_elements_on_half_arc():
     s = partial(0.5)
     for _ in range(20):
-        g, _ = s(1)
+        g, _, _ = s(1)
         assert g.shape == (1, 4)
         signed = torch.remainder(g + math.pi, TWO_PI) - math.pi  # back to [−π, π)
         assert bool((signed >= -math.pi / 2 - 1e-12).all() and (signed < math.pi / 2).all())
@@ -57,7 +58,7 @@ def test_small_theta_gives_one_element(estimator, theta, seed):
     torch.manual_seed(seed)
     u = torch.rand((1, 1), dtype=torch.float64).item()  # the sampler's draw: ElementSampler.offsets
     torch.manual_seed(seed)
-    g, _ = s(1)
+    g, _, _ = s(1)
     assert g.shape == (1, 1)
     signed = (torch.remainder(g + math.pi, TWO_PI) - math.pi).item()
     # float64 wrap-around rounding ≤ 1e-15 rad, tolerance 1e-12
@@ -73,26 +74,31 @@ def test_small_theta_gives_one_element(estimator, theta, seed):
 
 @pytest.mark.parametrize("group,rotations", [("SE2", 8), ("E2", 4)])
 @pytest.mark.parametrize("estimator", ["clean", "reference"])
-@pytest.mark.parametrize("theta", [0.5, 0.3])
-def test_static_mode_keeps_n_elements_on_the_arc(group, rotations, estimator, theta):
-    """§15b static: g_i = θ·(2π(i + u)/N − π), i < N (E2: the R = N/2 rotations): N elements evenly
-    spaced by 2πθ/N on the signed arc [−πθ, πθ)."""
-    s = partial(theta, mirror_logit=20.0, group=group, estimator=estimator, shape_mode="static")
-    theta = s.probs[0].item()  # θ as the float32 parameter holds it (0.3 → 0.30000001)
-    for _ in range(10):
-        g, gate = s(3)
+@pytest.mark.parametrize("theta", [0.5, 0.3, 0.05, 1.4, -0.6])
+def test_static_slots_hold_the_dynamic_elements_then_masked_slots(group, rotations, estimator, theta):
+    """Static: N slots (E2: R rotations × 2 mirrors); n = clamp(ceil(N·|θ|), 1, N) computed on the
+    device (E2 reference: |ceil(R·θ)|); the first n hold exactly the elements dynamic mode draws from
+    the same uniforms, with the same θ and mirror-logit gradients; the other slots are masked."""
+    dyn = partial(theta, mirror_logit=20.0, group=group, estimator=estimator)
+    sta = partial(theta, mirror_logit=20.0, group=group, estimator=estimator, shape_mode="static")
+    for seed in range(3):
+        torch.manual_seed(seed)
+        g_d, mask_d, _ = dyn(3)
+        torch.manual_seed(seed)
+        g_s, mask, _ = sta(3)
+        n = g_d.shape[1] // (1 if group == "SE2" else 2)
+        assert mask_d is None and mask.dtype == torch.bool and mask.shape == (1, 8)
+        assert g_s.shape[:2] == (1, 8)
         if group == "SE2":
-            assert g.shape == (1, 8) and gate is None
-            angles = g[0].detach()
-        else:
-            assert g.shape == (1, 8, 2) and torch.equal(gate, torch.ones(1, 8))
-            angles = g[0, :rotations, 0].detach()
-            assert torch.equal(angles, g[0, rotations:, 0].detach())
-        signed = torch.sort(torch.remainder(angles + math.pi, TWO_PI) - math.pi)[0]
-        # float64 angles wrapped twice: rounding ≤ 1e-15 rad, tolerance 1e-12
-        assert signed[0] >= -math.pi * theta - 1e-12 and signed[-1] < math.pi * theta
-        gaps = torch.diff(signed)
-        assert torch.allclose(gaps, torch.full_like(gaps, TWO_PI * theta / rotations), atol=1e-12)
+            slots = torch.arange(8)
+        else:  # [R rotation slots with m = +1; the same with m = −1], the first n of each valid
+            slots = torch.cat([torch.arange(rotations), torch.arange(rotations)])
+        assert torch.equal(mask[0], slots < n)
+        assert torch.equal(g_s[:, mask[0]].detach(), g_d.detach())
+        for i in range(g_d.shape[1]):
+            want = torch.autograd.grad(g_d[0, i].sum(), dyn.probs, retain_graph=True)[0]
+            got = torch.autograd.grad(g_s[:, mask[0]][0, i].sum(), sta.probs, retain_graph=True)[0]
+            assert torch.equal(got, want)
 
 
 @pytest.mark.parametrize("n_expected,theta", [(6, 0.7), (3, 0.3)])
@@ -100,7 +106,7 @@ def test_theta_gradients_clean_vs_reference(n_expected, theta):
     for estimator in ("clean", "reference"):
         s = partial(theta, estimator=estimator)
         torch.manual_seed(1)
-        g, _ = s(1)
+        g, _, _ = s(1)
         assert g.shape[1] == n_expected
         grads = torch.stack([torch.autograd.grad(g[0, i], s.probs, retain_graph=True)[0][0] for i in range(n_expected)])
         assert torch.isfinite(grads).all() and (grads != 0).all()
@@ -117,22 +123,22 @@ def test_theta_gradients_clean_vs_reference(n_expected, theta):
 
 def test_e2_ordering_and_mirror_gate():
     s = partial(1.0, mirror_logit=20.0, group="E2")  # mirror always sampled
-    g, gate = s(1)
-    assert g.shape == (1, 8, 2) and gate is None
+    g, mask, gate = s(1)
+    assert g.shape == (1, 8, 2) and gate is None and mask is None
     assert torch.equal(g[0, :4, 1].detach(), torch.ones(4, dtype=torch.float64))
     assert torch.equal(g[0, 4:, 1].detach(), -torch.ones(4, dtype=torch.float64))
     assert torch.equal(g[0, :4, 0], g[0, 4:, 0])
     s_off = partial(1.0, mirror_logit=-20.0, group="E2")
-    g_off, _ = s_off(1)
+    g_off, _, _ = s_off(1)
     assert g_off.shape == (1, 4, 2) and bool((g_off[..., 1] == 1).all())
-    # static: always 2n elements, the gate zeroes the mirrored half
-    g_st, gate_st = partial(1.0, mirror_logit=-20.0, group="E2", shape_mode="static")(1)
-    assert g_st.shape == (1, 8, 2)
-    assert torch.equal(gate_st, torch.tensor([[1.0] * 4 + [0.0] * 4]))
+    # static: always 2R slots, the mirrored half masked
+    g_st, mask_st, gate_st = partial(1.0, mirror_logit=-20.0, group="E2", shape_mode="static")(1)
+    assert g_st.shape == (1, 8, 2) and gate_st is None
+    assert torch.equal(mask_st, torch.tensor([[True] * 4 + [False] * 4]))
 
 
 def test_e2_theta_half_mirror_on_gives_four_elements():
-    g, _ = partial(0.5, mirror_logit=20.0, group="E2")(1)
+    g, _, _ = partial(0.5, mirror_logit=20.0, group="E2")(1)
     assert g.shape == (1, 4, 2)
 
 
@@ -141,7 +147,7 @@ def test_mirror_logit_gradient_only_when_mirrors_sampled():
     seen = {True: 0, False: 0}
     for seed in range(40):
         torch.manual_seed(seed)
-        g, _ = s(1)
+        g, _, _ = s(1)
         mirrored = g.shape[1] == 8
         seen[mirrored] += 1
         grad = torch.autograd.grad(g[..., 1].sum(), s.probs, allow_unused=True)[0]
@@ -171,18 +177,18 @@ def test_eval_deterministic_vs_stochastic():
     s.eval_mode = "stochastic"
     assert not torch.equal(s(1)[0], s(1)[0])
     full = FullGroupSampler(SamplingConfig(num_elements=4)).eval()
-    g, _ = full(2)
+    g, _, _ = full(2)
     assert torch.allclose(g, torch.tensor([[0.25, 0.75, 1.25, 1.75]], dtype=torch.float64) * math.pi)
 
 
 def test_full_sampler_stratified_and_per_batch():
     s = FullGroupSampler(SamplingConfig(group="SE2", num_elements=6, per_batch_element=True))
-    g, _ = s(5)
+    g, _, _ = s(5)
     assert g.shape == (5, 6)
     gaps = torch.diff(torch.sort(g, dim=1)[0], dim=1)
     assert torch.allclose(gaps, torch.full_like(gaps, TWO_PI / 6), atol=1e-12)
     assert len(set(g[:, 0].tolist())) == 5  # independent offsets
-    e, _ = FullGroupSampler(SamplingConfig(group="E2", num_elements=8))(3)
+    e, _, _ = FullGroupSampler(SamplingConfig(group="E2", num_elements=8))(3)
     assert e.shape == (1, 8, 2) and torch.equal(e[0, :4, 0], e[0, 4:, 0])
 
 
@@ -220,21 +226,21 @@ def test_cn_gates_deterministic_eval_and_static():
     s = PartialSampler(SamplingConfig(group="SE2", num_elements=4, method="deterministic")).eval()
     with torch.no_grad():
         s.probs.copy_(torch.tensor([1.0, -1.0, 2.0]))
-    g, gate = s(1)
+    g, mask, gate = s(1)
     assert torch.allclose(g, torch.tensor([[0.0, math.pi / 2, 3 * math.pi / 2]], dtype=torch.float64))  # element 2 gated off
-    assert gate is None
+    assert gate is None and mask is None
     s_static = PartialSampler(SamplingConfig(group="E2", num_elements=8, method="deterministic", shape_mode="static")).eval()
     with torch.no_grad():
         s_static.probs.copy_(torch.tensor([1.0, -1.0, 1.0, -1.0]))  # rotation 2 off, mirror off
-    g, gate = s_static(1)
-    assert g.shape == (1, 8, 2)
-    assert torch.equal(gate, torch.tensor([[1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0]]))
+    g, mask, gate = s_static(1)
+    assert g.shape == (1, 8, 2) and gate is None
+    assert torch.equal(mask, torch.tensor([[True, True, False, True, False, False, False, False]]))
 
 
 def test_cn_gate_gradient_reaches_logits():
     s = PartialSampler(SamplingConfig(group="SE2", num_elements=4, method="deterministic", gumbel_init_temp=2.0))
     torch.manual_seed(3)
-    g, _ = s(1)
+    g, _, _ = s(1)
     grad = torch.autograd.grad(g.sum(), s.probs)[0]
     assert torch.isfinite(grad).all() and (grad != 0).any()
 
@@ -283,12 +289,12 @@ def test_clean_and_reference_draw_the_same_se2_elements():
 ])
 def test_e2_rotation_count_for_negative_theta(theta, estimator, expected):
     s = partial(theta, mirror_logit=-20.0, group="E2", estimator=estimator)  # mirrors off: n rotations
-    g, _ = s(1)
+    g, _, _ = s(1)
     assert g.shape == (1, expected, 2)
 
 
 @pytest.mark.parametrize("theta", [-0.6, -0.3, -0.1, 0.3, 0.6])
 @pytest.mark.parametrize("estimator", ["clean", "reference"])
 def test_se2_count_uses_abs_theta_in_both_estimators(theta, estimator):
-    g, _ = partial(theta, estimator=estimator)(1)
+    g, _, _ = partial(theta, estimator=estimator)(1)
     assert g.shape == (1, min(max(math.ceil(8 * abs(theta)), 1), 8))

@@ -7,8 +7,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from ..kernels import global_max_pool, group_pool
 from ..nn import GroupConv, GroupInstanceNorm, LiftingConv, PointwiseGroupConv, SpatialMaxPool, make_norm
+from ..nn.conv import split_output
+from ..nn.pooling import masked_global_max_pool, masked_group_pool
 from ..sampling import make_config
 from .base import GroupModel, conv_stage, pool_stage
 
@@ -38,7 +39,8 @@ def t2_element(group, device=None):
 
 class CKResBlock(nn.Module):
     """gconv1 → norm(G,H,W) → ReLU → dropout → gconv2 → norm(G,H,W) → ReLU; + shortcut;
-    then Norm, optional 2×2 spatial max pool, ReLU. Call as ``block(x, elements)``."""
+    then Norm, optional 2×2 spatial max pool, ReLU. Call as ``block(x, elements)``; in static shape
+    mode as ``block(x, elements, mask)``, returning ``(features, elements, mask)`` like the convs."""
 
     def __init__(self, in_channels, out_channels, *, norm, dropout, pool, conv_kwargs, shortcut_kwargs):
         super().__init__()
@@ -51,17 +53,18 @@ class CKResBlock(nn.Module):
         self.shortcut = PointwiseGroupConv(in_channels, out_channels, **shortcut_kwargs) if needs_map else None
         self.norm = make_norm(norm, out_channels)
         self.pool = SpatialMaxPool(2) if pool else None
+        self.static = sampling.shape_mode == "static"
 
-    def forward(self, x, elements):
-        y, g1 = self.gconv1(x, elements)
-        y = self.dropout(F.relu(self.inner_norm(y)))
-        y, g2 = self.gconv2(y, g1)
-        y = F.relu(self.inner_norm(y))
-        s = x if self.shortcut is None else self.shortcut(x, elements, g2)[0]
-        y = self.norm(y + s)
+    def forward(self, x, elements, mask=None):
+        y, g1, m1 = split_output(self.gconv1(x, elements, mask))
+        y = self.dropout(F.relu(self.inner_norm(y, m1)))
+        y, g2, m2 = split_output(self.gconv2(y, g1, m1))
+        y = F.relu(self.inner_norm(y, m2))
+        s = x if self.shortcut is None else self.shortcut(x, elements, g2, mask, m2)[0]
+        y = self.norm(y + s, m2)
         if self.pool is not None:
             y = self.pool(y)
-        return F.relu(y), g2
+        return (F.relu(y), g2, m2) if self.static else (F.relu(y), g2)
 
 
 class PartialGCNN(GroupModel):
@@ -141,29 +144,34 @@ class PartialGCNN(GroupModel):
         return stages + [conv_stage(self.last_conv)]
 
     def features(self, x):
-        """Group features before the final conv: ``([B, C, G, H, W], elements)``."""
-        y, g = self.lift(x)
-        y = self.lift_norm(y)
+        """Group features before the final conv: ``([B, C, G, H, W], elements)``; in static shape
+        mode ``([B, C, G, H, W], elements, mask)`` (the slot mask, None: all valid)."""
+        y, g, mask = self._features(x)
+        return (y, g, mask) if self.sampling.shape_mode == "static" else (y, g)
+
+    def _features(self, x):
+        y, g, mask = split_output(self.lift(x))
+        y = self.lift_norm(y, mask)
         if self.lift_pool is not None:
             y = self.lift_pool(y)
         y = F.relu(y)
         for block in self.blocks:
-            y, g = block(y, g)
-        return y, g
+            y, g, mask = split_output(block(y, g, mask))
+        return y, g, mask
 
     def forward_once(self, x):
-        y, g = self.features(x)
+        y, g, mask = self._features(x)
         if self.last_conv_t2:
-            y = group_pool(y, "mean")[:, :, None]  # [B, C, 1, H, W]: one element
-            y, _ = self.last_conv(y, t2_element(self.sampling.group_obj, y.device))
+            y = masked_group_pool(y, "mean", mask)[:, :, None]  # [B, C, 1, H, W]: one element
+            y, _, mask = split_output(self.last_conv(y, t2_element(self.sampling.group_obj, y.device)))
         else:
-            y, _ = self.last_conv(y, g)
-        y = F.relu(self.last_norm(y))
+            y, _, mask = split_output(self.last_conv(y, g, mask))
+        y = F.relu(self.last_norm(y, mask))
         if self.final_pool is not None:
             if y.shape[2] * y.shape[3] * y.shape[4] != self.final_pool.in_features:
                 raise ValueError(f"learnable_final_pooling was sized for {self.final_pool.in_features} (G, H, W) "
                                  f"positions but the last layer gives {tuple(y.shape[2:])}: set final_spatial_dim")
             pooled = self.final_pool(rearrange(y, "b c g h w -> b c (g h w)"))[..., 0]
         else:
-            pooled = global_max_pool(y)
+            pooled = masked_global_max_pool(y, mask)
         return self.head(pooled)

@@ -6,6 +6,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nn import GroupConv, LiftingConv, SpatialMaxPool, make_norm
+from ..nn.conv import split_output
+from ..nn.pooling import masked_global_mean_pool
 from ..sampling import make_config
 from .base import GroupModel, conv_stage, pool_stage
 from .ckresnet import block_widths
@@ -62,9 +64,9 @@ class GCNN(GroupModel):
         return stages
 
     def forward_once(self, x):
-        y, g = self.lift(x)
-        y = F.relu(self.lift_norm(y))
+        y, g, mask = split_output(self.lift(x))
+        y = F.relu(self.lift_norm(y, mask))
         for conv, norm, pool, dropout in zip(self.convs, self.norms, self.pools, self.dropouts):
-            y, g = conv(y, g)
-            y = dropout(pool(F.relu(norm(y))))
-        return self.head(y.mean((2, 3, 4)))
+            y, g, mask = split_output(conv(y, g, mask))
+            y = dropout(pool(F.relu(norm(y, mask))))
+        return self.head(masked_global_mean_pool(y, mask))

@@ -5,6 +5,13 @@ input elements) into kernel-net coordinates at the in-disk taps; the kernel net 
 hidden features; the bank op applies its last layer in the tap-packed layout; the group-conv op
 convolves. Layers return ``(features, elements)`` with features ``[B, C, G, H, W]`` and elements
 ``[S, G]`` (SE2) or ``[S, G, 2]`` (E2), S ∈ {1, B}. Nothing derived from a forward is kept on the module.
+
+Static shape mode (``shape_mode="static"``): a layer returns ``(features, elements, mask)``, where
+``mask`` is a bool ``[S, G]`` slot mask (S ∈ {1, B}) or ``None`` (every slot valid), and takes the
+input's mask as its last argument (``None``: all valid). A conv sums only over valid input slots
+(their bank columns are zero, so masked inputs contribute exactly nothing whatever they hold) and its
+masked outputs are exactly zero (bank rows zero, bias masked), so the kernel-norm regulariser sees
+the bank of the valid slots only: the same numbers as the dynamic layer's smaller bank.
 """
 
 from __future__ import annotations
@@ -55,11 +62,39 @@ def check_dtype(x: torch.Tensor, dtype: torch.dtype, layer: str) -> None:
         )
 
 
+def slot_weights(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    """A ``[S, G]`` slot mask as a 0/1 multiplier ``[S, 1, G, 1, 1]`` of ``x``'s dtype (None stays None)."""
+    if mask is None:
+        return None
+    return mask.to(x.dtype)[:, None, :, None, None]
+
+
 def apply_gate(y: torch.Tensor, gate: torch.Tensor | None) -> torch.Tensor:
-    """Static shape mode: multiply the outputs of gated-off elements by 0 (gate ``[1, G]`` or None)."""
+    """Multiply the outputs by a ``[S, G]`` slot multiplier (a mask or a straight-through gate), or not."""
     if gate is None:
         return y
     return y * gate.to(y.dtype)[:, None, :, None, None]
+
+
+def mask_bank(bank: torch.Tensor, mask_out, mask_in, out_channels: int) -> torch.Tensor:
+    """Zero the bank rows of masked output slots and the columns of masked input slots.
+
+    Rows are ordered ``o·N_out + n`` and columns ``c·N_in + g`` (:func:`~pgcnn_triton.kernels.kernel_bank`),
+    so a slot mask is tiled over the channels."""
+    if mask_out is not None:
+        rows = mask_out.to(bank.dtype).repeat(1, out_channels)
+        bank = bank * rows[:, :, None, None]
+    if mask_in is not None:
+        cols = mask_in.to(bank.dtype).repeat(1, bank.shape[-1] // mask_in.shape[1])
+        bank = bank * cols[:, None, None, :]
+    return bank
+
+
+def split_output(out: tuple) -> tuple:
+    """``(features, elements, mask)`` of a layer's output in either shape mode (mask None in dynamic)."""
+    if len(out) == 3:
+        return out
+    return out[0], out[1], None
 
 
 class _KernelConv(nn.Module):
@@ -99,6 +134,23 @@ class _KernelConv(nn.Module):
         check_features(x, rank, self.in_channels)
         check_dtype(x, self.dtype, type(self).__name__)
 
+    @property
+    def static(self) -> bool:
+        return self.sampling.shape_mode == "static"
+
+    def _result(self, y, elements, mask):
+        return (y, elements, mask) if self.static else (y, elements)
+
+    def _check_mask(self, x, mask, argument="mask"):
+        if mask is None:
+            return
+        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+            raise TypeError(f"{argument} must be None or a bool tensor [S, G], got "
+                            f"{type(mask).__name__ if not isinstance(mask, torch.Tensor) else mask.dtype}")
+        if mask.dim() != 2 or mask.shape[1] != x.shape[2] or mask.shape[0] not in (1, x.shape[0]):
+            raise ValueError(f"{argument} must have shape [S, G] with S in (1, B={x.shape[0]}) and "
+                             f"G={x.shape[2]}, got {tuple(mask.shape)}")
+
     def _check_elements(self, x, elements, argument="elements"):
         """``elements`` as float64 after checking them against ``x`` (any floating dtype is accepted)."""
         elements = self.group.as_elements(elements, argument)
@@ -124,11 +176,14 @@ class _KernelConv(nn.Module):
         out = self.kernel_net.output
         return kernel_bank(hidden, out.weight, out.bias, self.out_channels, dtype=dtype)
 
-    def _conv(self, x5, g_out, g_in):
+    def _conv(self, x5, g_out, g_in, mask_out=None, mask_in=None, gate=None):
         # the bank is written straight in the conv's dtype (bf16 under autocast): no separate cast
-        bank = self.make_bank(g_out, g_in, conv_dtype(x5))
+        bank = mask_bank(self.make_bank(g_out, g_in, conv_dtype(x5)), mask_out, mask_in, self.out_channels)
         record_kernel(bank, self.bias)
-        return group_conv2d(x5, bank, self.kernel_size, self.out_channels, self.bias, self.padding)
+        y = group_conv2d(x5, bank, self.kernel_size, self.out_channels, self.bias, self.padding)
+        if self.bias is not None and mask_out is not None:
+            y = apply_gate(y, mask_out)  # the bias is the only thing a masked (zero) bank row adds
+        return apply_gate(y, gate)
 
     def extra_repr(self):
         taps = "" if self.taps == "disk" else f", taps={self.taps!r}"
@@ -140,7 +195,8 @@ class LiftingConv(_KernelConv):
     """R² → G: lifts ``[B, C_in, H, W]`` images to ``[B, C_out, N, H', W']`` group features.
 
     The lifting layer always samples the full group (stratified, or the C_n / D_n grid); partial
-    settings of ``sampling`` do not apply to it. Returns ``(features, elements)``.
+    settings of ``sampling`` do not apply to it. Returns ``(features, elements)``, or in static
+    shape mode ``(features, elements, None)`` (every slot valid).
 
     Args:
         in_channels, out_channels: channel counts.
@@ -164,11 +220,11 @@ class LiftingConv(_KernelConv):
 
     def forward(self, x):
         self._check_input(x, 4)
-        g_out, _ = self.output_elements(x.shape[0], None, x.device)
-        return self._conv(x[:, :, None], g_out, None), g_out
+        g_out, mask, gate = self.output_elements(x.shape[0], None, x.device)
+        return self._result(self._conv(x[:, :, None], g_out, None, mask, None, gate), g_out, mask)
 
-    def output_elements(self, batch_size, elements, device):
-        """``(elements, gate)`` of the output (the lifting layer ignores input elements; gate None)."""
+    def output_elements(self, batch_size, elements, device, mask=None):
+        """``(elements, mask, gate)`` of the output (the full group: mask and gate None)."""
         return self.sampler(batch_size, device)
 
 
@@ -178,9 +234,10 @@ class GroupConv(_KernelConv):
     Output elements: a learnable partial subset if ``sampling.partial``; a new full-group sample if
     ``sampling.per_layer`` (random method); otherwise the input elements. The kernel couples every
     (output, input) element pair through ``g_out⁻¹·g_in``. Arguments as :class:`LiftingConv`.
-    Call as ``layer(x, elements)``; returns ``(features, elements)``. ``elements`` may be any floating
-    dtype (converted to float64, see :mod:`pgcnn_triton.groups`); ``x`` must have the layer's dtype
-    outside autocast (:func:`check_dtype`).
+    Call as ``layer(x, elements)``; returns ``(features, elements)``. In static shape mode call as
+    ``layer(x, elements, mask)`` (mask of the input slots, None: all valid); returns
+    ``(features, elements, mask)``. ``elements`` may be any floating dtype (converted to float64, see
+    :mod:`pgcnn_triton.groups`); ``x`` must have the layer's dtype outside autocast (:func:`check_dtype`).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=7, *, sampling=None, kernel_net="SIREN",
@@ -197,18 +254,20 @@ class GroupConv(_KernelConv):
         else:
             self.sampler = None
 
-    def forward(self, x, elements):
+    def forward(self, x, elements, mask=None):
         self._check_input(x, 5)
         elements = self._check_elements(x, elements)
-        g_out, gate = self.output_elements(x.shape[0], elements, x.device)
-        y = self._conv(x, g_out, elements)
-        return apply_gate(y, gate), g_out
+        self._check_mask(x, mask)
+        g_out, mask_out, gate = self.output_elements(x.shape[0], elements, x.device, mask)
+        y = self._conv(x, g_out, elements, mask_out, mask, gate)
+        return self._result(y, g_out, mask_out)
 
-    def output_elements(self, batch_size, elements, device):
-        """``(output elements, gate)``: sampled (partial / per-layer) or the input ``elements``.
-        The gate is a ``[1, G]`` 0/1 multiplier in static shape mode, else None."""
+    def output_elements(self, batch_size, elements, device, mask=None):
+        """``(output elements, mask, gate)``: sampled (partial / per-layer), or the input ``elements``
+        and ``mask``. The mask is a bool ``[1, G]`` slot mask in static shape mode (None: all valid);
+        the gate a straight-through multiplier (``mirror_gradient="features"``) or None."""
         if self.sampler is None:
-            return elements, None
+            return elements, mask, None
         return self.sampler(batch_size, device)
 
 
@@ -216,7 +275,9 @@ class PointwiseGroupConv(_KernelConv):
     """1×1 group conv (the residual shortcut): maps features on ``elements_in`` to ``elements_out``.
 
     The kernel depends only on ``g_out⁻¹·g_in``; no spatial extent, no bias, never samples.
-    Call as ``layer(x, elements_in, elements_out)``; returns ``(features, elements_out)``.
+    Call as ``layer(x, elements_in, elements_out)``; returns ``(features, elements_out)``. In static
+    shape mode ``layer(x, elements_in, elements_out, mask_in, mask_out)`` returns
+    ``(features, elements_out, mask_out)``.
     """
 
     spatial_kernel = False
@@ -228,8 +289,13 @@ class PointwiseGroupConv(_KernelConv):
         super().__init__(in_channels, out_channels, 1, config, kernel_net, kernel_hidden, kernel_layers,
                          omega0, learn_omega0, 0, False, coordinate_dim=dim)
 
-    def forward(self, x, elements_in, elements_out):
+    def forward(self, x, elements_in, elements_out, mask_in=None, mask_out=None):
         self._check_input(x, 5)
         elements_in = self._check_elements(x, elements_in, "elements_in")
         elements_out = self.group.as_elements(elements_out, "elements_out")
-        return self._conv(x, elements_out, elements_in), elements_out
+        self._check_mask(x, mask_in, "mask_in")
+        if mask_out is not None and (mask_out.dim() != 2 or mask_out.shape[1] != elements_out.shape[1]):
+            raise ValueError(f"mask_out must have shape [S, G_out] with G_out={elements_out.shape[1]} "
+                             f"(elements_out), got {tuple(mask_out.shape)}")
+        y = self._conv(x, elements_out, elements_in, mask_out, mask_in)
+        return self._result(y, elements_out, mask_out)

@@ -41,7 +41,8 @@ def record_kernel(bank: torch.Tensor, bias: torch.Tensor | None) -> None:
     norms = _ACTIVE
     if norms is None:
         return
-    value = bank.float().norm()
+    # float32 at least (bf16 / fp16 banks), float64 banks stay float64
+    value = bank.to(torch.promote_types(bank.dtype, torch.float32)).norm()
     if bias is not None:
-        value = value + bias.float().norm()
+        value = value + bias.to(value.dtype).norm()
     norms.append(value)

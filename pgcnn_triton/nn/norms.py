@@ -1,4 +1,10 @@
-"""Normalisations of ``[B, C, G, H, W]`` group features (method.md §5.4)."""
+"""Normalisations of ``[B, C, G, H, W]`` group features (method.md §5.4).
+
+Every norm takes an optional static-shape-mode slot mask (``norm(x, mask)``, bool ``[S, G]``,
+S ∈ {1, B}; ``None``: all valid): its statistics then run over the valid slots only (running
+statistics follow), and its masked outputs are exactly zero, so it computes what the norm computes
+on the dynamic layer's smaller tensor.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,65 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .conv import slot_weights
+
 NORMS = ("batch", "layer")
+
+
+def masked_moments(x: torch.Tensor, w: torch.Tensor, dims: tuple[int, ...]):
+    """Mean, biased variance and count of ``x`` over ``dims``, counting the slots where ``w`` = 1
+    (``w`` broadcasts to ``x``: the count is the mask's sum times the broadcast sizes)."""
+    count = w.sum(dims, keepdim=True)
+    for d in dims:
+        if w.shape[d] == 1:
+            count = count * x.shape[d]
+    mean = (x * w).sum(dims, keepdim=True) / count
+    var = ((x - mean) * w).square().sum(dims, keepdim=True) / count
+    return mean, var, count
+
+
+def stats_dtype(x: torch.Tensor) -> torch.dtype:
+    """Statistics of bf16 / fp16 features are taken in float32, as the plain norms do."""
+    return torch.promote_types(x.dtype, torch.float32)
+
+
+def layer_norm_dtype(x: torch.Tensor) -> torch.dtype:
+    """The output dtype of ``F.layer_norm`` / ``F.group_norm`` for ``x``: float32 under CUDA autocast
+    (whose float32 list holds them; CPU autocast leaves them in ``x``'s dtype), else ``x``'s."""
+    if x.device.type == "cuda" and torch.is_autocast_enabled("cuda"):
+        return stats_dtype(x)
+    return x.dtype
 
 
 class GroupBatchNorm(nn.BatchNorm3d):
     """Per-channel statistics over (B, G, H, W), affine: ``BatchNorm3d(C)`` on ``[B, C, G, H, W]``."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is None:
+            return super().forward(x)
+        out_dtype, x = x.dtype, x.to(stats_dtype(x))
+        w = slot_weights(mask, x)
+        use_batch = self.training or not self.track_running_stats
+        if use_batch:
+            mean, var, count = masked_moments(x, w, (0, 2, 3, 4))
+            if self.training and self.track_running_stats:
+                self._update_running(mean, var, count)
+        else:
+            shape = (1, -1, 1, 1, 1)
+            mean, var = self.running_mean.view(shape).to(x.dtype), self.running_var.view(shape).to(x.dtype)
+        y = (x - mean) * torch.rsqrt(var + self.eps)
+        if self.affine:
+            y = y * self.weight.view(1, -1, 1, 1, 1) + self.bias.view(1, -1, 1, 1, 1)
+        return (y * w).to(out_dtype)
+
+    def _update_running(self, mean, var, count):
+        # as nn.BatchNorm: the running variance is the unbiased one, momentum None = cumulative average
+        with torch.no_grad():
+            self.num_batches_tracked.add_(1)
+            momentum = self.momentum if self.momentum is not None else 1.0 / self.num_batches_tracked
+            unbiased = var * count / (count - 1).clamp_min(1)
+            self.running_mean.lerp_(mean.flatten().to(self.running_mean.dtype), momentum)
+            self.running_var.lerp_(unbiased.flatten().to(self.running_var.dtype), momentum)
 
 
 class GroupLayerNorm(nn.GroupNorm):
@@ -18,6 +78,17 @@ class GroupLayerNorm(nn.GroupNorm):
 
     def __init__(self, num_channels: int, eps: float = 1e-12):
         super().__init__(1, num_channels, eps=eps)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is None:
+            return super().forward(x)
+        out_dtype, x = layer_norm_dtype(x), x.to(stats_dtype(x))
+        w = slot_weights(mask, x)
+        mean, var, _ = masked_moments(x, w, (1, 2, 3, 4))
+        y = (x - mean) * torch.rsqrt(var + self.eps)
+        if self.affine:
+            y = y * self.weight.view(1, -1, 1, 1, 1) + self.bias.view(1, -1, 1, 1, 1)
+        return (y * w).to(out_dtype)
 
 
 class GroupInstanceNorm(nn.Module):
@@ -27,8 +98,13 @@ class GroupInstanceNorm(nn.Module):
         super().__init__()
         self.eps = eps
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.layer_norm(x, x.shape[-3:], eps=self.eps)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is None:
+            return F.layer_norm(x, x.shape[-3:], eps=self.eps)
+        out_dtype, x = layer_norm_dtype(x), x.to(stats_dtype(x))
+        w = slot_weights(mask, x)
+        mean, var, _ = masked_moments(x, w, (2, 3, 4))
+        return ((x - mean) * torch.rsqrt(var + self.eps) * w).to(out_dtype)
 
 
 def make_norm(name: str, channels: int) -> nn.Module:

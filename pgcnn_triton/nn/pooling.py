@@ -1,4 +1,9 @@
-"""Pooling of ``[B, C, G, H, W]`` group features: spatial, over the group axis, global."""
+"""Pooling of ``[B, C, G, H, W]`` group features: spatial, over the group axis, global.
+
+The group-axis and global pools take an optional static-shape-mode slot mask (``pool(x, mask)``,
+bool ``[S, G]``; ``None``: all valid) and then ignore the masked slots: a max never picks one, a mean
+divides by the number of valid slots. The spatial pool needs none (it never mixes slots).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,37 @@ from einops import rearrange
 from torch import nn
 
 from ..kernels import global_max_pool, group_pool
+from .conv import slot_weights
+
+
+def exclude_masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``x`` with its masked slots at −inf, so that no max picks them (None: ``x`` unchanged)."""
+    if mask is None:
+        return x
+    return torch.where(mask[:, None, :, None, None], x, torch.full_like(x[:1, :1, :1, :1, :1], float("-inf")))
+
+
+def masked_group_pool(x: torch.Tensor, mode: str, mask: torch.Tensor | None) -> torch.Tensor:
+    """Max or mean over G of the valid slots: ``[B, C, G, H, W]`` → ``[B, C, H, W]``."""
+    if mask is None:
+        return group_pool(x, mode)
+    if mode == "max":
+        return group_pool(exclude_masked(x, mask), "max")
+    w = slot_weights(mask, x)
+    return (x * w).sum(2) / w.sum(2)
+
+
+def masked_global_max_pool(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Max over (G, H, W) of the valid slots: ``[B, C, G, H, W]`` → ``[B, C]``."""
+    return global_max_pool(exclude_masked(x, mask))
+
+
+def masked_global_mean_pool(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over (G, H, W) of the valid slots: ``[B, C, G, H, W]`` → ``[B, C]``."""
+    if mask is None:
+        return x.mean((2, 3, 4))
+    w = slot_weights(mask, x)
+    return (x * w).sum((2, 3, 4)) / (w.sum(2) * x.shape[3] * x.shape[4]).flatten(1)
 
 
 class SpatialMaxPool(nn.Module):
@@ -38,21 +74,21 @@ class GroupPool(nn.Module):
             raise ValueError(f"mode must be 'max' or 'mean', got {mode!r}")
         self.mode = mode
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return group_pool(x, self.mode)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return masked_group_pool(x, self.mode, mask)
 
 
 class GlobalMaxPool(nn.Module):
     """Max over (G, H, W): ``[B, C, G, H, W]`` → ``[B, C]``."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return global_max_pool(x)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return masked_global_max_pool(x, mask)
 
 
 class GlobalMeanPool(nn.Module):
     """Mean over (G, H, W): ``[B, C, G, H, W]`` → ``[B, C]``."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if x.dim() != 5:
             raise ValueError(f"x must have shape [B, C, G, H, W], got {tuple(x.shape)}")
-        return x.mean((2, 3, 4))
+        return masked_global_mean_pool(x, mask)

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from ..data import DATASETS
-from ..sampling import EVAL_MODES, SHAPE_MODES
+from ..sampling import EVAL_MODES, MIRROR_GRADIENTS, SHAPE_MODES
 from .config import SCHEDULERS, TrainConfig
 from .recipes import recipe
 from .specs import (
@@ -48,7 +48,10 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
     m.add_argument("--kernel-size", type=int, default=None, help="kernel size k (preset default)")
     m.add_argument("--kernel-net", choices=("SIREN", "MAGNet", "FourierNet"), default=None,
                    help="kernel network (preset default)")
-    m.add_argument("--shape-mode", choices=SHAPE_MODES, default=None, help="dynamic (paper) or static")
+    m.add_argument("--shape-mode", choices=SHAPE_MODES, default=None,
+                   help="dynamic (n = ceil(N·θ) elements) or static (N masked slots, sync-free, compiles); same function")
+    m.add_argument("--mirror-gradient", choices=MIRROR_GRADIENTS, default=None,
+                   help="mirror-gate gradient: flag (paper, default) or features (also through the mirrored features)")
     m.add_argument("--per-batch-element", action=_BOOL, default=None, help="one element set per sample")
     m.add_argument("--eval-mode", choices=EVAL_MODES, default=None, help="evaluation sampling (default deterministic)")
     t = parser.add_argument_group("training")
@@ -128,7 +131,8 @@ def model_spec_from_args(args: argparse.Namespace, in_channels: int, num_classes
     overrides.update(DATASET_OVERRIDES.get(args.dataset, {}))
     overrides.update(in_channels=in_channels, num_classes=num_classes)
     for flag, key in (("num_elements", "num_elements"), ("hidden", "hidden"), ("kernel_size", "kernel_size"), ("kernel_net", "kernel_net"),
-                      ("shape_mode", "shape_mode"), ("per_batch_element", "per_batch_element"),
+                      ("shape_mode", "shape_mode"), ("mirror_gradient", "mirror_gradient"),
+                      ("per_batch_element", "per_batch_element"),
                       ("eval_mode", "eval_mode")):
         value = getattr(args, flag)
         if value is not None:

@@ -58,14 +58,14 @@ def test_mirror_logit_receives_gradient_through_layer(shape_mode):
     kw = dict(group="E2", num_elements=8, kernel_hidden=6, shape_mode=shape_mode, gumbel_init_temp=1.0)
     lift = LiftingConv(1, 2, 3, **kw)
     layer = GroupConv(2, 2, 3, **kw)
-    x, g = lift(torch.randn(2, 1, 7, 7))
+    x, g = lift(torch.randn(2, 1, 7, 7))[:2]
     grads = []
     for seed in range(12):
         torch.manual_seed(seed)
-        y, g_out = layer(x.detach(), g.detach())
+        y, g_out, *mask = layer(x.detach(), g.detach())
         grad = torch.autograd.grad(y.square().sum(), layer.sampler.probs)[0]
         assert torch.isfinite(grad).all()
-        grads.append((grad[1].item(), y.shape[2] == 8 and (shape_mode == "dynamic" or bool(y[:, :, 4:].abs().sum() > 0))))
+        grads.append((grad[1].item(), y.shape[2] == 8 and (shape_mode == "dynamic" or bool(mask[0].all()))))
     opened = [gr for gr, mirrored in grads if mirrored]
     closed = [gr for gr, mirrored in grads if not mirrored]
     assert opened and all(v != 0 for v in opened)
@@ -78,7 +78,17 @@ def test_static_mode_zeroes_gated_features_and_keeps_shape():
     layer = GroupConv(2, 3, 3, **kw).eval()
     with torch.no_grad():
         layer.sampler.probs[1] = -5.0  # mirrors off in deterministic evaluation
-    x, g = lift(torch.randn(2, 1, 7, 7))
-    y, g_out = layer(x, g)
+    x, g, lift_mask = lift(torch.randn(2, 1, 7, 7))
+    assert lift_mask is None  # the lifting layer samples the full group
+    y, g_out, mask = layer(x, g, lift_mask)
     assert y.shape == (2, 3, 8, 7, 7) and g_out.shape == (1, 8, 2)
+    assert torch.equal(mask, torch.tensor([[True] * 4 + [False] * 4]))
     assert bool((y[:, :, 4:] == 0).all()) and bool((y[:, :, :4] != 0).any())
+    # masked inputs contribute nothing, whatever they hold
+    x2 = x.clone()
+    x2[:, :, 5] = 1e3
+    torch.manual_seed(0)
+    a = layer(x, g, mask)[0]
+    torch.manual_seed(0)
+    b = layer(x2, g, mask)[0]
+    assert torch.equal(a, b)
