@@ -48,16 +48,16 @@ class GroupBatchNorm(nn.BatchNorm3d):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:
             return super().forward(x)
+        if not (self.training or not self.track_running_stats):
+            # running statistics: the plain norm on every slot (exactly the dynamic layer's values on
+            # the valid ones, one native pass in x's dtype), then the masked slots zeroed
+            y = super().forward(x)
+            return y * slot_weights(mask, y)
         out_dtype, x = x.dtype, x.to(stats_dtype(x))
         w = slot_weights(mask, x)
-        use_batch = self.training or not self.track_running_stats
-        if use_batch:
-            mean, var, count = masked_moments(x, w, (0, 2, 3, 4))
-            if self.training and self.track_running_stats:
-                self._update_running(mean, var, count)
-        else:
-            shape = (1, -1, 1, 1, 1)
-            mean, var = self.running_mean.view(shape).to(x.dtype), self.running_var.view(shape).to(x.dtype)
+        mean, var, count = masked_moments(x, w, (0, 2, 3, 4))
+        if self.track_running_stats:
+            self._update_running(mean, var, count)
         y = (x - mean) * torch.rsqrt(var + self.eps)
         if self.affine:
             y = y * self.weight.view(1, -1, 1, 1, 1) + self.bias.view(1, -1, 1, 1, 1)
