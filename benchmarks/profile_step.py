@@ -130,13 +130,14 @@ def aggregate(events: list[Event], steps: int, wall_ms: float, top: int = 15) ->
 
 def profiler_events(prof, device: str) -> list[Event]:
     """``prof``'s kernels and memory copies on the GPU (``device`` "cuda"), or its CPU ops with their self
-    times (``device`` "cpu"); user annotations and async events are left out."""
+    times (``device`` "cpu"). User annotations are left out (``record_function`` ranges, among them
+    torch.compile's, which Kineto mirrors onto the GPU timeline), and so are async CPU events."""
     from torch.autograd import DeviceType
 
     wanted = DeviceType.CUDA if device == "cuda" else DeviceType.CPU
     events = []
     for e in prof.events():
-        if e.device_type != wanted or getattr(e, "is_user_annotation", False) or e.is_async:
+        if e.device_type != wanted or getattr(e, "is_user_annotation", False) or (device == "cpu" and e.is_async):
             continue
         start, end = e.time_range.start, e.time_range.end
         events.append(Event(e.name, end - start if device == "cuda" else e.self_cpu_time_total, start, end, device))

@@ -152,3 +152,23 @@ def test_optimizer_flavours_and_cudnn_benchmark_restored():
     assert torch.backends.cudnn.benchmark is saved
     with models.cudnn_benchmark(None):
         assert torch.backends.cudnn.benchmark is saved
+
+
+def test_profiler_events_keep_the_wanted_device_without_annotations():
+    from types import SimpleNamespace
+
+    from torch.autograd import DeviceType
+
+    def event(name, device, start, end, self_us=0.0, annotation=False, is_async=False):
+        return SimpleNamespace(name=name, device_type=device, time_range=SimpleNamespace(start=start, end=end),
+                               self_cpu_time_total=self_us, is_user_annotation=annotation, is_async=is_async)
+
+    prof = SimpleNamespace(events=lambda: [
+        event("Torch-Compiled Region: 0/0", DeviceType.CPU, 0, 100, 5, annotation=True),
+        event("Torch-Compiled Region: 0/0", DeviceType.CUDA, 10, 90, annotation=True),  # gpu_user_annotation
+        event("aten::mm", DeviceType.CPU, 1, 9, self_us=6),
+        event("async op", DeviceType.CPU, 2, 3, self_us=1, is_async=True),
+        event("_conv_kernel", DeviceType.CUDA, 20, 50),
+    ])
+    assert profile_step.profiler_events(prof, "cuda") == [Event("_conv_kernel", 30, 20, 50, "cuda")]
+    assert profile_step.profiler_events(prof, "cpu") == [Event("aten::mm", 6, 1, 9, "cpu")]
