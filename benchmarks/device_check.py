@@ -59,6 +59,8 @@ PARTS = ("correctness", "models", "scaling", "kernels", "profile")
 # the profiled rows (models.spec_name, optionally with models.OPTIONS suffixes), most important first
 PROFILE_ROWS = "ckresnet/train/triton/bf16/compiled,gcnn/train/triton/bf16/compiled"
 TINY_PROFILE_ROWS = "tiny/train/triton/bf16/compiled"  # aot_eager, as the tiny models rows
+# what GPU rows add (models.measure) and the optional row settings (models.OPTIONS), for issue 12 item 3
+GPU_MEMORY_COLUMNS = ["peak_reserved_MiB", "cudnn_bench_on", "adam", "cudnn_benchmark"]
 
 
 def rel(a, b):
@@ -316,7 +318,7 @@ def main(argv=None) -> int:
             checks, ["op", "precision", "shape", "rel_err", "tol", "ok"]),
         "End-to-end (CIFAR-10 presets, static shape mode; train = fwd+bwd+Adam at batch 64, infer at batch "
         "256; ms per call; vs_baseline = fp32 eager torch-backend ms / row ms, same model and task):\n"
-        + table(model_rows, models.COLUMNS),
+        + table(model_rows, models.COLUMNS[:-1] + GPU_MEMORY_COLUMNS + ["note"]),
         f"One GroupConv fwd+bwd vs N and θ (dynamic mode), Triton, {'fp32' if tiny else 'bf16'} (vs_last = ms / ms of the sweep's last row):\n"
         + table(scale_rows, scaling.COLUMNS),
         "Group conv, per-sample banks (S = B), Triton tap-sparse vs cuDNN dense on the masked bank "
