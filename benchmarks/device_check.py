@@ -18,7 +18,7 @@ skipped when the ``--budget`` (seconds) runs low:
    the roofline; the bank and pooling kernels' GB/s against device copy bandwidth;
 5. profile (``benchmarks/profile_step.py``): ``torch.profiler`` over a few compiled bf16 training
    steps of the CKResNet and the GCNN (``--profile-rows``): top kernels, GPU busy vs wall time,
-   launches per step, convolutions vs the rest. Alone (``--parts profile``) it fits 120 s.
+   launches per step, convolutions vs the rest; alone (``--parts profile``) it is sized for ``--budget 120``.
 
 Tables are printed last and written to ``--out`` (device_check.md / .json). On the GPU the script
 sets ``PGCNN_AUTOTUNE=quick`` unless it is set (3 tile configs: compiling all 8 for every dtype
@@ -269,9 +269,14 @@ def main(argv=None) -> int:
     print(header, flush=True)
     torch.manual_seed(0)
 
+    batches = (2, 2) if tiny else (64, 256)
+    # resolved before any part runs, so a misspelt row fails at once, not after minutes of a lease
+    profile_names = (args.profile_rows or (TINY_PROFILE_ROWS if tiny else PROFILE_ROWS)).split(",")
+    profile_known = models.tiny_specs(*batches) if tiny else models.gpu_specs(("ckresnet", "gcnn"), *batches)
+    profile_specs = models.select(profile_known, profile_names) if "profile" in parts else []
+
     checks = correctness(device, tiny, sink, tuple(args.precisions.split(","))) if "correctness" in parts else []
 
-    batches = (2, 2) if tiny else (64, 256)
     if args.select:
         specs = models.select(models.gpu_specs(("ckresnet", "gcnn", "tiny"), *batches), args.select.split(","))
     elif tiny:
@@ -305,9 +310,7 @@ def main(argv=None) -> int:
 
     profile_rows = []
     if "profile" in parts:
-        names = (args.profile_rows or (TINY_PROFILE_ROWS if tiny else PROFILE_ROWS)).split(",")
-        known = models.tiny_specs(*batches) if tiny else models.gpu_specs(("ckresnet", "gcnn"), *batches)
-        profile_rows = profile_step.run(models.select(known, names), device, deadline, sink,
+        profile_rows = profile_step.run(profile_specs, device, deadline, sink,
                                         steps=args.profile_steps or (1 if tiny else 5), warmup=1 if tiny else 2,
                                         reps=1 if tiny else None,
                                         trace_dir=out if args.profile_trace else None)

@@ -144,6 +144,15 @@ def profiler_events(prof, device: str) -> list[Event]:
     return events
 
 
+def write_trace(prof, path: Path) -> None:
+    """``prof``'s Chrome trace, gzipped, at ``path`` (open in Perfetto or chrome://tracing)."""
+    raw = path.with_suffix("")
+    prof.export_chrome_trace(str(raw))
+    with open(raw, "rb") as src, gzip.open(path, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    raw.unlink()
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -178,11 +187,10 @@ def profile_row(spec: dict, device: torch.device, steps: int, warmup: int, top: 
     result = aggregate(events, steps, wall_ms, top)
     result["summary"].update(source=source, step_ms=step_ms, note=note)
     if trace is not None:
-        raw = trace.with_suffix("")
-        prof.export_chrome_trace(str(raw))
-        with open(raw, "rb") as src, gzip.open(trace, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        raw.unlink()
+        try:
+            write_trace(prof, trace)
+        except Exception as exc:  # the tables are what the lease is for
+            result["summary"]["note"] = f"trace not written: {type(exc).__name__}: {str(exc)[:100]}"
     return result
 
 

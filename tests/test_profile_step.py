@@ -172,3 +172,25 @@ def test_profiler_events_keep_the_wanted_device_without_annotations():
     ])
     assert profile_step.profiler_events(prof, "cuda") == [Event("_conv_kernel", 30, 20, 50, "cuda")]
     assert profile_step.profiler_events(prof, "cpu") == [Event("aten::mm", 6, 1, 9, "cpu")]
+
+
+def test_device_check_rejects_an_unknown_profile_row_before_measuring(tmp_path):
+    device_check = importlib.import_module("device_check")
+    with pytest.raises(ValueError, match="unknown rows"):
+        device_check.main(["--tiny", "--parts", "correctness,profile", "--profile-rows", "tiny/train/nope",
+                           "--out", str(tmp_path)])
+    assert not (tmp_path / "results.jsonl").exists()  # the correctness part did not start
+
+
+def test_profile_row_of_an_eager_torch_step_with_trace(tmp_path):
+    import gzip
+    import json
+
+    (spec,) = models.select(models.tiny_specs(), ["tiny/train/torch/fp32/eager"])
+    result = profile_step.profile_row(spec, torch.device("cpu"), steps=2, warmup=1, top=5, trace=tmp_path / "t.json.gz")
+    s = result["summary"]
+    assert s["source"] == "cpu ops (self time)" and s["steps"] == 2 and not s["note"]
+    assert s["step_ms"] > 0 and 0 < s["busy_ms"] <= s["wall_ms"] * 1.001 and s["conv_ms"] > 0
+    assert len(result["kernels"]) == 5
+    names = {e["name"] for e in json.loads(gzip.open(tmp_path / "t.json.gz").read())["traceEvents"] if "name" in e}
+    assert "pgcnn_triton::group_conv2d" in names
