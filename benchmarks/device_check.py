@@ -15,7 +15,10 @@ skipped when the ``--budget`` (seconds) runs low:
 3. scaling of one group conv with N and with θ (``benchmarks/scaling.py``), bf16, Triton;
 4. kernel timing: the group conv forward and forward + backward against cuDNN's dense conv on the
    same zero-masked bank (per-sample banks), with TFLOP/s on the masked FLOPs and the fraction of
-   the roofline; the bank and pooling kernels' GB/s against device copy bandwidth.
+   the roofline; the bank and pooling kernels' GB/s against device copy bandwidth;
+5. profile (``benchmarks/profile_step.py``): ``torch.profiler`` over a few compiled bf16 training
+   steps of the CKResNet and the GCNN (``--profile-rows``): top kernels, GPU busy vs wall time,
+   launches per step, convolutions vs the rest; alone (``--parts profile``) it is sized for ``--budget 120``.
 
 Tables are printed last and written to ``--out`` (device_check.md / .json). On the GPU the script
 sets ``PGCNN_AUTOTUNE=quick`` unless it is set (3 tile configs: compiling all 8 for every dtype
@@ -52,7 +55,12 @@ TOL = {"fp32": 1e-5, "tf32": 5e-3, "bf16": 2e-2}
 # (B, C, N, k, H): the kernel benchmark shapes (C_in = C_out = C, G = N, H = W, 'same')
 GPU_SHAPES = [(64, 64, 8, 7, 32), (64, 32, 8, 7, 32), (64, 64, 8, 5, 32), (64, 10, 8, 7, 28)]
 TINY_SHAPES = [(2, 2, 4, 3, 6), (2, 2, 3, 5, 7)]
-PARTS = ("correctness", "models", "scaling", "kernels")
+PARTS = ("correctness", "models", "scaling", "kernels", "profile")
+# the profiled rows (models.spec_name, optionally with models.OPTIONS suffixes), most important first
+PROFILE_ROWS = "ckresnet/train/triton/bf16/compiled,gcnn/train/triton/bf16/compiled"
+TINY_PROFILE_ROWS = "tiny/train/triton/bf16/compiled"  # aot_eager, as the tiny models rows
+# what GPU rows add (models.measure) and the optional row settings (models.OPTIONS), for issue 12 item 3
+GPU_MEMORY_COLUMNS = ["peak_reserved_MiB", "cudnn_bench_on", "adam", "cudnn_benchmark"]
 
 
 def rel(a, b):
@@ -236,11 +244,16 @@ def main(argv=None) -> int:
     parser.add_argument("--select", default=None,
                         help="end-to-end rows to run, in order, by name (models.spec_name); default: all")
     parser.add_argument("--precisions", default="fp32,bf16,tf32", help="correctness precisions (GPU)")
+    parser.add_argument("--profile-rows", default=None,
+                        help=f"rows to profile (default GPU: {PROFILE_ROWS}; tiny: {TINY_PROFILE_ROWS})")
+    parser.add_argument("--profile-steps", type=int, default=None, help="profiled steps per row (GPU 5, tiny 1)")
+    parser.add_argument("--profile-trace", action="store_true", help="also write gzipped Chrome traces to --out")
     args = parser.parse_args(argv)
     parts = set(args.parts.split(","))
     if parts - set(PARTS):
         parser.error(f"--parts: unknown {sorted(parts - set(PARTS))}; choose from {PARTS}")
     import models
+    import profile_step
     import scaling
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -256,9 +269,14 @@ def main(argv=None) -> int:
     print(header, flush=True)
     torch.manual_seed(0)
 
+    batches = (2, 2) if tiny else (64, 256)
+    # resolved before any part runs, so a misspelt row fails at once, not after minutes of a lease
+    profile_names = (args.profile_rows or (TINY_PROFILE_ROWS if tiny else PROFILE_ROWS)).split(",")
+    profile_known = models.tiny_specs(*batches) if tiny else models.gpu_specs(("ckresnet", "gcnn"), *batches)
+    profile_specs = models.select(profile_known, profile_names) if "profile" in parts else []
+
     checks = correctness(device, tiny, sink, tuple(args.precisions.split(","))) if "correctness" in parts else []
 
-    batches = (2, 2) if tiny else (64, 256)
     if args.select:
         specs = models.select(models.gpu_specs(("ckresnet", "gcnn", "tiny"), *batches), args.select.split(","))
     elif tiny:
@@ -290,13 +308,20 @@ def main(argv=None) -> int:
             row["vs_copy"] = row["GB/s"] / copy
             emit(row, sink)
 
+    profile_rows = []
+    if "profile" in parts:
+        profile_rows = profile_step.run(profile_specs, device, deadline, sink,
+                                        steps=args.profile_steps or (1 if tiny else 5), warmup=1 if tiny else 2,
+                                        reps=1 if tiny else None,
+                                        trace_dir=out if args.profile_trace else None)
+
     report = "\n\n".join([
         f"{header}, {time.perf_counter() - started:.0f} s, PGCNN_AUTOTUNE={os.environ.get('PGCNN_AUTOTUNE', 'full')}",
         "Correctness (relative-norm error vs float64 reference):\n" + table(
             checks, ["op", "precision", "shape", "rel_err", "tol", "ok"]),
         "End-to-end (CIFAR-10 presets, static shape mode; train = fwd+bwd+Adam at batch 64, infer at batch "
         "256; ms per call; vs_baseline = fp32 eager torch-backend ms / row ms, same model and task):\n"
-        + table(model_rows, models.COLUMNS),
+        + table(model_rows, models.COLUMNS[:-1] + GPU_MEMORY_COLUMNS + ["note"]),
         f"One GroupConv fwd+bwd vs N and θ (dynamic mode), Triton, {'fp32' if tiny else 'bf16'} (vs_last = ms / ms of the sweep's last row):\n"
         + table(scale_rows, scaling.COLUMNS),
         "Group conv, per-sample banks (S = B), Triton tap-sparse vs cuDNN dense on the masked bank "
@@ -305,14 +330,16 @@ def main(argv=None) -> int:
                      "fwd_roofline", "triton_step", "cudnn_step", "step_speedup", "step_tflops", "note"]),
         f"Memory-bound kernels (device copy {copy:.0f} GB/s):\n" + table(
             memory_rows, ["op", "shape", "ms", "GB/s", "vs_copy"]),
+        profile_step.report(profile_rows),
         "auto choices: " + json.dumps({str(k[0]) + str(k[1][0]): v for k, v in auto_choices().items()}),
     ])
     (out / "device_check.md").write_text(report + "\n")
     (out / "device_check.json").write_text(json.dumps(
         {"header": header, "correctness": checks, "models": model_rows, "scaling": scale_rows, "conv": timing,
-         "memory": memory_rows, "copy_GBps": copy}, indent=1, default=str))
+         "memory": memory_rows, "copy_GBps": copy, "profile": profile_rows}, indent=1, default=str))
     print(report, flush=True)
-    failed = [r for r in checks if r["ok"] != "yes"] + [r for r in model_rows if "FAILED" in r.get("note", "")]
+    failed = [r for r in checks if r["ok"] != "yes"] + [r for r in model_rows + profile_rows
+                                                         if "FAILED" in r.get("note", "")]
     if failed:
         print(f"\n{len(failed)} check(s) FAILED", file=sys.stderr)
     return 1 if failed else 0

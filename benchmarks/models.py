@@ -33,6 +33,7 @@ over the timed calls on GPU; on CPU each row runs in a fresh subprocess and repo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -82,8 +83,37 @@ def compiled(model, spec: dict):
     return torch.compile(model, fullgraph=True, backend=backend)
 
 
-def measure(spec: dict, device: torch.device, reps: int, warmup: int) -> dict:
-    """Time one row: ``spec`` = model, task (train | infer), backend, precision, compile, frozen, batch."""
+# Optional row settings for the GPU step (issue 12), off by default; a row name ends in the suffixes of
+# those it sets (``spec_name``), and ``select`` accepts any known row name with suffixes added.
+OPTIONS = {"adam-fused": ("adam", "fused"), "adam-foreach": ("adam", "foreach"),
+           "cudnn-bench": ("cudnn_benchmark", True), "cudnn-nobench": ("cudnn_benchmark", False)}
+
+
+def optimizer(model, spec: dict) -> torch.optim.Adam:
+    """The row's Adam: ``spec["adam"]`` None (torch's default implementation), "foreach" or "fused"."""
+    flavour = spec.get("adam")
+    if flavour not in (None, "foreach", "fused"):
+        raise ValueError(f"spec['adam'] must be None, 'foreach' or 'fused', got {flavour!r}")
+    return torch.optim.Adam(model.parameters(), lr=1e-4, **({flavour: True} if flavour else {}))
+
+
+@contextlib.contextmanager
+def cudnn_benchmark(flag: bool | None):
+    """``torch.backends.cudnn.benchmark`` set to ``flag`` for the block (None: left as it is)."""
+    saved = torch.backends.cudnn.benchmark
+    if flag is not None:
+        torch.backends.cudnn.benchmark = bool(flag)
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = saved
+
+
+@contextlib.contextmanager
+def make_step(spec: dict, device: torch.device):
+    """Build ``spec``'s model and yield its ``step()`` (one training step or one inference call); the
+    row's precision, backend and cuDNN settings hold until the block ends. ``spec`` = model, task
+    (train | infer), backend, precision, compile, frozen, batch; optional: lowering, adam, cudnn_benchmark."""
     torch.manual_seed(0)
     if spec.get("compile"):
         torch._dynamo.reset()  # every row compiles its own model from scratch
@@ -94,10 +124,10 @@ def measure(spec: dict, device: torch.device, reps: int, warmup: int) -> dict:
     model = build(spec["model"], device, spec.get("shape_mode", "static"), spec.get("theta"))
     x = torch.randn(spec["batch"], 3, 32, 32, device=device)
     labels = torch.randint(0, 10, (spec["batch"],), device=device)
-    with prec, use_backend(spec["backend"]):
+    with prec, use_backend(spec["backend"]), cudnn_benchmark(spec.get("cudnn_benchmark")):
         if spec["task"] == "train":
             model.train()
-            opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+            opt = optimizer(model, spec)
             net = compiled(model, spec)
 
             def step():
@@ -116,14 +146,23 @@ def measure(spec: dict, device: torch.device, reps: int, warmup: int) -> dict:
             def step():
                 with torch.no_grad(), prec.autocast():
                     net(x)
+        yield step
 
+
+def measure(spec: dict, device: torch.device, reps: int, warmup: int) -> dict:
+    """Time one row (``make_step``'s spec). On GPU the row also reports the peak reserved memory (the
+    caching allocator's: cuDNN workspaces and fragmentation too) and whether cuDNN benchmarking was on."""
+    with make_step(spec, device) as step:
         if device.type == "cuda":
             step()  # compile / autotune before the peak counter starts
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         ms = timed(step, device, reps, warmup)
-        peak = torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == "cuda" else peak_rss_mib()
-    return {**spec, "ms": ms, "img_per_s": spec["batch"] * 1e3 / ms, "peak_MiB": peak}
+        memory = {"peak_MiB": peak_rss_mib()} if device.type != "cuda" else {
+            "peak_MiB": torch.cuda.max_memory_allocated() / 2 ** 20,
+            "peak_reserved_MiB": torch.cuda.max_memory_reserved() / 2 ** 20,
+            "cudnn_bench_on": torch.backends.cudnn.benchmark}
+    return {**spec, "ms": ms, "img_per_s": spec["batch"] * 1e3 / ms, **memory}
 
 
 def add_baselines(rows: list[dict]) -> None:
@@ -232,20 +271,31 @@ def spec_name(spec: dict) -> str:
     name = "/".join([spec["model"], spec["task"], spec["backend"], spec["precision"],
                      "compiled" if spec.get("compile") else "eager"])
     lowering = spec.get("lowering", "auto")
-    name += "/frozen" if spec.get("frozen") else ""
-    name += "" if lowering == "auto" else f"/{lowering}"
+    name += ("/frozen" if spec.get("frozen") else "") + ("" if lowering == "auto" else f"/{lowering}")
     if "shape_mode" in spec:
         name += f"/{spec['shape_mode']}@{spec.get('theta')}"
-    return name
+    return name + "".join(f"/{option}" for option, (key, value) in OPTIONS.items() if spec.get(key) == value)
 
 
 def select(specs: list[dict], names: list[str]) -> list[dict]:
-    """The specs named in ``names``, in that order (an unknown name raises, listing the known ones)."""
+    """The specs named in ``names``, in that order; a name may end in ``OPTIONS`` suffixes, which set
+    those options on the named spec (an unknown name raises, listing the known ones)."""
     by_name = {spec_name(s): s for s in specs}
-    unknown = [n for n in names if n not in by_name]
+    chosen, unknown = [], []
+    for name in names:
+        parts, options = name.split("/"), {}
+        while parts and parts[-1] in OPTIONS:
+            key, value = OPTIONS[parts.pop()]
+            options[key] = value
+        base = "/".join(parts)
+        if base in by_name:
+            chosen.append({**by_name[base], **options})
+        else:
+            unknown.append(name)
     if unknown:
-        raise ValueError(f"unknown rows {unknown}; known: {sorted(by_name)}")
-    return [by_name[n] for n in names]
+        raise ValueError(f"unknown rows {unknown}; known: {sorted(by_name)} (with optional suffixes "
+                         f"{', '.join('/' + o for o in OPTIONS)})")
+    return chosen
 
 
 def device_rows(specs, device, deadline: Deadline, sink=None, reps: int = 10, warmup: int = 2) -> list[dict]:
