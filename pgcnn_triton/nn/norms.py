@@ -103,8 +103,14 @@ class GroupInstanceNorm(nn.Module):
             return F.layer_norm(x, x.shape[-3:], eps=self.eps)
         out_dtype, x = layer_norm_dtype(x), x.to(stats_dtype(x))
         w = slot_weights(mask, x)
-        mean, var, _ = masked_moments(x, w, (2, 3, 4))
-        return ((x - mean) * torch.rsqrt(var + self.eps) * w).to(out_dtype)
+        # per-slot moments over (H, W) in one pass, combined over the valid slots (equal sizes: the
+        # mean of the slot means, and of the slot variances plus the spread of the slot means), then
+        # one pass for the output with the mask folded into the per-slot scale
+        var_g, mean_g = torch.var_mean(x, dim=(3, 4), correction=0, keepdim=True)
+        count = w.sum(2, keepdim=True)
+        mean = (mean_g * w).sum(2, keepdim=True) / count
+        var = ((var_g + (mean_g - mean).square()) * w).sum(2, keepdim=True) / count
+        return ((x - mean) * (torch.rsqrt(var + self.eps) * w)).to(out_dtype)
 
 
 def make_norm(name: str, channels: int) -> nn.Module:
