@@ -18,15 +18,17 @@ NORMS = ("batch", "layer")
 
 
 def masked_moments(x: torch.Tensor, w: torch.Tensor, dims: tuple[int, ...]):
-    """Mean, biased variance and count of ``x`` over ``dims``, counting the slots where ``w`` = 1
-    (``w`` broadcasts to ``x``: the count is the mask's sum times the broadcast sizes)."""
-    count = w.sum(dims, keepdim=True)
-    for d in dims:
-        if w.shape[d] == 1:
-            count = count * x.shape[d]
-    mean = (x * w).sum(dims, keepdim=True) / count
-    var = ((x - mean) * w).square().sum(dims, keepdim=True) / count
-    return mean, var, count
+    """Mean, biased variance and count of ``x`` over ``dims`` (which include H, W: axes 3, 4), counting
+    the slots where ``w`` = 1 (``w`` broadcasts to ``x`` as ``[S, 1, G, 1, 1]``).
+
+    One pass for the per-slot moments over (H, W), then the valid slots combined (all of one size:
+    the mean of the slot means, and of the slot variances plus the spread of the slot means)."""
+    var_s, mean_s = torch.var_mean(x, dim=(3, 4), correction=0, keepdim=True)
+    rest = tuple(d for d in dims if d not in (3, 4))
+    slots = w.expand_as(mean_s).sum(rest, keepdim=True)
+    mean = (mean_s * w).sum(rest, keepdim=True) / slots
+    var = ((var_s + (mean_s - mean).square()) * w).sum(rest, keepdim=True) / slots
+    return mean, var, slots * (x.shape[3] * x.shape[4])
 
 
 def stats_dtype(x: torch.Tensor) -> torch.dtype:
@@ -103,13 +105,8 @@ class GroupInstanceNorm(nn.Module):
             return F.layer_norm(x, x.shape[-3:], eps=self.eps)
         out_dtype, x = layer_norm_dtype(x), x.to(stats_dtype(x))
         w = slot_weights(mask, x)
-        # per-slot moments over (H, W) in one pass, combined over the valid slots (equal sizes: the
-        # mean of the slot means, and of the slot variances plus the spread of the slot means), then
-        # one pass for the output with the mask folded into the per-slot scale
-        var_g, mean_g = torch.var_mean(x, dim=(3, 4), correction=0, keepdim=True)
-        count = w.sum(2, keepdim=True)
-        mean = (mean_g * w).sum(2, keepdim=True) / count
-        var = ((var_g + (mean_g - mean).square()) * w).sum(2, keepdim=True) / count
+        mean, var, _ = masked_moments(x, w, (2, 3, 4))
+        # the mask folded into the per-(b, c, slot) scale: one pass for the output
         return ((x - mean) * (torch.rsqrt(var + self.eps) * w)).to(out_dtype)
 
 
