@@ -54,12 +54,9 @@ def packed_kernel(dense: torch.Tensor, kernel_size: int, num_taps: int | None = 
 
 
 def _views(x, bank, kernel_size):
-    b, cols, h, w = x.shape[0], bank.shape[-1], x.shape[-2], x.shape[-1]
-    s, rows = bank.shape[0], bank.shape[1]
+    x4, groups = group_conv_split.conv_input(x, bank)
     weight = dense_kernel(bank, kernel_size)
-    if s == 1:
-        return x.reshape(b, cols, h, w), weight[0], 1
-    return x.reshape(1, b * cols, h, w), weight.reshape(b * rows, cols, kernel_size, kernel_size), b
+    return x4, weight.reshape(-1, *weight.shape[-3:]), groups
 
 
 #: ``"auto"`` (the split lowering on CPU where it pays) or ``"dense"`` (always the dense masked conv, the
@@ -83,10 +80,7 @@ def forward(x, bank, bias, kernel_size: int, padding: int, split: bool | None = 
         return group_conv_split.forward(x, bank, bias, kernel_size, padding)
     b, rows = x.shape[0], bank.shape[1]
     x4, weight, groups = _views(x, bank, kernel_size)
-    full_bias = None
-    if bias is not None:
-        full_bias = bias.repeat_interleave(rows // bias.shape[0]).repeat(groups)
-    y = F.conv2d(x4, weight, full_bias, padding=padding, groups=groups)
+    y = F.conv2d(x4, weight, group_conv_split.conv_bias(bias, rows, groups), padding=padding, groups=groups)
     # contiguous: the registered op promises the layout its fake kernel reports
     return y.reshape(b, rows, y.shape[-2], y.shape[-1]).contiguous()
 

@@ -154,23 +154,33 @@ def _weights(bank, kernel_size, channels_last):
     return out
 
 
-def _input(x, bank):
+def conv_input(x, bank):
+    """``(x4, groups)``: the conv2d view of ``[B, C_in, G, H, W]`` features for a shared bank
+    (``[B, C_in·G, H, W]``, 1 group) or per-sample banks (``[1, B·C_in·G, H, W]``, B groups)."""
     b, cols, h, w = x.shape[0], bank.shape[-1], x.shape[-2], x.shape[-1]
-    s = bank.shape[0]
-    x4 = x.reshape(b, cols, h, w) if s == 1 else x.reshape(1, b * cols, h, w)
+    if bank.shape[0] == 1:
+        return x.reshape(b, cols, h, w), 1
+    return x.reshape(1, b * cols, h, w), b
+
+
+def conv_bias(bias, rows: int, groups: int):
+    """The per-row bias of the conv2d: ``bias[o]`` for rows ``o·N + n``, repeated per group (None stays None)."""
+    return None if bias is None else bias.repeat_interleave(rows // bias.shape[0]).repeat(groups)
+
+
+def _input(x, bank):
+    x4, groups = conv_input(x, bank)
     channels_last = use_channels_last(x4)
     if channels_last:
         x4 = x4.contiguous(memory_format=torch.channels_last)
-    return x4, channels_last, (1 if s == 1 else b)
+    return x4, channels_last, groups
 
 
 def forward(x, bank, bias, kernel_size: int, padding: int) -> torch.Tensor:
     """As :func:`.group_conv_reference.forward`: ``[B, C_in, G, H, W]`` → ``[B, C_out·N, H', W']``."""
     b, rows = x.shape[0], bank.shape[1]
     x4, channels_last, groups = _input(x, bank)
-    full_bias = None
-    if bias is not None:
-        full_bias = bias.repeat_interleave(rows // bias.shape[0]).repeat(groups)
+    full_bias = conv_bias(bias, rows, groups)
     parts = pieces(kernel_size, bank.shape[2])
     y = None
     # the big square last, so the small arms are summed first (one fewer rounding of the large terms)

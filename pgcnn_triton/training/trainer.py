@@ -79,8 +79,7 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.model_spec, self.data_spec = model_spec or {}, data_spec or {}
         self.cuda = self.device.type == "cuda"
-        self.amp = precision.resolve_amp(self.device, config.amp)
-        self.precision = precision.describe(self.device, config.amp)
+        self.precision = precision.describe(self.device, config.amp)  # the choice, logged and in summary.json
         self.model = model.to(self.device)
         if self.cuda and config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -126,7 +125,7 @@ class Trainer:
 
     # -- small helpers ------------------------------------------------------------------------------
     def _autocast(self):
-        return precision.autocast(self.device, self.amp)
+        return precision.autocast(self.device, self.precision["amp"])
 
     def _to_device(self, x, y):
         x = x.to(self.device, non_blocking=True)
