@@ -36,16 +36,8 @@ from pgcnn_triton.training import (
     save_comparison,
     train_from_args,
 )
-
-DEMO_TRAINING = {
-    "180": dict(epochs=5, batch_size=32, lr=3e-3, lr_probs=3e-2, scheduler="constant", kernel_net="SIREN",
-                per_batch_element=False),
-    # the mirror gate learns through the straight-through gate on the mirrored features
-    "mirror": dict(epochs=15, batch_size=32, lr=3e-3, lr_probs=1e-1, scheduler="constant", kernel_net="SIREN",
-                   per_batch_element=False, mirror_gradient="features"),
-}
-PRESETS = {"180": "mnist6-180-se2-partial", "mirror": "mnist6-m-e2-partial"}
-
+from pgcnn_triton.training.args import fill_unset
+from pgcnn_triton.training.recipes import bundled_run
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -66,10 +58,7 @@ def configure(args: argparse.Namespace) -> argparse.Namespace:
     args.dataset = name if args.paper else f"bundled-{name}"
     args.group = "se2" if args.variant == "180" else "e2"
     if not args.paper:
-        args.preset = args.preset or PRESETS[args.variant]
-        for key, value in DEMO_TRAINING[args.variant].items():
-            if getattr(args, key) is None:
-                setattr(args, key, value)
+        fill_unset(args, bundled_run(args.dataset))  # the short run (recipes.BUNDLED_RUNS)
     if args.out_dir is None:
         args.out_dir = str(Path("runs") / args.dataset)
     return args

@@ -19,10 +19,8 @@ from pgcnn_triton.training import (
     add_train_arguments,
     train_from_args,
 )
-
-#: A short CPU run on the bundled digits; the real dataset uses the paper's recipe.
-BUNDLED_DEFAULTS = dict(epochs=5, hidden=16, num_elements=4, warmup_epochs=1, batch_size=32)
-
+from pgcnn_triton.training.args import fill_unset
+from pgcnn_triton.training.recipes import bundled_run
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -32,9 +30,7 @@ def main(argv=None) -> dict:
     if args.dataset not in ("rotmnist", "bundled-rotmnist"):
         parser.error(f"--dataset must be rotmnist or bundled-rotmnist here, got {args.dataset}")
     if args.dataset == "bundled-rotmnist":
-        for key, value in BUNDLED_DEFAULTS.items():
-            if getattr(args, key) is None:
-                setattr(args, key, value)
+        fill_unset(args, bundled_run(args.dataset))  # a short CPU run (recipes.BUNDLED_RUNS)
     return train_from_args(args)
 
 

@@ -1,8 +1,10 @@
-"""The ``pgcnn`` console script: ``pgcnn train …``, ``pgcnn eval CHECKPOINT``, ``pgcnn plot RUN_DIR…``.
+"""The ``pgcnn`` console script: ``pgcnn train …``, ``pgcnn eval CHECKPOINT``, ``pgcnn plot RUN_DIR…``,
+``pgcnn reproduce``.
 
 ``pgcnn train`` takes the same flags as ``examples/cifar10.py`` (see ``pgcnn train --help``) and runs
 under ``torchrun`` as well; ``pgcnn eval`` rebuilds a checkpoint's (or a run directory's best) model and data and evaluates a split;
-``pgcnn plot`` redraws a run's figures, or compares the learned equivariance of several runs.
+``pgcnn plot`` redraws a run's figures, or compares the learned equivariance of several runs;
+``pgcnn reproduce`` runs the paper's comparative tables on the bundled digits (see ``pgcnn reproduce --help``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from .training.errors import NonFiniteLossError
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``pgcnn`` argument parser with its ``train`` / ``eval`` / ``plot`` subcommands."""
-    parser = argparse.ArgumentParser(prog="pgcnn", description="Partial G-CNNs: train, evaluate, plot.")
+    from .reproduce import cli as reproduce_cli
+
+    parser = argparse.ArgumentParser(prog="pgcnn", description="Partial G-CNNs: train, evaluate, plot, reproduce.")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a model (flags as examples/cifar10.py)")
     add_train_arguments(train)
@@ -31,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="redraw run figures; several runs: compare learned equivariance")
     plot.add_argument("run_dirs", nargs="+")
     plot.add_argument("--out", default=None, help="output PNG of the learned-equivariance figure")
+    reproduce_cli.add_arguments(sub.add_parser(
+        "reproduce", help="the paper's comparative tables on the bundled digits (multi-seed, resumable)",
+        description=reproduce_cli.__doc__.split("\n\n")[0], epilog=reproduce_cli.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter))
     return parser
 
 
@@ -38,10 +46,13 @@ def main(argv=None) -> int:
     """Entry point of the ``pgcnn`` console script. Returns the exit status."""
     args = build_parser().parse_args(argv)
     from .training import evaluate_checkpoint, plot_runs, train_from_args
+    from .reproduce.cli import run as reproduce
 
     try:
         if args.command == "train":
             train_from_args(args)
+        elif args.command == "reproduce":
+            reproduce(args)
         elif args.command == "eval":
             result = evaluate_checkpoint(args.checkpoint, split=args.split, data_dir=args.data_dir,
                                          eval_mode=args.eval_mode, device=args.device, batch_size=args.batch_size)
@@ -52,7 +63,7 @@ def main(argv=None) -> int:
     except NonFiniteLossError as error:
         print(f"pgcnn: {error}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"pgcnn: error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -38,6 +38,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
     d.add_argument("--dataset", choices=DATASETS, default="cifar10", help="dataset (default %(default)s)")
     d.add_argument("--data-dir", default="data", help="directory with the dataset files (default %(default)s)")
     d.add_argument("--download", action="store_true", help="download missing files (CIFAR)")
+    d.add_argument("--train-size", type=int, default=None,
+                   help="bundled-* datasets: training digits (bundled-rotmnist: images, default 3000; MNIST6: "
+                        "sixes, default 300, each with its transformed copy); validation and test sets unchanged")
     m = parser.add_argument_group("model")
     m.add_argument("--model", choices=sorted(FAMILIES), default="ckresnet", help="architecture (default %(default)s)")
     m.add_argument("--group", choices=GROUPS, default=None, help="se2 (default), e2, or t2 (translations only)")
@@ -86,6 +89,16 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(**defaults)
     return parser
+
+
+def fill_unset(args: argparse.Namespace, values: dict) -> argparse.Namespace:
+    """Set each flag of ``values`` that ``args`` leaves unset (``None``); flags given on the command line win."""
+    for key, value in values.items():
+        if not hasattr(args, key):
+            raise ValueError(f"values: {key!r} is not a training flag (add_train_arguments)")
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
 
 
 def group_of(args: argparse.Namespace) -> str:
@@ -157,8 +170,15 @@ def final_pool_size(preset: dict, overrides: dict, image_size: int) -> dict:
 
 
 def data_spec_from_args(args: argparse.Namespace) -> dict:
-    """The dataset spec of parsed flags (``--dataset``, ``--data-dir``)."""
-    return data_spec(args.dataset, args.data_dir)
+    """The dataset spec of parsed flags (``--dataset``, ``--data-dir``, ``--train-size``)."""
+    size = getattr(args, "train_size", None)
+    if size is None:
+        return data_spec(args.dataset, args.data_dir)
+    if not args.dataset.startswith("bundled-"):
+        raise ValueError(f"--train-size applies to the bundled-* datasets only, got --dataset {args.dataset}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"--train-size must be a positive integer, got {size!r}")
+    return data_spec(args.dataset, args.data_dir, train=size)
 
 
 def run_kind(args: argparse.Namespace) -> str:

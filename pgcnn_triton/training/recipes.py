@@ -7,6 +7,26 @@ _CIFAR_GCNN = dict(_CIFAR, epochs=205, batch_size=128)
 _ROTMNIST = dict(epochs=300, batch_size=64, lr=1e-3, weight_decay=0.0, scheduler="cosine")
 _MNIST6 = dict(epochs=300, batch_size=64, lr=1e-3, weight_decay=0.0, scheduler="constant")
 
+#: Short CPU runs on the bundled digits: values of the ``add_train_arguments`` flags (model and training)
+#: that the examples and ``pgcnn reproduce`` fill in where a flag is left unset. Their deviations from the
+#: paper's recipe are stated in ``examples/rotmnist.py`` and ``examples/mnist6.py``.
+BUNDLED_RUNS = {
+    "bundled-rotmnist": dict(epochs=5, hidden=16, num_elements=4, warmup_epochs=1, batch_size=32),
+    "bundled-mnist6-180": dict(preset="mnist6-180-se2-partial", epochs=5, batch_size=32, lr=3e-3, lr_probs=3e-2,
+                               scheduler="constant", kernel_net="SIREN", per_batch_element=False),
+    # the mirror gate learns through the straight-through gate on the mirrored features
+    "bundled-mnist6-m": dict(preset="mnist6-m-e2-partial", epochs=15, batch_size=32, lr=3e-3, lr_probs=1e-1,
+                             scheduler="constant", kernel_net="SIREN", per_batch_element=False,
+                             mirror_gradient="features"),
+}
+
+
+def bundled_run(dataset: str) -> dict:
+    """The short-run flag values of a ``bundled-*`` dataset (:data:`BUNDLED_RUNS`), a fresh copy."""
+    if dataset not in BUNDLED_RUNS:
+        raise ValueError(f"dataset must be one of {sorted(BUNDLED_RUNS)} for a bundled short run, got {dataset!r}")
+    return dict(BUNDLED_RUNS[dataset])
+
 
 def recipe(dataset: str, family: str = "ckresnet", group: str = "se2", partial: bool = True) -> dict:
     """The paper's :class:`~pgcnn_triton.training.TrainConfig` fields for a dataset / model combination."""

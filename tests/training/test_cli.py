@@ -60,3 +60,30 @@ def test_help_states_the_real_default_out_dir(capsys):
         filled = pattern.replace("<dataset>", args.dataset).replace("<model>", args.model)
         assert want == filled.replace("<group>", args.group or "se2").replace(
             "<partial|full>", "full" if args.partial is False else "partial")
+
+
+def test_train_size_sets_the_bundled_training_set_and_eval_rebuilds_it(tmp_path, capsys):
+    out = tmp_path / "small"
+    assert main(["train", "--dataset", "bundled-mnist6-180", "--train-size", "40", "--out-dir", str(out), *TINY]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["dataset_sizes"] == {"train": 80, "val": 100, "test": 300}  # 40 sixes and their rotated copies
+    assert summary["data"]["options"] == {"train": 40}
+    capsys.readouterr()
+    assert main(["eval", str(out), "--split", "train"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 80
+
+
+def test_train_size_is_refused_where_it_cannot_apply(tmp_path, capsys):
+    assert main(["train", "--dataset", "cifar10", "--train-size", "10", "--data-dir", str(tmp_path), *TINY]) == 1
+    assert "--train-size applies to the bundled-* datasets only" in capsys.readouterr().err
+    assert main(["train", "--dataset", "bundled-rotmnist", "--train-size", "0", *TINY]) == 1
+    assert "--train-size must be a positive integer" in capsys.readouterr().err
+
+
+def test_reproduce_subcommand_refuses_to_mix_with_an_existing_reproduction(tmp_path, capsys):
+    (tmp_path / "mnist6-180" / "se2-full" / "seed0").mkdir(parents=True)
+    (tmp_path / "mnist6-180" / "se2-full" / "seed0" / "run.json").write_text('{"flags": {}}')
+    assert main(["reproduce", "--tables", "mnist6-180", "--seeds", "1", "--out-dir", str(tmp_path)]) == 1
+    assert "pass --resume" in capsys.readouterr().err
+    assert main(["reproduce", "--tables", "mnist6-180", "--seeds", "1", "--resume", "--out-dir", str(tmp_path)]) == 1
+    assert "was started with other flags" in capsys.readouterr().err

@@ -1,0 +1,155 @@
+"""What ``pgcnn reproduce`` runs: the paper's comparative tables, scaled to the bundled digits and a CPU.
+
+Three tables (method.md §10–§11; the paper's Tables 1–2 and Figure 4), each a set of rows trained for
+every seed:
+
+* ``rotmnist`` — rotated MNIST (bundled: every digit rotated once by a uniform angle): T(2), SE(2) full /
+  partial, E(2) full / partial. Claim: equivariance beats the translation-only CNN and partial keeps it.
+* ``mnist6-180`` — 6s against their 180°-rotated copies: SE(2) full vs partial. Claim: full is stuck at
+  chance, partial learns to drop the rotations that map a 6 to a "9".
+* ``mnist6-m`` — 6s against their mirror images: E(2) full vs partial (the mirrors are what hurts).
+
+Scaling (stated in the README with the table): the CKResNet presets of each dataset with the bundled
+short-run flags of :data:`~pgcnn_triton.training.recipes.BUNDLED_RUNS` — rotated MNIST at hidden width 16
+(paper: 32), SE(2) with N = 4 rotations and E(2) with N = 8 = the same 4 rotations × 2 mirrors (paper:
+N = 8 for both), 2,000 training digits, 10 epochs at lr 3e-3; MNIST6 at the presets' width 10 with the
+settings of ``examples/mnist6.py``. Within a table every row has the same widths, kernel net and depth, so
+the parameter counts match as in the paper (a kernel net's size does not depend on the group or N; the
+T(2) row differs by the kernel nets' input width and the pooling of its preset).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..training.recipes import bundled_run
+
+
+@dataclass(frozen=True)
+class Row:
+    """One model of a table: ``group`` ``"t2"`` / ``"se2"`` / ``"e2"``, full or partial, and the flags that
+    set it apart from the table's other rows (e.g. its number of group elements)."""
+
+    label: str
+    group: str
+    partial: bool
+    flags: tuple = ()  # (flag, value) pairs: hashable, so rows stay frozen
+
+    @property
+    def slug(self) -> str:
+        """Its run-directory name, e.g. ``se2-partial`` (``t2`` for the baseline)."""
+        return "t2" if self.group == "t2" else f"{self.group}-{'partial' if self.partial else 'full'}"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A comparison on one dataset: its rows, the flags every row shares, and the ``--quick`` changes.
+
+    ``prior_s`` is a measured cost per run (seconds, by row slug, default flags, the README's CPU); it
+    only seeds the ETA before the first run has finished.
+    """
+
+    key: str
+    title: str
+    dataset: str
+    rows: tuple[Row, ...]
+    flags: dict = field(default_factory=dict)
+    quick: dict = field(default_factory=dict)
+    prior_s: dict = field(default_factory=dict)
+
+
+T2 = Row("T(2)", "t2", False)
+SE2_FULL, SE2_PARTIAL = Row("SE(2) full", "se2", False), Row("SE(2) partial", "se2", True)
+E2_FULL, E2_PARTIAL = Row("E(2) full", "e2", False), Row("E(2) partial", "e2", True)
+# rotated MNIST: E(2) with the same 4 rotations as SE(2), times the 2 mirrors (with N = 4 it would sample
+# only 2 rotations per layer, and trained to 64 % in 4 epochs where SE(2) reached 95 %)
+E2_FULL_8 = Row("E(2) full", "e2", False, (("num_elements", 8),))
+E2_PARTIAL_8 = Row("E(2) partial", "e2", True, (("num_elements", 8),))
+
+TABLES = (
+    Table("rotmnist", "Rotated MNIST (bundled)", "bundled-rotmnist",
+          (T2, SE2_FULL, SE2_PARTIAL, E2_FULL_8, E2_PARTIAL_8),
+          flags=dict(bundled_run("bundled-rotmnist"), epochs=10, lr=3e-3, train_size=2000),
+          quick=dict(epochs=3),
+          prior_s={"t2": 87.0, "se2-full": 42.0, "se2-partial": 43.0, "e2-full": 105.0, "e2-partial": 107.0}),
+    Table("mnist6-180", "MNIST6-180 (bundled)", "bundled-mnist6-180", (SE2_FULL, SE2_PARTIAL),
+          flags=bundled_run("bundled-mnist6-180"),
+          quick=dict(epochs=4),
+          prior_s={"se2-full": 15.0, "se2-partial": 15.0}),
+    Table("mnist6-m", "MNIST6-M (bundled)", "bundled-mnist6-m", (E2_FULL, E2_PARTIAL),
+          flags=bundled_run("bundled-mnist6-m"),
+          quick=dict(epochs=8),
+          prior_s={"e2-full": 38.0, "e2-partial": 35.0}),
+)
+TABLE_KEYS = tuple(t.key for t in TABLES)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run of the reproduction: a table's row for one seed, with all its flags."""
+
+    table: Table
+    row: Row
+    seed: int
+    flags: dict
+
+    @property
+    def name(self) -> str:
+        """``<table>/<row>/seed<k>``: its place under the output directory and its name in logs."""
+        return f"{self.table.key}/{self.row.slug}/seed{self.seed}"
+
+    @property
+    def prior_s(self) -> float:
+        return float(self.table.prior_s.get(self.row.slug, 60.0))
+
+
+def select_tables(keys) -> tuple[Table, ...]:
+    """The tables named by ``keys`` (all when ``None``), in the canonical order."""
+    if keys is None:
+        return TABLES
+    keys = list(keys)
+    unknown = [k for k in keys if k not in TABLE_KEYS]
+    if unknown or not keys:
+        raise ValueError(f"tables must be a non-empty subset of {list(TABLE_KEYS)}, got {keys}")
+    return tuple(t for t in TABLES if t.key in keys)
+
+
+def row_flags(table: Table, row: Row) -> dict:
+    """The training flags of a row: the table's shared flags, its group and partial flag, its own flags.
+
+    MNIST6 tables name a preset (the partial model); its full row is the same architecture with θ
+    fixed (``partial=False``), as in ``examples/mnist6.py``.
+    """
+    flags = dict(table.flags, dataset=table.dataset, group=row.group, **dict(row.flags))
+    if row.group == "t2":
+        flags.pop("preset", None)  # the T(2) baseline is its own preset (rotmnist-t2)
+        flags["partial"] = None
+    else:
+        flags["partial"] = row.partial
+    return flags
+
+
+def build_plan(tables=None, seeds: int = 3, quick: bool = False, overrides: dict | None = None) -> list[Run]:
+    """Every run of the reproduction, table by table, seed-major within a table (seed 0 of every row
+    first, so an interrupted run has a complete first comparison).
+
+    Args:
+        tables: table keys (default: all of :data:`TABLES`).
+        seeds: number of seeds, ``0 … seeds-1``.
+        quick: apply each table's ``quick`` flags (fewer epochs).
+        overrides: flags set on every run last (e.g. ``{"epochs": 1, "max_batches": 2}``); ``None`` values
+            are ignored.
+    """
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
+    extra = {k: v for k, v in (overrides or {}).items() if v is not None}
+    plan = []
+    for table in select_tables(tables):
+        for seed in range(seeds):
+            for row in table.rows:
+                flags = row_flags(table, row)
+                if quick:
+                    flags.update(table.quick)
+                flags.update(extra, seed=seed)
+                plan.append(Run(table, row, seed, flags))
+    return plan
