@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 
 from .training.args import add_train_arguments
@@ -52,7 +53,8 @@ def main(argv=None) -> int:
         if args.command == "train":
             train_from_args(args)
         elif args.command == "reproduce":
-            reproduce(args)
+            words = sys.argv[1:] if argv is None else list(argv)
+            reproduce(args, command="pgcnn " + " ".join(shlex.quote(w) for w in words))
         elif args.command == "eval":
             result = evaluate_checkpoint(args.checkpoint, split=args.split, data_dir=args.data_dir,
                                          eval_mode=args.eval_mode, device=args.device, batch_size=args.batch_size)

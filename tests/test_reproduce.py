@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pgcnn_triton.cli import main as pgcnn_main
 from pgcnn_triton.reproduce import TABLES, build_plan, execute, format_markdown
 from pgcnn_triton.reproduce.cli import main as reproduce_main
 from pgcnn_triton.reproduce.report import aggregate, check_claims, kept_rotations, mean_std
@@ -241,9 +242,10 @@ def test_tiny_reproduction_writes_table_figure_and_runs_and_resumes(tmp_path, ca
             assert (Path(run["dir"]) / name).is_file(), (run["name"], name)
     width, height = png_size(out / "reproduce.png")
     assert width > 800 and height > 500
-    # a second invocation with --resume trains nothing and writes the same table
+    # a second invocation (the console script) with --resume trains nothing and writes the same table
     before = {r["name"]: r["summary"]["test_acc"] for r in result["runs"]}
-    assert reproduce_main([*argv, "--resume"]) == 0
+    assert pgcnn_main(["reproduce", *argv, "--resume"]) == 0
     assert capsys.readouterr().out.count("(read back)") == 9
     after = json.loads((out / "results.json").read_text())
     assert {r["name"]: r["summary"]["test_acc"] for r in after["runs"]} == before
+    assert f"Command: `pgcnn reproduce {' '.join(argv)} --resume`" in (out / "results.md").read_text()

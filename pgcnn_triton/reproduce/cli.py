@@ -66,7 +66,7 @@ def _check(args: argparse.Namespace) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
 
 
-def header(args: argparse.Namespace, command: str, seconds: float | None) -> str:
+def header(args: argparse.Namespace, command: str, seconds: float | None, run_seconds: float | None = None) -> str:
     """Date, machine, precision and command of a reproduction (the first lines of results.md)."""
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     info = precision.describe(device, args.amp)
@@ -76,7 +76,10 @@ def header(args: argparse.Namespace, command: str, seconds: float | None) -> str
              f"(torch {torch.__version__}, Python {platform.python_version()}; "
              f"{'bf16 autocast' if info['amp'] else 'float32'}).", "", f"Command: `{command}`"]
     if seconds is not None:
-        lines.append(f"Total wall time: {format_seconds(seconds)} (this invocation).")
+        total = f"Wall time: {format_seconds(seconds)} this invocation"
+        if run_seconds is not None:
+            total += f"; the runs' own wall times sum to {format_seconds(run_seconds)} (read-back runs included)"
+        lines.append(total + ".")
     return "\n".join(lines + [""])
 
 
@@ -99,8 +102,9 @@ def run(args: argparse.Namespace, command: str | None = None, train=None) -> dic
     seconds = time.perf_counter() - started
     stats = aggregate(records, tables)
     claims = check_claims(stats) if not args.quick and args.max_batches is None else []
-    command = command or "pgcnn reproduce " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    markdown = format_markdown(stats, claims, header(args, command, seconds))
+    command = command or "pgcnn_triton.reproduce.run(args)"
+    run_seconds = sum(r["wall_s"] for r in records if r["wall_s"] is not None)
+    markdown = format_markdown(stats, claims, header(args, command, seconds, run_seconds))
     if args.quick or args.max_batches is not None:
         markdown += ("\n(--quick / --max-batches: a preview with fewer epochs or batches; the paper's claims "
                      "are checked only by the default command.)\n")
