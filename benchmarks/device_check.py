@@ -25,8 +25,8 @@ skipped when the ``--budget`` (seconds) runs low:
    launches per step, convolutions vs the rest; alone (``--parts profile``) it is sized for ``--budget 120``.
 
 Tables are printed last and written to ``--out`` (device_check.md / .json). On the GPU the script
-sets ``PGCNN_AUTOTUNE=quick`` unless it is set (3 tile configs: compiling all 8 for every dtype
-costs minutes of a lease).
+sets ``PGCNN_AUTOTUNE=quick`` unless it is set (3–4 tile configs per dtype: compiling the full set for
+every dtype costs minutes of a lease).
 """
 
 from __future__ import annotations
