@@ -27,7 +27,8 @@ multiply-adds, the same count for all three passes) and ``*_roofline`` (that ove
 ``PEAK_TFLOPS``; NaN off the GPU). ``sum_speedup`` = (cuDNN fwd + dgrad + wgrad) / (Triton fwd +
 dgrad + wgrad). ``auto_fwd`` / ``auto_bwd``: what the ``auto`` backend picks for this shape (it times
 both once and caches the winner, :func:`pgcnn_triton.kernels.auto_choices`; a per-precision rule,
-``PGCNN_AUTO_RULES``, can fix the choice); ``auto_ok``: whether that pick is the faster path of this
+``PGCNN_AUTO_RULES``, can fix the choice: ``auto_rule`` is the rule in force, ``time`` if none);
+``auto_ok``: whether that pick is the faster path of this
 table, within ``AUTO_NOISE`` (fwd vs fwd; bwd vs dgrad + wgrad). Off the GPU auto runs the
 interpreter and times nothing (``auto_ok`` = ``n/a``).
 
@@ -56,7 +57,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from common import Deadline, Precision, emit, timed  # noqa: E402
 
-from pgcnn_triton.kernels import dense_kernel, use_backend  # noqa: E402
+from pgcnn_triton.kernels import _backend, dense_kernel, use_backend  # noqa: E402
 from pgcnn_triton.kernels.group_conv import packed_kernel  # noqa: E402
 from pgcnn_triton.kernels import group_conv as gc  # noqa: E402
 
@@ -71,10 +72,10 @@ TINY_MODEL = dict(hidden=4, kernel_size=3, kernel_hidden=6, num_elements=4)
 TINY_BATCH, TINY_SIZE = 2, 12
 COLUMNS = (["model", "layers", "shape", "S", "precision", "target"]
            + [f"{p}_{c}" for p in PASSES for c in ("triton_ms", "cudnn_ms", "speedup", "tflops", "roofline")]
-           + ["sum_speedup", "max_rel_err", "auto_fwd", "auto_bwd", "auto_ok", "note"])
+           + ["sum_speedup", "max_rel_err", "auto_fwd", "auto_bwd", "auto_rule", "auto_ok", "note"])
 SUMMARY_COLUMNS = ["model", "layers", "shape", "S", "precision", "target", "fwd_triton_ms", "fwd_cudnn_ms",
                    "fwd_speedup", "dgrad_speedup", "wgrad_speedup", "sum_speedup", "fwd_tflops", "fwd_roofline",
-                   "wgrad_roofline", "max_rel_err", "auto_fwd", "auto_bwd", "auto_ok", "note"]
+                   "wgrad_roofline", "max_rel_err", "auto_fwd", "auto_bwd", "auto_rule", "auto_ok", "note"]
 
 
 @dataclass(frozen=True)
@@ -310,6 +311,7 @@ def measure(device, shape: ConvShape, samples: int, prec: str, reps: int) -> dic
                 errors.append(rel_err(*outputs[name]()))
             row["max_rel_err"] = max(errors)
             row["auto_fwd"], row["auto_bwd"] = auto_picks(device, shape, tensors)
+            row["auto_rule"] = _backend.auto_rule(prec)
     finally:
         torch.backends.cudnn.benchmark = saved
     peak = PEAK_TFLOPS.get(prec, float("nan"))
@@ -384,4 +386,12 @@ def report(rows: list[dict]) -> str:
             f"(goal 1.3x), fwd roofline {r['fwd_roofline']:.0%}" if not math.isnan(r["fwd_roofline"]) else
             f"{r['shape']} S={r['S']}: fwd {r['fwd_speedup']:.2f}x, sum {r['sum_speedup']:.2f}x"
             for r in targets))
+    tf32 = [r for r in measured if r["precision"] == "tf32"]
+    if tf32:  # the TF32 target: within 1.1x of cuDNN, or auto routes TF32 to cuDNN
+        slow = [r for r in tf32 if r["sum_speedup"] < 1 / 1.1]
+        lines.append("TF32 (fwd + dgrad + wgrad, cuDNN / Triton): " + "; ".join(
+            f"{r['shape']}: {r['sum_speedup']:.2f}x" for r in tf32) + (
+            f". Triton is more than 1.1x slower on {len(slow)} shape(s): route TF32 to cuDNN with "
+            "PGCNN_AUTO_RULES=tf32=torch (or set_auto_rule('tf32', 'torch'))" if slow else
+            ". Triton is within 1.1x of cuDNN on every TF32 shape measured"))
     return "\n\n".join(lines)

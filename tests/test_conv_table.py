@@ -104,3 +104,15 @@ def test_table_part_runs_on_cpu(tmp_path):
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == len(rows)
     report = (tmp_path / "device_check.md").read_text()
     assert "Kernel table (issue 13)" in report and all(r["shape"] in report for r in rows)
+
+
+def test_auto_verdict_compares_picks_with_the_faster_path():
+    row = {"fwd_triton_ms": 1.0, "fwd_cudnn_ms": 2.0, "dgrad_triton_ms": 3.0, "dgrad_cudnn_ms": 1.0,
+           "wgrad_triton_ms": 1.0, "wgrad_cudnn_ms": 2.0}  # bwd: triton 4.0 vs cuDNN 3.0
+    assert conv_table.auto_verdict({**row, "auto_fwd": "triton", "auto_bwd": "torch"}) == "yes"
+    assert conv_table.auto_verdict({**row, "auto_fwd": "torch", "auto_bwd": "torch"}) == "NO"
+    assert conv_table.auto_verdict({**row, "auto_fwd": "triton", "auto_bwd": "triton"}) == "NO"
+    # within the noise allowance the slower path is accepted
+    close = {**row, "dgrad_triton_ms": 2.0 + 0.5 * conv_table.AUTO_NOISE * 3.0}
+    assert conv_table.auto_verdict({**close, "auto_fwd": "triton", "auto_bwd": "triton"}) == "yes"
+    assert conv_table.auto_verdict({**row, "auto_fwd": "?", "auto_bwd": "torch"}) == "n/a"
