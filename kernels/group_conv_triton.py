@@ -179,8 +179,9 @@ _QUICK_BY_DTYPE = {
 _FULL_EXTRA = {2: [(128, 256, 64, 8, 4)], 4: [], 8: []}
 #: shared memory one thread block may use on sm_90 (H100 / H200): 227 KB of the SM's 228 KB
 SM90_SMEM_PER_BLOCK = 227 * 1024
-_CONV_KEY = ["M_per", "HW_out", "K_chan", "T", "N_cols", "N_pad"]
-_WGRAD_KEY = ["P_per", "HW_out", "N_rows", "K_chan", "T", "SPLIT"]
+# the channel strides tell NCHW from channels-last operands, which tune (and compile) differently
+_CONV_KEY = ["M_per", "HW_out", "K_chan", "T", "N_cols", "N_pad", "sxc", "syc"]
+_WGRAD_KEY = ["P_per", "HW_out", "N_rows", "K_chan", "T", "SPLIT", "sdc", "sxc"]
 
 
 def smem_estimate(tile: tuple, element_bytes: int) -> int:
@@ -308,9 +309,14 @@ def _launch_conv(src, bank_view, bias, out, idx, kernel_size, negate, shift, gro
 
 
 def conv_forward(x, bank, bias, kernel_size: int, padding: int, out_channels: int, pool: str = "",
-                 allow_tf32: bool = True):
+                 allow_tf32: bool = True, channels_last: bool = False):
     """``x`` ``[B, C_in, G, H, W]``, ``bank`` ``[S, C_out·N, T, C_in·G]`` (``x.dtype``) →
-    ``[B, C_out·N, H', W']``, or with ``pool`` = "max" / "mean" ``([B, C_out, H', W'], argmax)``."""
+    ``[B, C_out·N, H', W']``, or with ``pool`` = "max" / "mean" ``([B, C_out, H', W'], argmax)``.
+
+    Any strides of ``x`` work. ``channels_last=True`` writes the output channels-last as well: with
+    ``x`` whose ``[B, C_in·G, H, W]`` view is channels-last, every operand row is channel-contiguous,
+    which lets the sm_90 build pipeline its bf16 loads (``cp.async``), which the NCHW build does not.
+    Not used by the op (its fake kernel promises contiguous NCHW); the kernel table measures it."""
     bsz, h, w = x.shape[0], x.shape[-2], x.shape[-1]
     s, rows, _, cols = bank.shape
     x4 = x.reshape(bsz, cols, h, w)
@@ -321,14 +327,16 @@ def conv_forward(x, bank, bias, kernel_size: int, padding: int, out_channels: in
     view = (bank, sws, bank.stride(1), bank.stride(2), bank.stride(3))
     shift = kernel_size // 2 - padding
     n_sub = rows // out_channels
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     if not pool:
-        y = torch.empty(bsz, rows, h_out, w_out, device=x.device, dtype=x.dtype)
+        y = torch.empty(bsz, rows, h_out, w_out, device=x.device, dtype=x.dtype, memory_format=layout)
         _launch_conv(x4, view, bias, y, None, kernel_size, False, shift, groups, rows, n_sub, n_sub, n_sub,
                      0, 1, cols, allow_tf32)
         return y
     pool_np = next_pow2(n_sub)
-    y = torch.empty(bsz, out_channels, h_out, w_out, device=x.device, dtype=x.dtype)
-    idx = torch.empty(bsz, out_channels, h_out, w_out, device=x.device, dtype=torch.int32) if pool == "max" \
+    y = torch.empty(bsz, out_channels, h_out, w_out, device=x.device, dtype=x.dtype, memory_format=layout)
+    idx = torch.empty(bsz, out_channels, h_out, w_out, device=x.device, dtype=torch.int32,
+                      memory_format=layout) if pool == "max" \
         else torch.empty(0, device=x.device, dtype=torch.int32)
     _launch_conv(x4, view, bias, y, idx if pool == "max" else None, kernel_size, False, shift, groups,
                  out_channels * pool_np, pool_np, n_sub, n_sub, 1 if pool == "max" else 2, pool_np, cols,
@@ -336,15 +344,18 @@ def conv_forward(x, bank, bias, kernel_size: int, padding: int, out_channels: in
     return y, idx
 
 
-def conv_input_grad(grad_y, bank, x_shape, kernel_size: int, padding: int, allow_tf32: bool = True):
-    """``grad_x`` ``[B, C_in, G, H, W]`` of :func:`conv_forward` (without pooling)."""
+def conv_input_grad(grad_y, bank, x_shape, kernel_size: int, padding: int, allow_tf32: bool = True,
+                    channels_last: bool = False):
+    """``grad_x`` ``[B, C_in, G, H, W]`` of :func:`conv_forward` (without pooling); ``channels_last``:
+    written so that its ``[B, C_in·G, H, W]`` view is channels-last (see :func:`conv_forward`)."""
     bsz, h, w = x_shape[0], x_shape[-2], x_shape[-1]
     s, rows, _, cols = bank.shape
     bank = bank.contiguous()
     groups = bsz if s > 1 else 1
     # the bank read transposed: GEMM columns are the input channels, K runs over the bank rows
     view = (bank, bank.stride(0) if s > 1 else 0, bank.stride(3), bank.stride(2), bank.stride(1))
-    gx = torch.empty(bsz, cols, h, w, device=grad_y.device, dtype=grad_y.dtype)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    gx = torch.empty(bsz, cols, h, w, device=grad_y.device, dtype=grad_y.dtype, memory_format=layout)
     _launch_conv(grad_y, view, None, gx, None, kernel_size, True, padding - kernel_size // 2, groups, cols,
                  cols, cols, cols, 0, 1, rows, allow_tf32)
     return gx.reshape(x_shape)
@@ -397,6 +408,13 @@ _GPU_SPECIALISATION = {
     "conv": dict(ones=("sxw", "syw", "swk"),
                  divisible=("x_ptr", "w_ptr", "bias_ptr", "y_ptr", "idx_ptr", "M_per", "HW_out", "W_out", "H_in",
                             "W_in", "K_chan", "N_cols", "sxb", "sxc", "sxh", "swn", "swt", "syb", "syc", "syh")),
+    # the same with channels-last activations and output (unit channel strides)
+    "conv_cl": dict(ones=("sxc", "syc", "swk"),
+                    divisible=("x_ptr", "w_ptr", "bias_ptr", "y_ptr", "idx_ptr", "M_per", "HW_out", "W_out", "H_in",
+                               "W_in", "K_chan", "N_cols", "sxb", "sxh", "sxw", "swn", "swt", "syb", "syh", "syw")),
+    "wgrad_cl": dict(ones=("sdc", "sxc"),
+                     divisible=("dy_ptr", "x_ptr", "dw_ptr", "P_per", "HW_out", "W_out", "H_in", "W_in", "N_rows",
+                                "K_chan", "sdb", "sdh", "sdw", "sxb", "sxh", "sxw", "sw_split", "sws", "swn", "swt")),
     "wgrad": dict(ones=("sdw", "sxw"),
                   divisible=("dy_ptr", "x_ptr", "dw_ptr", "P_per", "HW_out", "W_out", "H_in", "W_in", "N_rows",
                              "K_chan", "sdb", "sdc", "sdh", "sxb", "sxc", "sxh", "sw_split", "sws", "swn", "swt")),
@@ -443,6 +461,12 @@ def compile_cases() -> list[dict]:
             cases[-2]["element_bytes"] = cases[-1]["element_bytes"] = size
             cases[-2].update(_GPU_SPECIALISATION["conv"])
             cases[-1].update(_GPU_SPECIALISATION["wgrad"])
+    # channels-last operands (conv_forward(..., channels_last=True)) for the short bf16 set
+    for bm, bn, bk, warps, stages in _QUICK_BY_DTYPE[2]:
+        conv("cl bf16", "*bf16", "ieee", 0, 1, bm, bn, bk, warps, stages)
+        wgrad("cl bf16", "*bf16", "ieee", bm, bn, bk, warps, stages)
+        cases[-2].update(_GPU_SPECIALISATION["conv_cl"])
+        cases[-1].update(_GPU_SPECIALISATION["wgrad_cl"])
     conv("fp16", "*fp16", "ieee", 0, 1, 128, 128, 64, 8, 3)
     conv("pool max bf16 N=8", "*bf16", "ieee", 1, 8, 128, 64, 64, 8, 3)
     conv("pool mean bf16 N=6", "*bf16", "ieee", 2, 8, 128, 64, 64, 8, 3)

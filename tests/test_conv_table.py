@@ -97,8 +97,13 @@ def test_table_part_runs_on_cpu(tmp_path):
             assert row[f"{p}_speedup"] == pytest.approx(cudnn_ms / triton_ms)
             assert row[f"{p}_tflops"] == pytest.approx(row["flop"] / triton_ms / 1e9)
             assert math.isnan(row[f"{p}_roofline"])  # no H200 roofline off the GPU
-        total = [sum(row[f"{p}_{side}_ms"] for p in conv_table.PASSES) for side in ("cudnn", "triton")]
+        total = [sum(row[f"{p}_{side}_ms"] for p in conv_table.PASSES) for side in ("cudnn", "triton", "triton_cl")]
         assert row["sum_speedup"] == pytest.approx(total[0] / total[1])
+        # the channels-last variant: measured, checked against cuDNN, its speedups from its own times
+        assert row["cl_max_rel_err"] <= conv_table.TOL[row["precision"]]
+        assert row["sum_cl_speedup"] == pytest.approx(total[0] / total[2])
+        assert all(row[f"{p}_cl_speedup"] == pytest.approx(row[f"{p}_cudnn_ms"] / row[f"{p}_triton_cl_ms"])
+                   for p in conv_table.PASSES)
         assert (row["auto_fwd"], row["auto_bwd"], row["auto_ok"]) == ("triton", "triton", "n/a")  # interpreter
     # streamed as measured, and the summary table is in device_check.md
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == len(rows)

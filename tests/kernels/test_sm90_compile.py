@@ -17,14 +17,19 @@ from pgcnn_triton.kernels import group_conv_triton as gct
 SIZES = {"bf16": 2, "tf32": 4, "fp64": 8}
 
 
-def compile_only(prefixes: str) -> list[str]:
+def compile_lines(prefixes: str) -> list[str]:
+    """The ``ok`` lines of ``_compile --only prefixes`` (asserting that nothing failed)."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     proc = subprocess.run([sys.executable, "-m", "pgcnn_triton.kernels._compile", "--only", prefixes], env=env,
                           capture_output=True, text=True, timeout=900)
     lines = proc.stdout.splitlines()
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert not [line for line in lines if line.startswith("FAIL")]
-    return [line.split(":")[0][5:] for line in lines if line.startswith("ok")]
+    return [line for line in lines if line.startswith("ok")]
+
+
+def compile_only(prefixes: str) -> list[str]:
+    return [line.split(":")[0][5:] for line in compile_lines(prefixes)]
 
 
 @pytest.mark.long(20)
@@ -65,3 +70,13 @@ def test_autotune_sets_per_dtype(monkeypatch):
     monkeypatch.setenv("PGCNN_AUTOTUNE", "fast")
     with pytest.raises(ValueError, match="PGCNN_AUTOTUNE"):
         gct.autotune_configs(torch.bfloat16)
+
+
+@pytest.mark.long(12)
+def test_channels_last_bf16_builds_are_software_pipelined():
+    """With channel-contiguous activations (``conv_forward(..., channels_last=True)``) the bf16 conv and
+    bank-gradient kernels stage their loads with ``cp.async`` (pipelined) on sm_90; the NCHW bf16 builds
+    do not (their gathered rows are not provably contiguous: BENCHMARKS.md, issue 13)."""
+    lines = compile_lines("group_conv cl bf16,group_conv bank_grad cl bf16")
+    assert len(lines) == 2 * len(gct._QUICK_BY_DTYPE[2])
+    assert all("cp.async yes" in line for line in lines), lines
