@@ -63,9 +63,10 @@ def test_distinct_shapes_and_targets():
     assert targets == [(256, 256, 32), (256, 512, 16), (512, 512, 16)]
     assert [conv_table.is_target(s) for s in shapes[:3]] == [True] * 3
     plan = conv_table.plan(shapes)
-    assert plan[:6] == [(s, m, "bf16") for m in ("1", "B") for s in shapes[:3]]
+    # the targets first: bf16 S=1, bf16 S=B, TF32 S=1; then every other shape in bf16, S=1 and S=B
+    assert plan[:9] == [(s, m, "bf16") for m in ("1", "B") for s in shapes[:3]] + [(s, "1", "tf32") for s in shapes[:3]]
     assert {(s, m) for s, m, p in plan if p == "bf16"} == {(s, m) for s in shapes for m in ("1", "B")}
-    assert [(s, m) for s, m, p in plan if p == "tf32"] == [(s, "1") for s in shapes[:3]]
+    assert len(plan) == 2 * len(shapes) + 3 == 27
 
 
 def test_budget_skips_rows_and_says_so(tmp_path, capsys):
