@@ -10,19 +10,23 @@ skipped when the ``--budget`` (seconds) runs low:
 1. correctness (relative-norm error against a float64 reference on the same device; tolerances of
    kernels.md §9: fp32 1e-5, TF32 5e-3, bf16 2e-2): group conv forward / input gradient / bank
    gradient (shared and per-sample banks, fused max pooling), kernel bank forward/backward, pooling;
-2. end-to-end rows (``benchmarks/models.py``): CIFAR-10 CKResNet and GCNN training step and
+2. the kernel table of issue 13 (``benchmarks/conv_table.py``): every group-conv shape of the
+   CIFAR-10 CKResNet and GCNN presets at batch 64, forward / input gradient / bank gradient timed
+   separately, Triton vs cuDNN, S = 1 and S = B, bf16 (TF32 on the target shapes), with what
+   ``auto`` picks per shape; alone (``--parts table``) it is sized for ``--budget 420``;
+3. end-to-end rows (``benchmarks/models.py``): CIFAR-10 CKResNet and GCNN training step and
    inference, torch vs Triton backend, fp32 / TF32 / bf16, eager vs compiled, frozen vs unfrozen;
-3. scaling of one group conv with N and with θ (``benchmarks/scaling.py``), bf16, Triton;
-4. kernel timing: the group conv forward and forward + backward against cuDNN's dense conv on the
+4. scaling of one group conv with N and with θ (``benchmarks/scaling.py``), bf16, Triton;
+5. kernel timing: the group conv forward and forward + backward against cuDNN's dense conv on the
    same zero-masked bank (per-sample banks), with TFLOP/s on the masked FLOPs and the fraction of
    the roofline; the bank and pooling kernels' GB/s against device copy bandwidth;
-5. profile (``benchmarks/profile_step.py``): ``torch.profiler`` over a few compiled bf16 training
+6. profile (``benchmarks/profile_step.py``): ``torch.profiler`` over a few compiled bf16 training
    steps of the CKResNet and the GCNN (``--profile-rows``): top kernels, GPU busy vs wall time,
    launches per step, convolutions vs the rest; alone (``--parts profile``) it is sized for ``--budget 120``.
 
 Tables are printed last and written to ``--out`` (device_check.md / .json). On the GPU the script
-sets ``PGCNN_AUTOTUNE=quick`` unless it is set (3 tile configs: compiling all 8 for every dtype
-costs minutes of a lease).
+sets ``PGCNN_AUTOTUNE=quick`` unless it is set (3–4 tile configs per dtype: compiling the full set for
+every dtype costs minutes of a lease).
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ TOL = {"fp32": 1e-5, "tf32": 5e-3, "bf16": 2e-2}
 # (B, C, N, k, H): the kernel benchmark shapes (C_in = C_out = C, G = N, H = W, 'same')
 GPU_SHAPES = [(64, 64, 8, 7, 32), (64, 32, 8, 7, 32), (64, 64, 8, 5, 32), (64, 10, 8, 7, 28)]
 TINY_SHAPES = [(2, 2, 4, 3, 6), (2, 2, 3, 5, 7)]
-PARTS = ("correctness", "models", "scaling", "kernels", "profile")
+PARTS = ("correctness", "table", "models", "scaling", "kernels", "profile")
 # the profiled rows (models.spec_name, optionally with models.OPTIONS suffixes), most important first
 PROFILE_ROWS = "ckresnet/train/triton/bf16/compiled,gcnn/train/triton/bf16/compiled"
 TINY_PROFILE_ROWS = "tiny/train/triton/bf16/compiled"  # aot_eager, as the tiny models rows
@@ -209,6 +213,14 @@ def copy_bandwidth(device, reps):
 
 # ------------------------------------------------------------------------------------------- main
 
+def conv_table_report(rows) -> str:
+    if not rows:
+        return ""
+    import conv_table
+
+    return conv_table.report(rows)
+
+
 def correctness(device, tiny, sink, precisions=("fp32", "bf16", "tf32")) -> list[dict]:
     check_shape = (2, 2, 4, 3, 6) if tiny else (8, 32, 8, 7, 16)
     plan = []
@@ -277,6 +289,12 @@ def main(argv=None) -> int:
 
     checks = correctness(device, tiny, sink, tuple(args.precisions.split(","))) if "correctness" in parts else []
 
+    table_rows = []
+    if "table" in parts:
+        import conv_table
+
+        table_rows = conv_table.run(device, deadline, sink, tiny=tiny, reps=args.reps)
+
     if args.select:
         specs = models.select(models.gpu_specs(("ckresnet", "gcnn", "tiny"), *batches), args.select.split(","))
     elif tiny:
@@ -331,14 +349,15 @@ def main(argv=None) -> int:
         f"Memory-bound kernels (device copy {copy:.0f} GB/s):\n" + table(
             memory_rows, ["op", "shape", "ms", "GB/s", "vs_copy"]),
         profile_step.report(profile_rows),
+        conv_table_report(table_rows),
         "auto choices: " + json.dumps({str(k[0]) + str(k[1][0]): v for k, v in auto_choices().items()}),
     ])
     (out / "device_check.md").write_text(report + "\n")
     (out / "device_check.json").write_text(json.dumps(
         {"header": header, "correctness": checks, "models": model_rows, "scaling": scale_rows, "conv": timing,
-         "memory": memory_rows, "copy_GBps": copy, "profile": profile_rows}, indent=1, default=str))
+         "table": table_rows, "memory": memory_rows, "copy_GBps": copy, "profile": profile_rows}, indent=1, default=str))
     print(report, flush=True)
-    failed = [r for r in checks if r["ok"] != "yes"] + [r for r in model_rows + profile_rows
+    failed = [r for r in checks if r["ok"] != "yes"] + [r for r in model_rows + profile_rows + table_rows
                                                          if "FAILED" in r.get("note", "")]
     if failed:
         print(f"\n{len(failed)} check(s) FAILED", file=sys.stderr)

@@ -16,7 +16,7 @@ Triton on CUDA, the group conv timed against cuDNN once per shape; the interpret
 ``TRITON_INTERPRET=1``; else the torch reference).
 """
 
-from ._backend import BACKENDS, auto_choices, use_backend
+from ._backend import BACKENDS, auto_choices, auto_rules, capture_fallbacks, set_auto_rule, use_backend
 from .bank import kernel_bank
 from .group_conv import conv_dtype, dense_kernel, group_conv2d, resolve_padding
 from .group_pool import global_max_pool, group_pool
@@ -27,6 +27,8 @@ __all__ = [
     "TAP_SETS",
     "TapLayout",
     "auto_choices",
+    "auto_rules",
+    "capture_fallbacks",
     "check_kernel_size",
     "check_taps",
     "conv_dtype",
@@ -38,6 +40,7 @@ __all__ = [
     "kernel_bank",
     "num_disk_taps",
     "resolve_padding",
+    "set_auto_rule",
     "square_taps",
     "tap_layout",
     "tap_set",

@@ -11,12 +11,28 @@ Choice, first match wins:
 keeps the faster, :func:`fastest`); CPU tensors → the Triton kernels through the interpreter when
 ``TRITON_INTERPRET=1``, else the torch reference. ``"triton"`` on CPU without the interpreter raises
 (a launch would fail with Triton's "0 active drivers").
+
+What ``auto`` chose, per op and shape, is cached for the process and listed by :func:`auto_choices`.
+
+Per-precision rules (``PGCNN_AUTO_RULES`` or :func:`set_auto_rule`): ``auto`` can be told to take
+one backend for a precision without timing, e.g. ``PGCNN_AUTO_RULES=tf32=torch`` routes every TF32
+group conv (fp32 tensors with ``torch.backends.cudnn.allow_tf32``) to cuDNN. Precisions: ``bf16``,
+``fp16``, ``tf32``, ``fp32`` (TF32 off), ``fp64``; backends: ``triton``, ``torch`` or ``time`` (the
+default: time both). No rule is set by default.
+
+CUDA graphs: a shape's choice must be made before the graph is captured (one eager call of each
+shape, e.g. the warm-up iterations that ``torch.compile(mode="reduce-overhead")`` runs anyway),
+because nothing can be timed inside a capture. A shape first seen during capture gets the safe
+default, ``"torch"`` (cuDNN), which is then cached for the process so the captured graph and later
+eager calls agree, and a warning names the shape (:func:`capture_fallbacks` lists them);
+``PGCNN_AUTO_CAPTURE=error`` raises instead.
 """
 
 from __future__ import annotations
 
 import contextvars
 import os
+import warnings
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -102,18 +118,86 @@ def resolve(backend: str | None, device: torch.device) -> str:
 
 
 _FASTEST: dict[tuple, str] = {}
+_CAPTURE_FALLBACKS: list[tuple] = []
+PRECISIONS = ("bf16", "fp16", "tf32", "fp32", "fp64")
+RULE_ENV = "PGCNN_AUTO_RULES"
+CAPTURE_ENV = "PGCNN_AUTO_CAPTURE"
+_RULES: dict[str, str] = {}  # set_auto_rule(); overrides the environment
+
+
+def precision_of(dtype: torch.dtype, allow_tf32: bool) -> str:
+    """The rule name of an op's precision: ``bf16``, ``fp16``, ``tf32`` (fp32 with TF32 allowed), ``fp32``,
+    ``fp64``."""
+    if dtype == torch.float32:
+        return "tf32" if allow_tf32 else "fp32"
+    return {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float64: "fp64"}.get(dtype, str(dtype))
+
+
+def _check_rule(precision, backend, source: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"{source}: precision must be one of {PRECISIONS}, got {precision!r}")
+    if backend not in ("triton", "torch", "time"):
+        raise ValueError(f"{source}: backend for {precision} must be 'triton', 'torch' or 'time', got {backend!r}")
+
+
+def set_auto_rule(precision: str, backend: str | None) -> None:
+    """Make ``auto`` take ``backend`` (``"triton"`` / ``"torch"``, or ``"time"``: time both) for every op
+    of ``precision`` (see :data:`PRECISIONS`); ``None`` removes the rule (the environment applies again).
+    Choices already cached are kept: set rules before the first call."""
+    if backend is None:
+        _RULES.pop(precision, None)
+        return
+    _check_rule(precision, backend, "set_auto_rule")
+    _RULES[precision] = backend
+
+
+def auto_rules() -> dict[str, str]:
+    """The per-precision rules in force: ``PGCNN_AUTO_RULES`` (``"tf32=torch,fp32=torch"``) updated by
+    :func:`set_auto_rule`."""
+    rules = {}
+    for item in filter(None, (part.strip() for part in os.environ.get(RULE_ENV, "").split(","))):
+        precision, sep, backend = item.partition("=")
+        if not sep:
+            raise ValueError(f"{RULE_ENV} must look like 'tf32=torch,fp32=torch', got {item!r}")
+        _check_rule(precision.strip(), backend.strip(), RULE_ENV)
+        rules[precision.strip()] = backend.strip()
+    return {**rules, **_RULES}
+
+
+def auto_rule(precision: str | None) -> str:
+    """``"triton"``, ``"torch"`` or ``"time"`` for an op of this precision (``None``: ``"time"``)."""
+    return auto_rules().get(precision, "time") if precision else "time"
+
+
+def _capture_fallback(key: tuple) -> str:
+    mode = os.environ.get(CAPTURE_ENV, "torch")
+    if mode not in ("torch", "error"):
+        raise ValueError(f"{CAPTURE_ENV} must be 'torch' or 'error', got {mode!r}")
+    advice = ("backend='auto' times Triton against cuDNN once per shape, which cannot happen inside CUDA-graph "
+              "capture: run one eager call of every shape before capturing (e.g. a warm-up step; "
+              "torch.compile(mode='reduce-overhead') warms up before it captures), or pick backend='triton' / "
+              "'torch' for captured code")
+    if mode == "error":
+        raise RuntimeError(f"{advice}. First call of {key[0]!r} during capture (shape key {key}); "
+                           f"unset {CAPTURE_ENV} to fall back to cuDNN instead")
+    warnings.warn(f"{advice}. Shape key {key} was first seen during capture: it uses 'torch' (cuDNN) for the rest "
+                  f"of the process ({CAPTURE_ENV}=error raises instead)", RuntimeWarning, stacklevel=4)
+    _CAPTURE_FALLBACKS.append(key)
+    _FASTEST[key] = "torch"
+    return "torch"
 
 
 def fastest(key: tuple, candidates: dict, reps: int = 3) -> str:
     """Time each ``candidates[name]()`` once per ``key`` on the current CUDA stream; cache the winner.
 
     Used by ``auto`` on GPU so the library is never slower than cuDNN on a shape where Triton loses.
-    During CUDA-graph capture nothing can be timed: the cached choice, else ``"torch"``, is used.
+    During CUDA-graph capture nothing can be timed: the cached choice, else ``"torch"`` (cached too,
+    with a warning; ``PGCNN_AUTO_CAPTURE=error`` raises), see the module docstring.
     """
     if key in _FASTEST:
         return _FASTEST[key]
     if torch.cuda.is_current_stream_capturing():
-        return "torch"
+        return _capture_fallback(key)
     times = {name: cuda_ms(fn, reps) for name, fn in candidates.items()}
     _FASTEST[key] = min(times, key=times.get)
     return _FASTEST[key]
@@ -132,15 +216,26 @@ def cuda_ms(fn, reps: int = 3) -> float:
     return start.elapsed_time(end) / reps
 
 
-def run(backend: str | None, device: torch.device, key, candidates: dict):
+def run(backend: str | None, device: torch.device, key, candidates: dict, precision: str | None = None):
     """Run ``candidates["triton"]`` or ``candidates["torch"]`` as :func:`resolve` says; for ``auto`` on
-    CUDA the faster one for ``key()`` (a callable, so the key is only built when timing may be needed)."""
+    CUDA the one the precision's rule names, else the faster one for ``key()`` (a callable, so the key
+    is only built when a choice is needed). Either way the choice is cached and recorded."""
     which = resolve(backend, device)
     if which == "auto":
-        which = fastest(key(), candidates)
+        key = key()
+        if key not in _FASTEST:
+            rule = auto_rule(precision)
+            if rule != "time":  # a rule needs no timing, so it also holds for a first call inside capture
+                _FASTEST[key] = rule
+        which = fastest(key, candidates)
     return candidates[which]()
 
 
 def auto_choices() -> dict[tuple, str]:
     """A copy of the choices ``auto`` has made so far (key → backend), for benchmarks and logs."""
     return dict(_FASTEST)
+
+
+def capture_fallbacks() -> list[tuple]:
+    """The shape keys first seen during CUDA-graph capture, which got ``"torch"`` without timing."""
+    return list(_CAPTURE_FALLBACKS)

@@ -33,16 +33,31 @@ def compile_case(case: dict, capability: int = 90, warp_size: int = 32):
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    src = ASTSource(fn=case["fn"], signature=case["signature"], constexprs=case["constexprs"])
+    # "ones": integer arguments the GPU launch sees as 1 (unit strides), which Triton's launcher turns into
+    # constants; "divisible": arguments it sees as multiples of 16. Both change vectorisation and
+    # software pipelining, so shared-memory figures are only realistic with them.
+    constexprs = {**case["constexprs"], **{name: 1 for name in case.get("ones", ())}}
+    signature = {name: "constexpr" if name in constexprs else kind for name, kind in case["signature"].items()}
+    names = list(case["signature"])
+    attrs = {(names.index(name),): [["tt.divisibility", 16]] for name in case.get("divisible", ())}
+    src = ASTSource(fn=case["fn"], signature=signature, constexprs=constexprs, attrs=attrs)
     options = {"num_warps": case.get("num_warps", 4), "num_stages": case.get("num_stages", 3)}
     return triton.compile(src, target=GPUTarget("cuda", capability, warp_size), options=options)
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    """Compile every case (or those whose name starts with one of ``--only``'s comma-separated prefixes);
+    a case fails if it does not compile or needs more shared memory than its ``smem_limit``."""
+    import argparse
     import time
 
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--only", default="", help="comma-separated case-name prefixes")
+    prefixes = tuple(p for p in parser.parse_args(argv).only.split(",") if p)
     failures = 0
     for case in all_cases():
+        if prefixes and not case["name"].startswith(prefixes):
+            continue
         start = time.perf_counter()
         try:
             compiled = compile_case(case)
@@ -50,7 +65,15 @@ def main() -> int:
             failures += 1
             print(f"FAIL {case['name']}: {type(error).__name__}: {str(error).splitlines()[0][:300]}")
             continue
-        print(f"ok   {case['name']}: shared {compiled.metadata.shared} B, {time.perf_counter() - start:.1f} s")
+        shared = compiled.metadata.shared
+        if shared > case.get("smem_limit", float("inf")):
+            failures += 1
+            print(f"FAIL {case['name']}: shared {shared} B exceeds the sm_{case.get('capability', 90)} "
+                  f"limit of {case['smem_limit']} B per block")
+            continue
+        pipelined = "cp.async" in compiled.asm["ptx"]
+        print(f"ok   {case['name']}: shared {shared} B, cp.async {'yes' if pipelined else 'no'}, "
+              f"{time.perf_counter() - start:.1f} s")
     return 1 if failures else 0
 
 

@@ -3,6 +3,8 @@
 y[b, o, n, p] = bias[o] + Σ_{c, g, t} bank[s(b), o·N_out + n, t, c·N_in + g] · x[b, c, g, p + offset_t]
 
 (a cross-correlation, as ``F.conv2d``; ``s(b) = 0`` for a shared bank, ``b`` for per-sample banks).
+``auto`` (GPU) times both implementations once per shape unless a per-precision rule fixes the choice
+(``PGCNN_AUTO_RULES=tf32=torch`` sends TF32 convs to cuDNN; :mod:`pgcnn_triton.kernels._backend`).
 The sum over input elements is unnormalised (method.md §4.5).
 
 Registered as ``torch.ops.pgcnn_triton.group_conv2d`` / ``group_conv2d_pool`` (forward) and
@@ -17,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from . import group_conv_reference as reference
-from ._backend import requested, run, triton_available
+from ._backend import precision_of, requested, run, triton_available
 from .group_conv_reference import dense_kernel, packed_kernel  # noqa: F401  (re-exported)
 from .taps import tap_set
 
@@ -77,7 +79,7 @@ def _conv_op(x: torch.Tensor, bank: torch.Tensor, bias: torch.Tensor | None, ker
         return reference.forward(x, bank, bias, kernel_size, padding)
 
     return run(backend, x.device, lambda: _key("conv_fwd", x, bank, extra=(kernel_size, padding, bias is not None)),
-               {"triton": run_triton, "torch": run_torch})
+               {"triton": run_triton, "torch": run_torch}, precision_of(x.dtype, _tf32()))
 
 
 @_conv_op.register_fake
@@ -97,7 +99,7 @@ def _conv_pool_op(x: torch.Tensor, bank: torch.Tensor, bias: torch.Tensor | None
         return reference.forward_pooled(x, bank, bias, kernel_size, out_channels, padding, mode)
 
     return run(backend, x.device, lambda: _key("conv_pool", x, bank, extra=(kernel_size, padding, out_channels, mode)),
-               {"triton": run_triton, "torch": run_torch})
+               {"triton": run_triton, "torch": run_torch}, precision_of(x.dtype, _tf32()))
 
 
 @_conv_pool_op.register_fake
@@ -126,7 +128,7 @@ def _conv_backward_op(grad_y: torch.Tensor, x: torch.Tensor, bank: torch.Tensor,
         return reference.backward(grad_y, x, bank, kernel_size, padding, need_x, need_bank)
 
     gx, gb = run(backend, x.device, lambda: _key("conv_bwd", x, bank, extra=(kernel_size, padding, need_x, need_bank)),
-                 {"triton": run_triton, "torch": run_torch})
+                 {"triton": run_triton, "torch": run_torch}, precision_of(x.dtype, _tf32()))
     empty = x.new_empty(0)
     return (gx if gx is not None else empty), (gb if gb is not None else empty.to(bank.dtype))
 

@@ -18,6 +18,7 @@ every sample has its own bank (S = B: grid axis 2 is the sample), so the bank is
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from functools import lru_cache
 
 import torch
@@ -152,29 +153,85 @@ def _bank_grad_kernel(
     tl.store(out, acc.to(dw_ptr.dtype.element_ty), mask=r_ok[:, None] & c_ok[None, :])
 
 
-# GPU tile configurations (BLOCK_M/R, BLOCK_N/C, BLOCK_K/P, warps, stages): the Hopper matmul family
-# of kernels.md §2.3; the autotuner picks one per shape.
+# GPU tile configurations (BLOCK_M/R, BLOCK_N/C, BLOCK_K/P, warps, stages). The same tuples serve the
+# forward / input-gradient kernel (M = pixels, N = bank rows or input channels, K = reduction) and the
+# bank-gradient kernel (R = bank rows, C = bank columns, P = pixels, the reduction).
+#
+# The original family (the Hopper matmul tutorial's, kernels.md §2.3), offered in "full" mode:
 _GPU_CONFIGS = [
     (128, 128, 64, 8, 3), (128, 64, 64, 4, 4), (64, 128, 64, 4, 4), (128, 256, 64, 8, 3),
     (256, 128, 64, 8, 3), (64, 64, 64, 4, 4), (128, 128, 32, 8, 4), (64, 64, 32, 4, 4),
 ]
-# PGCNN_AUTOTUNE=quick tunes over these three only: a short device session spends minutes compiling
-# the full set for every dtype and flag combination; the default ("full") tunes over all eight.
-_QUICK_CONFIGS = [(128, 128, 64, 8, 3), (128, 64, 64, 4, 4), (64, 64, 32, 4, 4)]
-_CONV_KEY = ["M_per", "HW_out", "K_chan", "T", "N_cols", "N_pad"]
-_WGRAD_KEY = ["P_per", "HW_out", "N_rows", "K_chan", "T", "SPLIT"]
+# The short per-dtype sets ("quick" mode, what a short device session tunes over; issue 13): wgmma-sized
+# tiles (BLOCK_M 128, BLOCK_N 128–256, 8 warps, 3–4 stages; BLOCK_K 64 for 2-byte types, 32 for 4-byte
+# ones, whose 64-deep stages do not fit shared memory at 3 stages of 128×256) plus one small tile for
+# the small problems (the lifting conv's 3 input channels, the final conv's 2×2 output).
+# Compiled for sm_90 (python -m pgcnn_triton.kernels._compile), the bf16 kernels are not software-
+# pipelined today (no cp.async, shared memory = one stage: the gathered operand addresses are not
+# provably contiguous, and 2-byte accesses are below cp.async's 4-byte minimum), so bf16 configurations
+# that differ only in stages compile to the same code: quick keeps one of each pair.
+_QUICK_BY_DTYPE = {
+    2: [(128, 256, 64, 8, 3), (128, 128, 64, 8, 4), (64, 64, 32, 4, 4)],
+    4: [(128, 128, 32, 8, 3), (128, 256, 32, 8, 3), (128, 128, 32, 8, 4), (64, 64, 32, 4, 4)],
+    8: [(128, 128, 32, 8, 3), (64, 64, 32, 4, 4), (64, 64, 16, 4, 3)],
+}
+# added to "full" mode: Hopper tiles that pay once the bf16 loads are pipelined
+_FULL_EXTRA = {2: [(128, 256, 64, 8, 4)], 4: [], 8: []}
+#: shared memory one thread block may use on sm_90 (H100 / H200): 227 KB of the SM's 228 KB
+SM90_SMEM_PER_BLOCK = 227 * 1024
+# the channel strides tell NCHW from channels-last operands, which tune (and compile) differently
+_CONV_KEY = ["M_per", "HW_out", "K_chan", "T", "N_cols", "N_pad", "sxc", "syc"]
+_WGRAD_KEY = ["P_per", "HW_out", "N_rows", "K_chan", "T", "SPLIT", "sdc", "sxc"]
 
 
-def autotune_configs() -> list[tuple]:
-    """The tile configurations the autotuner tries, as ``PGCNN_AUTOTUNE`` (``full`` | ``quick``) says."""
+def smem_estimate(tile: tuple, element_bytes: int) -> int:
+    """Bytes of shared memory the pipelined operand buffers of ``tile`` need: ``stages`` copies of the
+    ``[BLOCK_M, BLOCK_K]`` and ``[BLOCK_K, BLOCK_N]`` operand tiles (the compiled kernel's figure is
+    checked against the sm_90 limit by the compile test)."""
+    bm, bn, bk, _, stages = tile
+    return stages * (bm * bk + bk * bn) * element_bytes
+
+
+def fits_sm90(tile: tuple, element_bytes: int) -> bool:
+    return smem_estimate(tile, element_bytes) <= SM90_SMEM_PER_BLOCK
+
+
+def autotune_configs(dtype: torch.dtype = torch.bfloat16) -> list[tuple]:
+    """The tile configurations the autotuner tries for operands of ``dtype``, as ``PGCNN_AUTOTUNE`` says:
+
+    * ``quick``: the short per-dtype set (3–4 configurations, so tuning fits a short device window);
+    * ``full`` (default): that set, the extra Hopper tiles and the original eight, less any whose
+      operand buffers do not fit sm_90 shared memory at this element size (e.g. 128×256×64 at
+      3 stages in fp32: 288 KB).
+    """
     mode = os.environ.get("PGCNN_AUTOTUNE", "full")
     if mode not in ("full", "quick"):
         raise ValueError(f"PGCNN_AUTOTUNE must be 'full' or 'quick', got {mode!r}")
-    return _QUICK_CONFIGS if mode == "quick" else _GPU_CONFIGS
+    size = torch.empty(0, dtype=dtype).element_size()
+    if size not in _QUICK_BY_DTYPE:
+        raise ValueError(f"dtype must be a 2-, 4- or 8-byte float type, got {dtype}")
+    tiles = list(_QUICK_BY_DTYPE[size])
+    if mode == "full":
+        tiles += [t for t in _FULL_EXTRA[size] + _GPU_CONFIGS if t not in tiles]
+    return [t for t in tiles if fits_sm90(t, size)]
 
 
-def _tuned(which: str):
-    return _tuned_with(which, tuple(autotune_configs()))
+def offered_configs() -> dict[int, list[tuple]]:
+    """Every configuration any mode offers, per element size in bytes (what the sm_90 compile test covers)."""
+    saved = os.environ.get("PGCNN_AUTOTUNE")
+    try:
+        os.environ["PGCNN_AUTOTUNE"] = "full"
+        return {size: autotune_configs(dtype) for size, dtype in
+                ((2, torch.bfloat16), (4, torch.float32), (8, torch.float64))}
+    finally:
+        if saved is None:
+            os.environ.pop("PGCNN_AUTOTUNE")
+        else:
+            os.environ["PGCNN_AUTOTUNE"] = saved
+
+
+def _tuned(which: str, dtype: torch.dtype):
+    return _tuned_with(which, tuple(autotune_configs(dtype)))
 
 
 @lru_cache(maxsize=None)
@@ -186,6 +243,21 @@ def _tuned_with(which: str, tiles: tuple):
     configs = [triton.Config({"BLOCK_R": m, "BLOCK_C": n, "BLOCK_P": k}, num_warps=w, num_stages=s)
                for m, n, k, w, s in tiles]
     return triton.autotune(configs=configs, key=_WGRAD_KEY)(_bank_grad_kernel)
+
+
+_FORCED_TILE: list = [None]
+
+
+@contextmanager
+def forced_tile(tile: tuple):
+    """Launch every conv / bank-gradient kernel with this ``(BLOCK_M, BLOCK_N, BLOCK_K, warps, stages)``
+    tile instead of autotuning (or, in the interpreter, instead of its small default blocks): how the
+    interpreter tests check each GPU configuration's tiling at small shapes."""
+    _FORCED_TILE[0] = tuple(tile)
+    try:
+        yield
+    finally:
+        _FORCED_TILE[0] = None
 
 
 @lru_cache(maxsize=None)
@@ -216,7 +288,13 @@ def _launch_conv(src, bank_view, bias, out, idx, kernel_size, negate, shift, gro
             *src.stride(), sws, swn, swt, swk, out.stride(0), out.stride(1), out.stride(-2), out.stride(-1))
     flags = dict(HAS_BIAS=bias is not None, POOL=pool, POOL_NP=pool_np, IS_F64=dtype == torch.float64,
                  PREC=dot_precision(dtype, allow_tf32), UPCAST=upcast_loads(dtype))
-    if interpreting() or pool:
+    forced = _FORCED_TILE[0]
+    if forced is not None and not pool:
+        bm, bn, bk, warps, stages = forced
+        extra = {} if interpreting() else {"num_warps": warps, "num_stages": stages}
+        grid = (triton.cdiv(m_per, bm), triton.cdiv(n_cols, bn), groups)
+        _conv_kernel[grid](*args, **flags, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, **extra)
+    elif interpreting() or pool:
         block_n = max(pool_np, _interp_block(n_cols, 64)) if interpreting() else max(pool_np, 64)
         if interpreting():
             block_m, block_k, extra = _interp_block(m_per, 256), _interp_block(k_chan, 32), {}
@@ -227,13 +305,18 @@ def _launch_conv(src, bank_view, bias, out, idx, kernel_size, negate, shift, gro
     else:
         def grid(meta):
             return (triton.cdiv(m_per, meta["BLOCK_M"]), triton.cdiv(n_cols, meta["BLOCK_N"]), groups)
-        _tuned("conv")[grid](*args, **flags)
+        _tuned("conv", dtype)[grid](*args, **flags)
 
 
 def conv_forward(x, bank, bias, kernel_size: int, padding: int, out_channels: int, pool: str = "",
-                 allow_tf32: bool = True):
+                 allow_tf32: bool = True, channels_last: bool = False):
     """``x`` ``[B, C_in, G, H, W]``, ``bank`` ``[S, C_out·N, T, C_in·G]`` (``x.dtype``) →
-    ``[B, C_out·N, H', W']``, or with ``pool`` = "max" / "mean" ``([B, C_out, H', W'], argmax)``."""
+    ``[B, C_out·N, H', W']``, or with ``pool`` = "max" / "mean" ``([B, C_out, H', W'], argmax)``.
+
+    Any strides of ``x`` work. ``channels_last=True`` writes the output channels-last as well: with
+    ``x`` whose ``[B, C_in·G, H, W]`` view is channels-last, every operand row is channel-contiguous,
+    which lets the sm_90 build pipeline its bf16 loads (``cp.async``), which the NCHW build does not.
+    Not used by the op (its fake kernel promises contiguous NCHW); the kernel table measures it."""
     bsz, h, w = x.shape[0], x.shape[-2], x.shape[-1]
     s, rows, _, cols = bank.shape
     x4 = x.reshape(bsz, cols, h, w)
@@ -244,14 +327,16 @@ def conv_forward(x, bank, bias, kernel_size: int, padding: int, out_channels: in
     view = (bank, sws, bank.stride(1), bank.stride(2), bank.stride(3))
     shift = kernel_size // 2 - padding
     n_sub = rows // out_channels
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     if not pool:
-        y = torch.empty(bsz, rows, h_out, w_out, device=x.device, dtype=x.dtype)
+        y = torch.empty(bsz, rows, h_out, w_out, device=x.device, dtype=x.dtype, memory_format=layout)
         _launch_conv(x4, view, bias, y, None, kernel_size, False, shift, groups, rows, n_sub, n_sub, n_sub,
                      0, 1, cols, allow_tf32)
         return y
     pool_np = next_pow2(n_sub)
-    y = torch.empty(bsz, out_channels, h_out, w_out, device=x.device, dtype=x.dtype)
-    idx = torch.empty(bsz, out_channels, h_out, w_out, device=x.device, dtype=torch.int32) if pool == "max" \
+    y = torch.empty(bsz, out_channels, h_out, w_out, device=x.device, dtype=x.dtype, memory_format=layout)
+    idx = torch.empty(bsz, out_channels, h_out, w_out, device=x.device, dtype=torch.int32,
+                      memory_format=layout) if pool == "max" \
         else torch.empty(0, device=x.device, dtype=torch.int32)
     _launch_conv(x4, view, bias, y, idx if pool == "max" else None, kernel_size, False, shift, groups,
                  out_channels * pool_np, pool_np, n_sub, n_sub, 1 if pool == "max" else 2, pool_np, cols,
@@ -259,15 +344,18 @@ def conv_forward(x, bank, bias, kernel_size: int, padding: int, out_channels: in
     return y, idx
 
 
-def conv_input_grad(grad_y, bank, x_shape, kernel_size: int, padding: int, allow_tf32: bool = True):
-    """``grad_x`` ``[B, C_in, G, H, W]`` of :func:`conv_forward` (without pooling)."""
+def conv_input_grad(grad_y, bank, x_shape, kernel_size: int, padding: int, allow_tf32: bool = True,
+                    channels_last: bool = False):
+    """``grad_x`` ``[B, C_in, G, H, W]`` of :func:`conv_forward` (without pooling); ``channels_last``:
+    written so that its ``[B, C_in·G, H, W]`` view is channels-last (see :func:`conv_forward`)."""
     bsz, h, w = x_shape[0], x_shape[-2], x_shape[-1]
     s, rows, _, cols = bank.shape
     bank = bank.contiguous()
     groups = bsz if s > 1 else 1
     # the bank read transposed: GEMM columns are the input channels, K runs over the bank rows
     view = (bank, bank.stride(0) if s > 1 else 0, bank.stride(3), bank.stride(2), bank.stride(1))
-    gx = torch.empty(bsz, cols, h, w, device=grad_y.device, dtype=grad_y.dtype)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    gx = torch.empty(bsz, cols, h, w, device=grad_y.device, dtype=grad_y.dtype, memory_format=layout)
     _launch_conv(grad_y, view, None, gx, None, kernel_size, True, padding - kernel_size // 2, groups, cols,
                  cols, cols, cols, 0, 1, rows, allow_tf32)
     return gx.reshape(x_shape)
@@ -285,7 +373,10 @@ def conv_bank_grad(grad_y, x, bank_shape, kernel_size: int, padding: int, allow_
     shift = kernel_size // 2 - padding
     dtype = x.dtype
     acc_dtype = torch.float64 if dtype == torch.float64 else torch.float32
-    if interpreting():
+    forced = _FORCED_TILE[0]
+    if forced is not None:
+        split, block = 1, forced[:3]
+    elif interpreting():
         split, block = 1, (_interp_block(rows, 64), _interp_block(cols, 64), _interp_block(p_per, 256))
     else:
         # enough programs to fill the GPU (132 SMs) with fixed-order partial sums
@@ -299,45 +390,85 @@ def conv_bank_grad(grad_y, x, bank_shape, kernel_size: int, padding: int, allow_
     flags = dict(IS_F64=dtype == torch.float64, PREC=dot_precision(dtype, allow_tf32), UPCAST=upcast_loads(dtype))
     if block is not None:
         grid = (triton.cdiv(rows, block[0]), triton.cdiv(cols, block[1]), taps * groups * split)
-        _bank_grad_kernel[grid](*args, **flags, BLOCK_R=block[0], BLOCK_C=block[1], BLOCK_P=block[2])
+        extra = {"num_warps": forced[3], "num_stages": forced[4]} if forced and not interpreting() else {}
+        _bank_grad_kernel[grid](*args, **flags, BLOCK_R=block[0], BLOCK_C=block[1], BLOCK_P=block[2], **extra)
     else:
         def grid(meta):
             return (triton.cdiv(rows, meta["BLOCK_R"]), triton.cdiv(cols, meta["BLOCK_C"]), taps * groups * split)
-        _tuned("wgrad")[grid](*args, **flags)
+        _tuned("wgrad", dtype)[grid](*args, **flags)
     total = partial[0] if split == 1 else partial.sum(0)
     return total.to(dtype)
 
 
+# How a forward launch on contiguous NCHW activations and a contiguous bank specialises the kernels'
+# integer arguments on the GPU (unit strides become constants, strides and pointers are multiples of
+# 16 at the preset shapes), so the compile test sees the vectorisation and pipelining the GPU gets.
+_GPU_SPECIALISATION = {
+    # the CKResNet's 256→256 conv at 32×32, batch 64 (T = 29, N = 8 are the non-multiples)
+    "conv": dict(ones=("sxw", "syw", "swk"),
+                 divisible=("x_ptr", "w_ptr", "bias_ptr", "y_ptr", "idx_ptr", "M_per", "HW_out", "W_out", "H_in",
+                            "W_in", "K_chan", "N_cols", "sxb", "sxc", "sxh", "swn", "swt", "syb", "syc", "syh")),
+    # the same with channels-last activations and output (unit channel strides)
+    "conv_cl": dict(ones=("sxc", "syc", "swk"),
+                    divisible=("x_ptr", "w_ptr", "bias_ptr", "y_ptr", "idx_ptr", "M_per", "HW_out", "W_out", "H_in",
+                               "W_in", "K_chan", "N_cols", "sxb", "sxh", "sxw", "swn", "swt", "syb", "syh", "syw")),
+    "wgrad_cl": dict(ones=("sdc", "sxc"),
+                     divisible=("dy_ptr", "x_ptr", "dw_ptr", "P_per", "HW_out", "W_out", "H_in", "W_in", "N_rows",
+                                "K_chan", "sdb", "sdh", "sdw", "sxb", "sxh", "sxw", "sw_split", "sws", "swn", "swt")),
+    "wgrad": dict(ones=("sdw", "sxw"),
+                  divisible=("dy_ptr", "x_ptr", "dw_ptr", "P_per", "HW_out", "W_out", "H_in", "W_in", "N_rows",
+                             "K_chan", "sdb", "sdc", "sdh", "sxb", "sxc", "sxh", "sw_split", "sws", "swn", "swt")),
+}
+
+
 def compile_cases() -> list[dict]:
-    """Every kernel of this module at its GPU configurations (bf16: all autotune configs)."""
+    """Every kernel of this module at its GPU configurations: each tile :func:`offered_configs` offers,
+    for the forward / input-gradient kernel and the bank-gradient kernel, in the dtype it is offered
+    for (2-byte: bf16, 4-byte: fp32 with TF32 dots, 8-byte: fp64), plus the fixed pooling tiles.
+    Cases carry ``element_bytes`` and ``smem_limit`` so the compile test can check shared memory."""
     from ._compile import signature
 
     conv_ptrs = {"x_ptr": "*bf16", "w_ptr": "*bf16", "bias_ptr": "*bf16", "y_ptr": "*bf16", "idx_ptr": "*i32",
                  "tap_y_ptr": "*i32", "tap_x_ptr": "*i32"}
     grad_ptrs = {"dy_ptr": "*bf16", "x_ptr": "*bf16", "dw_ptr": "*fp32", "tap_y_ptr": "*i32", "tap_x_ptr": "*i32"}
     cases = []
+    limit = dict(smem_limit=SM90_SMEM_PER_BLOCK)
 
-    def conv(name, dtype, prec, pool, pool_np, bm, bn, bk, warps, stages):
+    def conv(name, dtype, prec, pool, pool_np, bm, bn, bk, warps, stages, f64=False):
         ptrs = {k: (v if v == "*i32" else dtype) for k, v in conv_ptrs.items()}
-        flags = dict(HAS_BIAS=True, POOL=pool, POOL_NP=pool_np, IS_F64=False, PREC=prec, UPCAST=False,
+        flags = dict(HAS_BIAS=True, POOL=pool, POOL_NP=pool_np, IS_F64=f64, PREC=prec, UPCAST=False,
                      BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk)
         cases.append(dict(name=f"group_conv {name} {bm}x{bn}x{bk} w{warps} s{stages}", fn=_conv_kernel,
                           signature=signature(_conv_kernel, ptrs, flags), constexprs=flags,
-                          num_warps=warps, num_stages=stages))
+                          num_warps=warps, num_stages=stages, **limit))
 
-    def wgrad(name, dtype, prec, br, bc, bp, warps, stages):
+    def wgrad(name, dtype, prec, br, bc, bp, warps, stages, f64=False):
         ptrs = {k: (dtype if k in ("dy_ptr", "x_ptr") else v) for k, v in grad_ptrs.items()}
-        flags = dict(IS_F64=False, PREC=prec, UPCAST=False, BLOCK_R=br, BLOCK_C=bc, BLOCK_P=bp)
+        if f64:
+            ptrs["dw_ptr"] = "*fp64"
+        flags = dict(IS_F64=f64, PREC=prec, UPCAST=False, BLOCK_R=br, BLOCK_C=bc, BLOCK_P=bp)
         cases.append(dict(name=f"group_conv bank_grad {name} {br}x{bc}x{bp} w{warps} s{stages}",
                           fn=_bank_grad_kernel, signature=signature(_bank_grad_kernel, ptrs, flags),
-                          constexprs=flags, num_warps=warps, num_stages=stages))
+                          constexprs=flags, num_warps=warps, num_stages=stages, **limit))
 
-    for bm, bn, bk, warps, stages in _GPU_CONFIGS:
-        conv("bf16", "*bf16", "ieee", 0, 1, bm, bn, bk, warps, stages)
-        wgrad("bf16", "*bf16", "ieee", bm, bn, bk, warps, stages)
-    conv("tf32", "*fp32", "tf32", 0, 1, 128, 128, 32, 8, 4)
+    kinds = {2: ("bf16", "*bf16", "ieee", False), 4: ("tf32", "*fp32", "tf32", False),
+             8: ("fp64", "*fp64", "ieee", True)}
+    for size, tiles in offered_configs().items():
+        name, ptr, prec, f64 = kinds[size]
+        for bm, bn, bk, warps, stages in tiles:
+            conv(name, ptr, prec, 0, 1, bm, bn, bk, warps, stages, f64)
+            wgrad(name, ptr, prec, bm, bn, bk, warps, stages, f64)
+            cases[-2]["element_bytes"] = cases[-1]["element_bytes"] = size
+            cases[-2].update(_GPU_SPECIALISATION["conv"])
+            cases[-1].update(_GPU_SPECIALISATION["wgrad"])
+    # channels-last operands (conv_forward(..., channels_last=True)) for the short bf16 set
+    for bm, bn, bk, warps, stages in _QUICK_BY_DTYPE[2]:
+        conv("cl bf16", "*bf16", "ieee", 0, 1, bm, bn, bk, warps, stages)
+        wgrad("cl bf16", "*bf16", "ieee", bm, bn, bk, warps, stages)
+        cases[-2].update(_GPU_SPECIALISATION["conv_cl"])
+        cases[-1].update(_GPU_SPECIALISATION["wgrad_cl"])
     conv("fp16", "*fp16", "ieee", 0, 1, 128, 128, 64, 8, 3)
-    conv("bf16 max-pool N=8", "*bf16", "ieee", 1, 8, 128, 64, 64, 8, 3)
-    conv("bf16 mean-pool N=6", "*bf16", "ieee", 2, 8, 128, 64, 64, 8, 3)
-    wgrad("tf32", "*fp32", "tf32", 128, 128, 32, 8, 4)
+    conv("pool max bf16 N=8", "*bf16", "ieee", 1, 8, 128, 64, 64, 8, 3)
+    conv("pool mean bf16 N=6", "*bf16", "ieee", 2, 8, 128, 64, 64, 8, 3)
+    conv("pool max tf32 N=8", "*fp32", "tf32", 1, 8, 128, 64, 32, 8, 3)
     return cases

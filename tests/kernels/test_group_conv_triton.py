@@ -179,3 +179,27 @@ def test_autocast_runs_the_conv_in_the_autocast_dtype(backend):
     assert rel_err(y.float(), group_conv2d(x, bank, 3, 2, bias, backend="torch")) <= 2e-2
     y.float().sum().backward()
     assert x.grad.dtype == torch.float32 and bank.grad.dtype == torch.float32
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_channels_last_operands_match_reference(shared):
+    """conv_forward / conv_input_grad with channels_last=True (the kernel table's NHWC variant): the
+    same kernels on channel-contiguous activations, outputs written channels-last."""
+    from pgcnn_triton.kernels import group_conv_reference as reference
+
+    cl = torch.channels_last
+    b, c_in, g, c_out, n, k, h, pad = 2, 3, 4, 2, 3, 5, 7, 2
+    x = torch.randn(b, c_in * g, h, h, dtype=torch.float64).contiguous(memory_format=cl).reshape(b, c_in, g, h, h)
+    bank = torch.randn(1 if shared else b, c_out * n, disk_taps(k).num_taps, c_in * g, dtype=torch.float64)
+    bias = torch.randn(c_out, dtype=torch.float64)
+    gy = torch.randn(b, c_out * n, h, h, dtype=torch.float64).contiguous(memory_format=cl)
+    y = gct.conv_forward(x, bank, bias, k, pad, c_out, channels_last=True)
+    gx = gct.conv_input_grad(gy, bank, x.shape, k, pad, channels_last=True)
+    gb = gct.conv_bank_grad(gy, x, bank.shape, k, pad)
+    assert y.is_contiguous(memory_format=cl) and gx.reshape(b, -1, h, h).is_contiguous(memory_format=cl)
+    ref_gx, ref_gb = reference.backward(gy, x, bank, k, pad, True, True, split=False)
+    assert rel_err(y, reference.forward(x, bank, bias, k, pad, split=False)) <= 1e-12
+    assert rel_err(gx, ref_gx) <= 1e-12 and rel_err(gb, ref_gb) <= 1e-12
+    pooled, index = gct.conv_forward(x, bank, bias, k, pad, c_out, pool="max", channels_last=True)
+    ref_pooled, ref_index = reference.forward_pooled(x, bank, bias, k, c_out, pad, "max", split=False)
+    assert rel_err(pooled, ref_pooled) <= 1e-12 and torch.equal(index, ref_index)
