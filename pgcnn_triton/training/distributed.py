@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass, field
 
@@ -64,7 +65,9 @@ class DistContext:
     def close(self) -> None:
         if self.initialized_here and dist.is_initialized():
             # every rank arrives before the group is torn down: a rank leaving early can leave the
-            # other blocked in gloo's shutdown
+            # other blocked in gloo's shutdown; and unreachable DDP reducers are freed first, since one
+            # destroyed after its group can hang the process at exit
+            gc.collect()
             try:
                 dist.barrier()
             finally:

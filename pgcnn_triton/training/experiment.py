@@ -44,34 +44,41 @@ def train_from_args(args: argparse.Namespace, dist: DistContext | None = None, v
     own = dist is None
     dist = dist or setup_distributed(args.device)
     try:
-        config = train_config(args)
-        seed_everything(config.seed)
-        data = load_data(args, dist)
-        spec = model_spec_from_args(args, data.in_channels, data.num_classes, data.image_size)
-        model = build_model(spec)
-        if dist.distributed:  # same init everywhere (DDP broadcasts it), different group samples per rank
-            torch.manual_seed(config.seed + 1 + dist.rank)
-        out_dir = out_dir_from_args(args)
-        trainer = Trainer(model, data, config, out_dir, dist=dist, model_spec=spec,
-                          data_spec=data_spec_from_args(args))
-        if args.resume:
-            path = out_dir / LAST if args.resume == "last" else Path(args.resume)
-            if not path.is_file():
-                raise FileNotFoundError(f"--resume: no checkpoint at {path} (train once without --resume first)")
-            start = trainer.resume(path)
-            if verbose and dist.is_main:
-                print(f"resumed from {path}: continuing at epoch {start}")
-        summary = trainer.fit()
-        summary["out_dir"] = str(out_dir)
-        if dist.distributed:
-            print(f"[rank {dist.rank}/{dist.world_size}] finished: {summary['epochs_run']} epochs, "
-                  f"test acc {summary['test_acc']:.4f}", flush=True)
-        if verbose and dist.is_main:
-            print(format_summary(summary))
-        return summary
+        # the trainer (and its DDP wrapper) lives only inside _train: it is gone before the group is
+        # destroyed, so no gloo object is torn down after its process group
+        return _train(args, dist, verbose)
     finally:
         if own:
             dist.close()
+
+
+def _train(args: argparse.Namespace, dist: DistContext, verbose: bool) -> dict:
+    """The body of :func:`train_from_args` (data, model, trainer, resume, fit) on an open context."""
+    config = train_config(args)
+    seed_everything(config.seed)
+    data = load_data(args, dist)
+    spec = model_spec_from_args(args, data.in_channels, data.num_classes, data.image_size)
+    model = build_model(spec)
+    if dist.distributed:  # same init everywhere (DDP broadcasts it), different group samples per rank
+        torch.manual_seed(config.seed + 1 + dist.rank)
+    out_dir = out_dir_from_args(args)
+    trainer = Trainer(model, data, config, out_dir, dist=dist, model_spec=spec,
+                      data_spec=data_spec_from_args(args))
+    if args.resume:
+        path = out_dir / LAST if args.resume == "last" else Path(args.resume)
+        if not path.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint at {path} (train once without --resume first)")
+        start = trainer.resume(path)
+        if verbose and dist.is_main:
+            print(f"resumed from {path}: continuing at epoch {start}")
+    summary = trainer.fit()
+    summary["out_dir"] = str(out_dir)
+    if dist.distributed:
+        print(f"[rank {dist.rank}/{dist.world_size}] finished: {summary['epochs_run']} epochs, "
+              f"test acc {summary['test_acc']:.4f}", flush=True)
+    if verbose and dist.is_main:
+        print(format_summary(summary))
+    return summary
 
 
 def format_summary(summary: dict) -> str:

@@ -104,8 +104,13 @@ def main(data_dir: str, out_dir: str) -> None:
     b = EXACT_TRAIN["batch_size"]
     batches = [data.train.seen[i:i + b] for i in range(0, len(data.train.seen), b)]
     torch.save({"init": init, "final": params(model), "batches": batches}, out / f"exact_rank{rank}.pt")
+    del trainer, model  # DDP's reducer must go before its process group (a later teardown can hang at exit)
     dist.close()
 
 
 if __name__ == "__main__":
+    import faulthandler
+
+    if os.environ.get("PGCNN_DUMP_AFTER"):  # a hung worker prints every thread's stack and exits (diagnosis)
+        faulthandler.dump_traceback_later(float(os.environ["PGCNN_DUMP_AFTER"]), exit=True)
     main(*sys.argv[1:])

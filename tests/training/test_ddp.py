@@ -32,7 +32,8 @@ def run_workers(tmp_path, **env_extra):
            str(ROOT / "tests" / "training" / "ddp_worker.py"), str(tmp_path / "data"), str(out)]
     # keep an inherited PYTHONPATH (scripts/mutation_check.py reaches the workers through it)
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path, **env_extra)
+    # PGCNN_DUMP_AFTER: a worker still alive after 120 s prints its threads' stacks into the log and exits
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path, PGCNN_DUMP_AFTER="120", **env_extra)
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     log = done.stdout + done.stderr
     assert done.returncode == 0, log
