@@ -132,6 +132,9 @@ def test_eta_follows_the_measured_speed():
     assert progress.eta(1) == pytest.approx(2 * sum(run.prior_s for run in plan[1:]))
     progress.finished(plan[1], fake_summary(), seconds=None)  # read back: says nothing about speed
     assert progress.eta(2) == pytest.approx(2 * sum(run.prior_s for run in plan[2:]))
+    # the prior follows the number of epochs (--epochs, --quick)
+    longer = build_plan(["rotmnist"], seeds=1, overrides={"epochs": 30})
+    assert longer[0].prior_s == pytest.approx(3 * plan[0].prior_s)
 
 
 # -- aggregation and claims -----------------------------------------------------------------------------

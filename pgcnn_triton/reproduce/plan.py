@@ -100,7 +100,10 @@ class Run:
 
     @property
     def prior_s(self) -> float:
-        return float(self.table.prior_s.get(self.row.slug, 60.0))
+        """The table's measured cost of this row, scaled to this run's number of epochs."""
+        base = float(self.table.prior_s.get(self.row.slug, 60.0))
+        epochs, default = self.flags.get("epochs"), self.table.flags.get("epochs")
+        return base * epochs / default if epochs and default else base
 
 
 def select_tables(keys) -> tuple[Table, ...]:
