@@ -58,8 +58,8 @@ def check_out_dir(out_dir: str | Path, plan: list[Run], resume: bool) -> None:
         raise FileExistsError(f"{out_dir} already holds {len(started)} run(s) of a reproduction "
                               f"(e.g. {started[0].name}); pass --resume to continue it, or choose another --out-dir")
     for run in started:
-        stored = json.loads(json.dumps(_stored_flags(run_dir(out_dir, run))))
-        planned = json.loads(json.dumps(run.flags))  # the same JSON round trip as the stored flags
+        stored = _stored_flags(run_dir(out_dir, run))
+        planned = json.loads(json.dumps(run.flags))  # as stored: through JSON (tuples become lists)
         if stored != planned:
             raise ValueError(f"--resume: {run_dir(out_dir, run)} was started with other flags "
                              f"({'; '.join(_flag_diff(stored, planned))}); use the same options or another --out-dir")
