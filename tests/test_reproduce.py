@@ -9,7 +9,10 @@ import pytest
 
 from pgcnn_triton.cli import main as pgcnn_main
 from pgcnn_triton.reproduce import TABLES, build_plan, execute, format_markdown
+from pgcnn_triton.reproduce.cli import build_parser
 from pgcnn_triton.reproduce.cli import main as reproduce_main
+from pgcnn_triton.reproduce.cli import run as reproduce_run
+from pgcnn_triton.reproduce.structure import FULL_INVARIANCE_TOL, RowMismatchError
 from pgcnn_triton.reproduce.report import aggregate, check_claims, kept_rotations, mean_std
 from pgcnn_triton.reproduce.runner import Progress, namespace
 from pgcnn_triton.training.args import model_spec_from_args
@@ -99,16 +102,25 @@ class FakeTrain:
         return summary
 
 
+def fake_measure(directory, row):
+    """Stands in for measure_run: the structure a model of ``row`` has (no checkpoint to read)."""
+    n = 1 if row.group == "t2" else 4
+    layers = [{"layer": f"l{i}", "group": None if n == 1 else row.group.upper(), "num_elements": n,
+               "partial": row.partial and i > 0, "used": n} for i in range(2)]
+    return {"layers": layers, "rot90_error": 0.3 if row.group == "t2" or row.partial else 1e-6,
+            "flip_error": 1e-6 if row.group == "e2" else None}
+
+
 def test_resume_reads_finished_runs_back_and_continues_an_interrupted_one(tmp_path, capsys):
     plan = build_plan(["mnist6-180"], seeds=2)
     train = FakeTrain(fail_on=3)
     with pytest.raises(KeyboardInterrupt):
-        execute(plan, tmp_path, train=train)
+        execute(plan, tmp_path, train=train, measure=fake_measure)
     assert len(train.calls) == 3
     with pytest.raises(FileExistsError, match="--resume"):
-        execute(plan, tmp_path, train=FakeTrain())
+        execute(plan, tmp_path, train=FakeTrain(), measure=fake_measure)
     again = FakeTrain()
-    records = execute(plan, tmp_path, resume=True, train=again)
+    records = execute(plan, tmp_path, resume=True, train=again, measure=fake_measure)
     # runs 1-2 finished before: read back; run 3 continues from its last.pt; run 4 starts fresh
     assert [Path(a.out_dir).relative_to(tmp_path).as_posix() for a in again.calls] == [plan[2].name, plan[3].name]
     assert again.calls[0].resume == "last" and again.calls[1].resume is None
@@ -118,10 +130,23 @@ def test_resume_reads_finished_runs_back_and_continues_an_interrupted_one(tmp_pa
 
 
 def test_resume_refuses_runs_started_with_other_flags(tmp_path):
-    execute(build_plan(["mnist6-180"], seeds=1), tmp_path, train=FakeTrain())
+    execute(build_plan(["mnist6-180"], seeds=1), tmp_path, train=FakeTrain(), measure=fake_measure)
     with pytest.raises(ValueError, match="epochs: 5 there, 3 now"):
         execute(build_plan(["mnist6-180"], seeds=1, overrides={"epochs": 3}), tmp_path, resume=True,
-                train=FakeTrain())
+                train=FakeTrain(), measure=fake_measure)
+
+
+def test_a_row_whose_model_contradicts_its_label_stops_the_reproduction_before_any_report(tmp_path):
+    def c4_t2(directory, row):  # the bug of issue 22: the T(2) row sampled 4 rotations per layer
+        structure = fake_measure(directory, row)
+        if row.group == "t2":
+            structure["layers"] = [dict(layer, num_elements=4, used=4, group="SE2") for layer in structure["layers"]]
+        return structure
+
+    args = build_parser().parse_args(["--tables", "rotmnist", "--seeds", "1", "--out-dir", str(tmp_path)])
+    with pytest.raises(RowMismatchError, match="rotmnist/t2/seed0: the 'T\\(2\\)' model .* one group element"):
+        reproduce_run(args, train=FakeTrain(), measure=c4_t2)
+    assert not (tmp_path / "results.md").exists() and not (tmp_path / "results.json").exists()
 
 
 def test_eta_follows_the_measured_speed():
@@ -238,8 +263,20 @@ def test_tiny_reproduction_writes_table_figure_and_runs_and_resumes(tmp_path, ca
             mean = float(row[2].split(" ± ")[0])
             assert 0.0 <= mean <= 100.0 and int(row[1].replace(",", "")) > 1000 and row[4] == "1"
     assert "claims are checked only by the default command" in text
+    # each row shows what its model is: T(2) one element per layer and not rot90-invariant, full rows invariant
+    for table in (tables[0], tables[2], tables[4]):
+        assert table[0][6:8] == ["group elements per layer", "rot90 error"]
+        for row in table[2:]:
+            used, rot = row[6].split("·"), float(row[7])
+            if row[0] == "T(2)":
+                assert used == ["1"] * 6 and rot > 0.02, row
+            else:
+                assert len(used) == 6 and min(map(int, used)) > 1, row
+                if "full" in row[0]:
+                    assert rot < FULL_INVARIANCE_TOL and (len(row) < 9 or row[8] == "–" or float(row[8]) < 1e-4), row
     result = json.loads((out / "results.json").read_text())
     assert len(result["runs"]) == 9 and result["claims"] == []
+    assert all(len(r["structure"]["layers"]) == 6 for r in result["runs"])
     for run in result["runs"]:
         for name in ("summary.json", "metrics.csv", "run.json", "last.pt"):
             assert (Path(run["dir"]) / name).is_file(), (run["name"], name)

@@ -83,10 +83,12 @@ def header(args: argparse.Namespace, command: str, seconds: float | None, run_se
     return "\n".join(lines + [""])
 
 
-def run(args: argparse.Namespace, command: str | None = None, train=None) -> dict:
+def run(args: argparse.Namespace, command: str | None = None, train=None, measure=None) -> dict:
     """Run (or resume) the reproduction of parsed ``args``; write results.md / .json / reproduce.png.
 
-    Returns ``{"tables", "claims", "paths"}``. ``train`` replaces the training function (tests).
+    Returns ``{"tables", "claims", "paths"}``. ``train`` and ``measure`` replace the training and the
+    structure-measuring functions (tests). A run whose model contradicts its row's label raises
+    :class:`~.structure.RowMismatchError` before anything is reported.
     """
     _check(args)
     seeds = args.seeds or (1 if args.quick else 3)
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace, command: str | None = None, train=None) -> dic
     print(f"pgcnn reproduce: {len(plan)} runs ({', '.join(t.key for t in tables)}; {seeds} seed(s)"
           f"{'; quick' if args.quick else ''}) into {out_dir}", flush=True)
     started = time.perf_counter()
-    kwargs = {} if train is None else {"train": train}
+    kwargs = {k: v for k, v in (("train", train), ("measure", measure)) if v is not None}
     records = execute(plan, out_dir, resume=args.resume, progress_bars=args.progress_bars, **kwargs)
     seconds = time.perf_counter() - started
     stats = aggregate(records, tables)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..training.recipes import bundled_run
+from ..training.recipes import bundled_run, for_group
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,10 @@ def row_flags(table: Table, row: Row) -> dict:
     MNIST6 tables name a preset (the partial model); its full row is the same architecture with θ
     fixed (``partial=False``), as in ``examples/mnist6.py``.
     """
-    flags = dict(table.flags, dataset=table.dataset, group=row.group, **dict(row.flags))
+    # the T(2) baseline is its own preset (rotmnist-t2) with one element per layer: the table's group preset
+    # and N do not apply to it
+    flags = dict(for_group(table.flags, row.group), dataset=table.dataset, group=row.group, **dict(row.flags))
     if row.group == "t2":
-        flags.pop("preset", None)  # the T(2) baseline is its own preset (rotmnist-t2)
         flags["partial"] = None
     else:
         flags["partial"] = row.partial

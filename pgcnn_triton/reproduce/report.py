@@ -11,6 +11,7 @@ import math
 import statistics
 
 from .plan import Table
+from .structure import format_elements, format_error
 
 #: The paper's qualitative claims, as issue 14 states them for the bundled digits.
 ROTMNIST_PARTIAL_MARGIN = 0.01  # SE(2) partial ≥ SE(2) full − 1 point
@@ -61,6 +62,8 @@ def aggregate(records: list[dict], tables: tuple[Table, ...]) -> list[dict]:
             accs = [r["summary"]["test_acc"] for r in mine]
             walls = [r["wall_s"] for r in mine if r["wall_s"] is not None]
             mean, std = mean_std(accs)
+            structures = [r.get("structure") for r in mine]
+            measured = [st for st in structures if st]
             rows.append({
                 "row": row.slug, "label": row.label, "group": row.group, "partial": row.partial,
                 "seeds": [r["seed"] for r in mine], "test_acc": accs, "test_acc_mean": mean, "test_acc_std": std,
@@ -68,6 +71,9 @@ def aggregate(records: list[dict], tables: tuple[Table, ...]) -> list[dict]:
                 "epochs": mine[0]["summary"]["config"]["epochs"],
                 "wall_s_mean": statistics.fmean(walls) if walls else None,
                 "layers": layer_stats([r["summary"] for r in mine]),
+                "elements": sorted({format_elements(st) for st in measured}),
+                "rot90_error": [st["rot90_error"] for st in measured],
+                "flip_error": [st["flip_error"] for st in measured if st.get("flip_error") is not None],
             })
         sizes = next((r["summary"].get("dataset_sizes") for r in records if r["table"] == table.key), None)
         result.append({"table": table.key, "title": table.title, "dataset": table.dataset, "sizes": sizes,
@@ -120,6 +126,11 @@ def check_claims(tables: list[dict]) -> list[dict]:
     return claims
 
 
+def _errors(values) -> str:
+    """The worst (largest) error over seeds, or ``–``."""
+    return format_error(max(values)) if values else "–"
+
+
 def _pm(mean, std, digits=1, scale=100.0) -> str:
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "–"
@@ -133,14 +144,25 @@ def format_markdown(tables: list[dict], claims: list[dict], header: str = "") ->
         if not entry["rows"]:
             continue
         sizes = ", ".join(f"{k} {v}" for k, v in (entry["sizes"] or {}).items())
+        flips = any(r.get("flip_error") for r in entry["rows"])
         out += [f"### {entry['title']}", "", f"Images: {sizes}." if sizes else "", "",
-                "| model | params | test acc % (mean ± std) | per seed | epochs | wall time / run |",
-                "|---|---:|---:|---|---:|---:|"]
+                "| model | params | test acc % (mean ± std) | per seed | epochs | wall time / run "
+                "| group elements per layer | rot90 error |" + (" flip error |" if flips else ""),
+                "|---|---:|---:|---|---:|---:|---|---:|" + ("---:|" if flips else "")]
         for r in entry["rows"]:
             seeds = ", ".join(f"{a * 100:.1f}" for a in r["test_acc"])
             wall = f"{r['wall_s_mean']:.0f} s" if r["wall_s_mean"] is not None else "–"
-            out.append(f"| {r['label']} | {r['parameters']:,} | {_pm(r['test_acc_mean'], r['test_acc_std'])} "
-                       f"| {seeds} | {r['epochs']} | {wall} |")
+            line = (f"| {r['label']} | {r['parameters']:,} | {_pm(r['test_acc_mean'], r['test_acc_std'])} "
+                    f"| {seeds} | {r['epochs']} | {wall} | {' / '.join(r.get('elements') or ['–'])} "
+                    f"| {_errors(r.get('rot90_error'))} |")
+            if flips:
+                line += f" {_errors(r.get('flip_error'))} |"
+            out.append(line)
+        out += ["", "Invariance errors: relative change of the logits, ‖f(T x) − f(x)‖ / ‖f(x)‖, under rot90 "
+                "(flip: a horizontal flip) on 64 test digits, float32, deterministic evaluation of each seed's "
+                "best checkpoint; the worst seed is shown. A full row is exactly invariant (rounding, ~1e-6), "
+                "a T(2) CNN is not; a partial row's error is what it learned. Group elements: what each "
+                "lifting / group conv used, in order (T(2): 1 each)."]
         partial = [r for r in entry["rows"] if r["partial"]]
         if partial:
             columns = [(r, "theta", f"{r['label']}: rotations kept") for r in partial]

@@ -19,6 +19,7 @@ from ..training.args import add_train_arguments
 from ..training.experiment import train_from_args
 from ..training.records import write_json
 from .plan import Run
+from .structure import check_row, format_elements, format_error, measure_run
 
 RUN_FILE, SUMMARY_FILE, LAST_FILE = "run.json", "summary.json", "last.pt"
 
@@ -104,16 +105,26 @@ class Progress:
         took = f" in {format_seconds(seconds)}" if seconds is not None else " (read back)"
         self._print(f"    {run.name}: test acc {summary['test_acc']:.4f}{took}")
 
+    def measured(self, run: Run, structure: dict) -> None:
+        flip = structure.get("flip_error")
+        self._print(f"    {run.name}: elements per layer {format_elements(structure)}, rot90 error "
+                    f"{format_error(structure['rot90_error'])}"
+                    + (f", flip error {format_error(flip)}" if flip is not None else ""))
+
     def _print(self, line: str) -> None:
         print(line, file=self.stream, flush=True)
 
 
 def execute(plan: list[Run], out_dir: str | Path, *, resume: bool = False, progress_bars: bool = False,
-            train=train_from_args, stream=None) -> list[dict]:
+            train=train_from_args, measure=measure_run, stream=None) -> list[dict]:
     """Run (or, with ``resume``, read back) every run of ``plan``; returns one record per run.
 
     A record holds the run's name, table, row, seed, directory, wall seconds (data, training and test;
-    for a run continued from ``last.pt`` only the part after the interruption) and its ``summary.json``. ``train`` is the training function (``train_from_args``; tests swap it).
+    for a run continued from ``last.pt`` only the part after the interruption), its ``summary.json`` and
+    its measured ``structure`` (:func:`~.structure.measure_run`: elements per layer, rot90 / flip
+    invariance errors; stored in ``run.json``). A run whose structure contradicts its row's label raises
+    :class:`~.structure.RowMismatchError` at once. ``train`` and ``measure`` are the training and
+    measuring functions (tests swap them).
     """
     check_out_dir(out_dir, plan, resume)
     progress = Progress(plan, stream)
@@ -123,7 +134,8 @@ def execute(plan: list[Run], out_dir: str | Path, *, resume: bool = False, progr
         summary_path = directory / SUMMARY_FILE
         if resume and summary_path.is_file():
             summary = json.loads(summary_path.read_text())
-            seconds = json.loads((directory / RUN_FILE).read_text()).get("wall_s")
+            stored = json.loads((directory / RUN_FILE).read_text())
+            seconds = stored.get("wall_s")
             progress.finished(run, summary, None)
         else:
             args = namespace(run, directory, progress=progress_bars)
@@ -136,8 +148,16 @@ def execute(plan: list[Run], out_dir: str | Path, *, resume: bool = False, progr
             t0 = time.perf_counter()
             summary = train(args, verbose=False)
             seconds = time.perf_counter() - t0
-            write_json({"name": run.name, "flags": run.flags, "wall_s": seconds}, directory / RUN_FILE)
+            stored = {"name": run.name, "flags": run.flags, "wall_s": seconds}
+            write_json(stored, directory / RUN_FILE)
             progress.finished(run, summary, seconds)
+        structure = stored.get("structure")
+        if structure is None:  # measured once, then kept in run.json (runs of older versions get it on resume)
+            structure = measure(directory, run.row)
+            write_json(dict(stored, structure=structure), directory / RUN_FILE)
+        progress.measured(run, structure)
+        check_row(run.row.label, run.row.group, run.row.partial, run.name, structure)
         records.append({"name": run.name, "table": run.table.key, "row": run.row.slug, "label": run.row.label,
-                        "seed": run.seed, "dir": str(directory), "wall_s": seconds, "summary": summary})
+                        "seed": run.seed, "dir": str(directory), "wall_s": seconds, "summary": summary,
+                        "structure": structure})
     return records

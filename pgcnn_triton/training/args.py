@@ -12,7 +12,7 @@ from pathlib import Path
 from ..data import DATASETS
 from ..sampling import EVAL_MODES, MIRROR_GRADIENTS, SHAPE_MODES
 from .config import SCHEDULERS, TrainConfig
-from .recipes import recipe
+from .recipes import for_group, recipe
 from .specs import (
     DATASET_OVERRIDES,
     FAMILIES,
@@ -92,8 +92,13 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
 
 
 def fill_unset(args: argparse.Namespace, values: dict) -> argparse.Namespace:
-    """Set each flag of ``values`` that ``args`` leaves unset (``None``); flags given on the command line win."""
-    for key, value in values.items():
+    """Set each flag of ``values`` that ``args`` leaves unset (``None``); flags given on the command line win.
+
+    With ``--group t2`` the group-only flags of ``values`` (a group preset, N) are not filled in
+    (:func:`~pgcnn_triton.training.recipes.for_group`): shared settings never turn the translation-only
+    baseline into a group CNN.
+    """
+    for key, value in for_group(values, getattr(args, "group", None)).items():
         if not hasattr(args, key):
             raise ValueError(f"values: {key!r} is not a training flag (add_train_arguments)")
         if getattr(args, key) is None:
@@ -134,13 +139,22 @@ def model_spec_from_args(args: argparse.Namespace, in_channels: int, num_classes
     if args.preset:
         preset, overrides = args.preset, {}
         if args.group == "t2":
-            raise ValueError("--group t2 cannot be combined with --preset; pick a t2 preset instead")
+            raise ValueError("--group t2 cannot be combined with --preset; pick a t2 preset instead "
+                             "(e.g. --preset rotmnist-t2) or drop --group t2")
         if args.group is not None:
             overrides["group"] = args.group.upper()
         if args.partial is not None:
             overrides["partial"] = bool(args.partial)
     else:
         preset, overrides = resolve_preset(args.model, args.dataset, group_of(args), partial_of(args))
+    translations_only = group_of(args) == "t2" or FAMILIES[args.model].PRESETS.get(preset, {}).get("num_elements") == 1
+    if translations_only and args.num_elements not in (None, 1):
+        raise ValueError(f"--num-elements {args.num_elements} does not apply to a translation-only (T(2)) model, "
+                         "which has one group element per layer: drop --num-elements, or train a group model "
+                         "(--group se2 / e2)")
+    if translations_only and args.partial:
+        raise ValueError("--partial does not apply to a translation-only (T(2)) model: it has no group subset to "
+                         "learn; drop --partial, or train a group model (--group se2 / e2)")
     overrides.update(DATASET_OVERRIDES.get(args.dataset, {}))
     overrides.update(in_channels=in_channels, num_classes=num_classes)
     for flag, key in (("num_elements", "num_elements"), ("hidden", "hidden"), ("kernel_size", "kernel_size"), ("kernel_net", "kernel_net"),

@@ -36,6 +36,12 @@ def load_data(args: argparse.Namespace, dist: DistContext) -> DataSplits:
     return data
 
 
+def model_from_args(args: argparse.Namespace, data: DataSplits) -> tuple[dict, torch.nn.Module]:
+    """``(model_spec, model)``: the model the flags train on ``data`` (what ``pgcnn train`` builds)."""
+    spec = model_spec_from_args(args, data.in_channels, data.num_classes, data.image_size)
+    return spec, build_model(spec)
+
+
 def train_from_args(args: argparse.Namespace, dist: DistContext | None = None, verbose: bool = True) -> dict:
     """Train as the flags say (see :func:`~pgcnn_triton.training.args.add_train_arguments`); returns the summary.
 
@@ -57,8 +63,7 @@ def _train(args: argparse.Namespace, dist: DistContext, verbose: bool) -> dict:
     config = train_config(args)
     seed_everything(config.seed)
     data = load_data(args, dist)
-    spec = model_spec_from_args(args, data.in_channels, data.num_classes, data.image_size)
-    model = build_model(spec)
+    spec, model = model_from_args(args, data)
     if dist.distributed:  # same init everywhere (DDP broadcasts it), different group samples per rank
         torch.manual_seed(config.seed + 1 + dist.rank)
     out_dir = out_dir_from_args(args)

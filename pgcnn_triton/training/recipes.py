@@ -21,11 +21,22 @@ BUNDLED_RUNS = {
 }
 
 
-def bundled_run(dataset: str) -> dict:
-    """The short-run flag values of a ``bundled-*`` dataset (:data:`BUNDLED_RUNS`), a fresh copy."""
+#: Flags of a group model that a translation-only (T(2)) model must not inherit from shared settings: a
+#: group preset, and N (``num_elements=4`` turned the T(2) baseline into a C_4 G-CNN).
+GROUP_ONLY_FLAGS = ("preset", "num_elements")
+
+
+def for_group(flags: dict, group: str | None) -> dict:
+    """``flags`` as they apply to a model of ``group``: for ``"t2"`` without :data:`GROUP_ONLY_FLAGS`."""
+    return {k: v for k, v in flags.items() if group != "t2" or k not in GROUP_ONLY_FLAGS}
+
+
+def bundled_run(dataset: str, group: str | None = None) -> dict:
+    """The short-run flag values of a ``bundled-*`` dataset (:data:`BUNDLED_RUNS`), a fresh copy;
+    with ``group="t2"`` without the group-only flags (:func:`for_group`)."""
     if dataset not in BUNDLED_RUNS:
         raise ValueError(f"dataset must be one of {sorted(BUNDLED_RUNS)} for a bundled short run, got {dataset!r}")
-    return dict(BUNDLED_RUNS[dataset])
+    return for_group(BUNDLED_RUNS[dataset], group)
 
 
 def recipe(dataset: str, family: str = "ckresnet", group: str = "se2", partial: bool = True) -> dict:
