@@ -69,6 +69,11 @@ def test_quick_and_overrides_and_table_selection():
     assert len(quick) == 2
     assert all(run.flags["epochs"] == TABLES[1].quick["epochs"] and run.flags["max_batches"] == 2 for run in quick)
     assert all(run.flags["epochs"] == 1 for run in build_plan(overrides={"epochs": 1}))
+    # the preview is lighter than the default in rows and training digits, not only in epochs
+    rot = build_plan(["rotmnist"], seeds=1, quick=True)
+    assert [run.row.slug for run in rot] == ["t2", "se2-full", "se2-partial"]
+    assert all(run.flags["train_size"] < TABLES[0].flags["train_size"] for run in rot)
+    assert sum(run.prior_s for run in build_plan(quick=True, seeds=1)) < 0.1 * sum(run.prior_s for run in build_plan())
     with pytest.raises(ValueError, match="tables must be"):
         build_plan(["cifar10"])
     with pytest.raises(ValueError, match="seeds must be a positive integer"):

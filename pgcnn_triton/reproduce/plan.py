@@ -20,7 +20,10 @@ T(2) row differs by the kernel nets' input width and the pooling of its preset).
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
+
+from ..data.bundled import bundled_mnist6, bundled_rotmnist
 
 from ..training.recipes import bundled_run, for_group
 
@@ -46,7 +49,8 @@ class Table:
     """A comparison on one dataset: its rows, the flags every row shares, and the ``--quick`` changes.
 
     ``prior_s`` is a measured cost per run (seconds, by row slug, default flags, the README's CPU); it
-    only seeds the ETA before the first run has finished.
+    only seeds the ETA before the first run has finished. ``quick_rows`` are the slugs of the rows the
+    ``--quick`` preview trains (``None``: all).
     """
 
     key: str
@@ -56,6 +60,7 @@ class Table:
     flags: dict = field(default_factory=dict)
     quick: dict = field(default_factory=dict)
     prior_s: dict = field(default_factory=dict)
+    quick_rows: tuple[str, ...] | None = None
 
 
 T2 = Row("T(2)", "t2", False)
@@ -66,19 +71,23 @@ E2_FULL, E2_PARTIAL = Row("E(2) full", "e2", False), Row("E(2) partial", "e2", T
 E2_FULL_8 = Row("E(2) full", "e2", False, (("num_elements", 8),))
 E2_PARTIAL_8 = Row("E(2) partial", "e2", True, (("num_elements", 8),))
 
+# --quick must finish in ≤ 5 min on any 2-core x86 CPU, also one without bf16 units (fp32, ~3× slower than
+# bf16 on an AVX512-BF16 EPYC): one seed, a quarter of the rotated digits and half of the sixes, a few epochs,
+# and no E(2) rows on rotated MNIST (E(2) costs twice SE(2)). Too short to train the models apart: it shows
+# the whole pipeline and each row's structure (elements per layer, invariance), not the claims.
 TABLES = (
     Table("rotmnist", "Rotated MNIST (bundled)", "bundled-rotmnist",
           (T2, SE2_FULL, SE2_PARTIAL, E2_FULL_8, E2_PARTIAL_8),
           flags=dict(bundled_run("bundled-rotmnist"), epochs=10, lr=3e-3, train_size=2000),
-          quick=dict(epochs=3),
-          prior_s={"t2": 87.0, "se2-full": 42.0, "se2-partial": 43.0, "e2-full": 105.0, "e2-partial": 107.0}),
+          quick=dict(epochs=3, train_size=500), quick_rows=("t2", "se2-full", "se2-partial"),
+          prior_s={"t2": 30.0, "se2-full": 42.0, "se2-partial": 43.0, "e2-full": 105.0, "e2-partial": 107.0}),
     Table("mnist6-180", "MNIST6-180 (bundled)", "bundled-mnist6-180", (SE2_FULL, SE2_PARTIAL),
           flags=bundled_run("bundled-mnist6-180"),
-          quick=dict(epochs=4),
+          quick=dict(epochs=4, train_size=150),
           prior_s={"se2-full": 15.0, "se2-partial": 15.0}),
     Table("mnist6-m", "MNIST6-M (bundled)", "bundled-mnist6-m", (E2_FULL, E2_PARTIAL),
           flags=bundled_run("bundled-mnist6-m"),
-          quick=dict(epochs=8),
+          quick=dict(epochs=4, train_size=150),
           prior_s={"e2-full": 38.0, "e2-partial": 35.0}),
 )
 TABLE_KEYS = tuple(t.key for t in TABLES)
@@ -100,10 +109,20 @@ class Run:
 
     @property
     def prior_s(self) -> float:
-        """The table's measured cost of this row, scaled to this run's number of epochs."""
+        """The table's measured cost of this row, scaled to this run's number of epochs and training images."""
         base = float(self.table.prior_s.get(self.row.slug, 60.0))
-        epochs, default = self.flags.get("epochs"), self.table.flags.get("epochs")
-        return base * epochs / default if epochs and default else base
+        for key, default in (("epochs", self.table.flags.get("epochs")),
+                             ("train_size", self.table.flags.get("train_size") or default_train_size(self.table))):
+            value = self.flags.get(key)
+            if value and default:
+                base *= value / default
+        return base
+
+
+def default_train_size(table: Table) -> int | None:
+    """The bundled loader's default number of training digits for ``table``'s dataset."""
+    loader = bundled_rotmnist if table.dataset == "bundled-rotmnist" else bundled_mnist6
+    return inspect.signature(loader).parameters["train"].default
 
 
 def select_tables(keys) -> tuple[Table, ...]:
@@ -140,7 +159,8 @@ def build_plan(tables=None, seeds: int = 3, quick: bool = False, overrides: dict
     Args:
         tables: table keys (default: all of :data:`TABLES`).
         seeds: number of seeds, ``0 … seeds-1``.
-        quick: apply each table's ``quick`` flags (fewer epochs).
+        quick: the ``--quick`` preview: each table's ``quick_rows`` with its ``quick`` flags (fewer epochs
+            and training digits).
         overrides: flags set on every run last (e.g. ``{"epochs": 1, "max_batches": 2}``); ``None`` values
             are ignored.
     """
@@ -149,8 +169,9 @@ def build_plan(tables=None, seeds: int = 3, quick: bool = False, overrides: dict
     extra = {k: v for k, v in (overrides or {}).items() if v is not None}
     plan = []
     for table in select_tables(tables):
+        rows = [r for r in table.rows if not quick or table.quick_rows is None or r.slug in table.quick_rows]
         for seed in range(seeds):
-            for row in table.rows:
+            for row in rows:
                 flags = row_flags(table, row)
                 if quick:
                     flags.update(table.quick)
