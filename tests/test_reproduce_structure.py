@@ -106,3 +106,15 @@ def test_cli_refuses_group_flags_on_a_t2_model(argv, flag, tmp_path, capsys):
     assert pgcnn_main(["train", *argv, "--epochs", "1", "--max-batches", "1", "--out-dir", str(tmp_path / "r")]) != 0
     err = capsys.readouterr().err
     assert flag in err and "translation-only" in err and "Traceback" not in err
+
+
+def test_a_t2_preset_cannot_be_turned_into_a_group_cnn():
+    from pgcnn_triton import PartialGCNN
+    from pgcnn_triton.models import GCNN
+
+    for cls in (PartialGCNN, GCNN):
+        with pytest.raises(ValueError, match="translation-only .*num_elements=4"):
+            cls.from_preset("rotmnist-t2", num_elements=4)
+        with pytest.raises(ValueError, match="partial=True"):
+            cls.from_preset("rotmnist-t2", partial=True)
+        cls.from_preset("rotmnist-t2", num_elements=1, hidden=4)  # the same T(2) model: allowed

@@ -49,6 +49,13 @@ class GroupModel(nn.Module):
         if name not in cls.PRESETS:
             raise ValueError(f"unknown preset {name!r} for {cls.__name__}: expected one of {sorted(cls.PRESETS)}")
         kwargs = dict(cls.PRESETS[name])
+        grows = {k: v for k, v in overrides.items() if (k, v) not in (("num_elements", 1), ("partial", False))
+                 and k in ("num_elements", "partial")}
+        if kwargs.get("num_elements") == 1 and grows:
+            # a T(2) preset is the translation-only baseline of a table: it must not turn into a group CNN
+            raise ValueError(f"preset {name!r} is translation-only (T(2), one group element per layer): "
+                             f"{', '.join(f'{k}={v!r}' for k, v in grows.items())} would make it a group CNN; "
+                             "start from a '-se2-…' / '-e2-…' preset instead")
         kwargs.update(overrides)
         return cls(**kwargs)
 
