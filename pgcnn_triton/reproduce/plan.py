@@ -72,7 +72,7 @@ E2_FULL_8 = Row("E(2) full", "e2", False, (("num_elements", 8),))
 E2_PARTIAL_8 = Row("E(2) partial", "e2", True, (("num_elements", 8),))
 
 # --quick must finish in ≤ 5 min on any 2-core x86 CPU, also one without bf16 units (fp32, ~3× slower than
-# bf16 on an AVX512-BF16 EPYC): one seed, a quarter of the rotated digits and half of the sixes, a few epochs,
+# bf16 on an AVX512-BF16 EPYC): one seed, a quarter of the rotated digits and 120 of the 300 sixes, 2–3 epochs,
 # and no E(2) rows on rotated MNIST (E(2) costs twice SE(2)). Too short to train the models apart: it shows
 # the whole pipeline and each row's structure (elements per layer, invariance), not the claims.
 TABLES = (
@@ -83,11 +83,11 @@ TABLES = (
           prior_s={"t2": 30.0, "se2-full": 42.0, "se2-partial": 43.0, "e2-full": 105.0, "e2-partial": 107.0}),
     Table("mnist6-180", "MNIST6-180 (bundled)", "bundled-mnist6-180", (SE2_FULL, SE2_PARTIAL),
           flags=bundled_run("bundled-mnist6-180"),
-          quick=dict(epochs=4, train_size=150),
+          quick=dict(epochs=3, train_size=120),
           prior_s={"se2-full": 15.0, "se2-partial": 15.0}),
     Table("mnist6-m", "MNIST6-M (bundled)", "bundled-mnist6-m", (E2_FULL, E2_PARTIAL),
           flags=bundled_run("bundled-mnist6-m"),
-          quick=dict(epochs=4, train_size=150),
+          quick=dict(epochs=2, train_size=120),
           prior_s={"e2-full": 38.0, "e2-partial": 35.0}),
 )
 TABLE_KEYS = tuple(t.key for t in TABLES)
