@@ -31,6 +31,8 @@ import math
 import torch
 from torch import nn
 
+from ._checks import positive
+
 
 class KernelNet(nn.Module):
     """Common interface: ``features(x)`` → last hidden layer, ``output`` → the last linear layer."""
@@ -66,8 +68,7 @@ class SIREN(KernelNet):
     def __init__(self, dim_in, out_features, hidden=32, num_layers=3, omega0=10.0, learn_omega0=False):
         super().__init__()
         _check(dim_in, out_features, hidden, num_layers, 2)
-        if not omega0 > 0:
-            raise ValueError(f"omega0 must be > 0, got {omega0}")
+        omega0 = positive(omega0, "omega0")
         widths = [dim_in] + [hidden] * (num_layers - 1)
         self.hidden_layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.output = nn.Linear(hidden, out_features)
@@ -94,6 +95,7 @@ class _MultiplicativeFilterNet(KernelNet):
     def __init__(self, dim_in, out_features, hidden, num_layers, input_scale):
         super().__init__()
         _check(dim_in, out_features, hidden, num_layers, 1)
+        input_scale = positive(input_scale, "input_scale")
         self.filters = nn.ModuleList(nn.Linear(dim_in, hidden) for _ in range(num_layers + 1))
         self.linears = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(num_layers))
         self.output = nn.Linear(hidden, out_features)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import integer, number, positive
 from .conv import slot_weights
 
 NORMS = ("batch", "layer")
@@ -45,7 +46,18 @@ def layer_norm_dtype(x: torch.Tensor) -> torch.dtype:
 
 
 class GroupBatchNorm(nn.BatchNorm3d):
-    """Per-channel statistics over (B, G, H, W), affine: ``BatchNorm3d(C)`` on ``[B, C, G, H, W]``."""
+    """Per-channel statistics over (B, G, H, W), affine: ``BatchNorm3d(C)`` on ``[B, C, G, H, W]``.
+
+    Arguments as ``nn.BatchNorm3d``, checked: ``num_features`` an int >= 1, ``eps`` finite > 0,
+    ``momentum`` None or in [0, 1]."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device=None, dtype=None):
+        integer(num_features, "num_features")
+        positive(eps, "eps")
+        if momentum is not None:
+            number(momentum, "momentum", low=0.0, high=1.0)
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device=device, dtype=dtype)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:
@@ -79,7 +91,7 @@ class GroupLayerNorm(nn.GroupNorm):
     """Per-sample statistics over (C, G, H, W), affine per channel: ``GroupNorm(1, C, eps=1e-12)``."""
 
     def __init__(self, num_channels: int, eps: float = 1e-12):
-        super().__init__(1, num_channels, eps=eps)
+        super().__init__(1, integer(num_channels, "num_channels"), eps=positive(eps, "eps"))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:
@@ -98,7 +110,7 @@ class GroupInstanceNorm(nn.Module):
 
     def __init__(self, eps: float = 1e-5):
         super().__init__()
-        self.eps = eps
+        self.eps = positive(eps, "eps")
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:

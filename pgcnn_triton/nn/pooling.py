@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .._checks import integer
 from ..kernels import global_max_pool, group_pool
 from .conv import slot_weights
 
@@ -51,8 +52,8 @@ class SpatialMaxPool(nn.Module):
 
     def __init__(self, kernel_size: int = 2, stride: int | None = None):
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
+        self.kernel_size = integer(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else integer(stride, "stride")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 5:
