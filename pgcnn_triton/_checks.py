@@ -31,6 +31,16 @@ def positive(value, name: str) -> float:
     return number(value, name, low=0.0, low_open=True)
 
 
+#: The smallest eps a norm accepts: below float32's smallest normal number, ``var + eps`` rounds to
+#: ``var`` and a constant channel divides 0 by 0.
+EPS_MIN = 1.1754943508222875e-38
+
+
+def eps(value, name: str = "eps") -> float:
+    """A norm's eps: finite, >= :data:`EPS_MIN`."""
+    return number(value, name, low=EPS_MIN)
+
+
 def integer(value, name: str, minimum: int = 1) -> int:
     """An int (not a bool) >= ``minimum``. Returns it."""
     if isinstance(value, bool) or not isinstance(value, Integral):

@@ -31,7 +31,11 @@ import math
 import torch
 from torch import nn
 
-from ._checks import positive
+from ._checks import number
+
+#: ω0 and the input scale of the multiplicative nets: outside these, the float32 init or the sine
+#: arguments overflow (ω0 → 0 scales the init by 1/ω0), and the kernels are no longer finite.
+OMEGA0_RANGE, INPUT_SCALE_RANGE = (1e-3, 1e4), (1e-3, 1e6)
 
 
 class KernelNet(nn.Module):
@@ -68,7 +72,7 @@ class SIREN(KernelNet):
     def __init__(self, dim_in, out_features, hidden=32, num_layers=3, omega0=10.0, learn_omega0=False):
         super().__init__()
         _check(dim_in, out_features, hidden, num_layers, 2)
-        omega0 = positive(omega0, "omega0")
+        omega0 = number(omega0, "omega0", low=OMEGA0_RANGE[0], high=OMEGA0_RANGE[1])
         widths = [dim_in] + [hidden] * (num_layers - 1)
         self.hidden_layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.output = nn.Linear(hidden, out_features)
@@ -95,7 +99,7 @@ class _MultiplicativeFilterNet(KernelNet):
     def __init__(self, dim_in, out_features, hidden, num_layers, input_scale):
         super().__init__()
         _check(dim_in, out_features, hidden, num_layers, 1)
-        input_scale = positive(input_scale, "input_scale")
+        input_scale = number(input_scale, "input_scale", low=INPUT_SCALE_RANGE[0], high=INPUT_SCALE_RANGE[1])
         self.filters = nn.ModuleList(nn.Linear(dim_in, hidden) for _ in range(num_layers + 1))
         self.linears = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(num_layers))
         self.output = nn.Linear(hidden, out_features)

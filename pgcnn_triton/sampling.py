@@ -342,7 +342,8 @@ class PartialSampler(ElementSampler):
         if self.config.method != "random":
             raise ValueError("set_theta: this layer has C_n / D_n gates, not θ (method='deterministic'); "
                              "use set_probs")
-        value = number(value, "theta")
+        largest = torch.finfo(self.probs.dtype).max  # beyond, the parameter would hold ±inf
+        value = number(value, "theta", low=-largest, high=largest)
         with torch.no_grad():
             self.probs[0] = value
         return self
@@ -350,7 +351,8 @@ class PartialSampler(ElementSampler):
     def set_probs(self, values) -> "PartialSampler":
         """Set all of ``probs`` (θ and the mirror logit, or the gate logits; see the class docstring).
         ``ValueError`` unless ``values`` has ``probs``' size and every entry is finite."""
-        values = torch.as_tensor(values, dtype=self.probs.dtype).flatten()
+        values = torch.as_tensor(values, dtype=torch.float64).flatten()  # float64 first: an overflow shows as inf
+        values = values.to(self.probs.dtype)
         if values.numel() != self.probs.numel():
             raise ValueError(f"probs must have {self.probs.numel()} entries, got {values.numel()}")
         check_finite_probs(values, "probs")

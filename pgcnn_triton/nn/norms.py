@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import integer, number, positive
+from .._checks import eps as check_eps
+from .._checks import integer, number
 from .conv import slot_weights
 
 NORMS = ("batch", "layer")
@@ -54,7 +55,7 @@ class GroupBatchNorm(nn.BatchNorm3d):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, device=None, dtype=None):
         integer(num_features, "num_features")
-        positive(eps, "eps")
+        check_eps(eps)
         if momentum is not None:
             number(momentum, "momentum", low=0.0, high=1.0)
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device=device, dtype=dtype)
@@ -91,7 +92,7 @@ class GroupLayerNorm(nn.GroupNorm):
     """Per-sample statistics over (C, G, H, W), affine per channel: ``GroupNorm(1, C, eps=1e-12)``."""
 
     def __init__(self, num_channels: int, eps: float = 1e-12):
-        super().__init__(1, integer(num_channels, "num_channels"), eps=positive(eps, "eps"))
+        super().__init__(1, integer(num_channels, "num_channels"), eps=check_eps(eps))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:
@@ -110,7 +111,7 @@ class GroupInstanceNorm(nn.Module):
 
     def __init__(self, eps: float = 1e-5):
         super().__init__()
-        self.eps = positive(eps, "eps")
+        self.eps = check_eps(eps)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:

@@ -58,6 +58,9 @@ class SpatialMaxPool(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 5:
             raise ValueError(f"x must have shape [B, C, G, H, W], got {tuple(x.shape)}")
+        if min(x.shape[3:]) < self.kernel_size:
+            raise ValueError(f"SpatialMaxPool(kernel_size={self.kernel_size}) needs inputs of at least "
+                             f"{self.kernel_size}x{self.kernel_size}, got {x.shape[3]}x{x.shape[4]}")
         b, c = x.shape[:2]
         y = F.max_pool2d(rearrange(x, "b c g h w -> b (c g) h w"), self.kernel_size, self.stride)
         return rearrange(y, "b (c g) h w -> b c g h w", b=b, c=c)
