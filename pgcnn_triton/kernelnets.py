@@ -64,6 +64,7 @@ class SIREN(KernelNet):
     ``num_layers`` linear maps: ``num_layers − 1`` sine layers ``sin(ω0·(W x + b))`` and a plain linear
     output. Init (fan_in = input width): first layer ``U(±1/fan_in)``, later layers including the output
     ``U(±√(6/fan_in)/ω0)``, biases 0. With ``learn_omega0`` each sine layer's ω0 is a learnable scalar.
+    ``omega0`` must lie in :data:`OMEGA0_RANGE` (1e-3 to 1e4; ``ValueError`` otherwise).
 
     With zero biases the net is odd at init, ``net(−x) = −net(x)``: lifted features at g and g + π
     are exact negatives until training moves the biases (module docstring).

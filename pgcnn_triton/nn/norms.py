@@ -89,7 +89,10 @@ class GroupBatchNorm(nn.BatchNorm3d):
 
 
 class GroupLayerNorm(nn.GroupNorm):
-    """Per-sample statistics over (C, G, H, W), affine per channel: ``GroupNorm(1, C, eps=1e-12)``."""
+    """Per-sample statistics over (C, G, H, W), affine per channel: ``GroupNorm(1, C, eps=1e-12)``.
+
+    ``eps`` (here and in the other norms) must be finite and at least float32's smallest normal number
+    (:data:`pgcnn_triton._checks.EPS_MIN`): below it a constant channel would divide 0 by 0."""
 
     def __init__(self, num_channels: int, eps: float = 1e-12):
         super().__init__(1, integer(num_channels, "num_channels"), eps=check_eps(eps))
