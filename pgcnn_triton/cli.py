@@ -29,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="evaluate a checkpoint (best.pt or last.pt) or a run directory on a split")
     ev.add_argument("checkpoint", help="a checkpoint file, or a run directory (its best.pt)")
     ev.add_argument("--split", choices=("train", "val", "test"), default="test")
-    ev.add_argument("--data-dir", default=None, help="dataset directory (default: the one used for training)")
+    ev.add_argument("--data-dir", default=None,
+                    help="dataset directory (default: the --data-dir stored in the checkpoint at training time)")
+    ev.add_argument("--no-verify-data", action="store_true",
+                    help="skip the md5 check of the standard dataset files (CIFAR), to read your own variants")
     ev.add_argument("--eval-mode", choices=("deterministic", "stochastic", "mc"), default=None)
     ev.add_argument("--device", choices=("cpu", "cuda"), default=None)
     ev.add_argument("--batch-size", type=int, default=128)
@@ -57,7 +60,8 @@ def main(argv=None) -> int:
             reproduce(args, command="pgcnn " + " ".join(shlex.quote(w) for w in words))
         elif args.command == "eval":
             result = evaluate_checkpoint(args.checkpoint, split=args.split, data_dir=args.data_dir,
-                                         eval_mode=args.eval_mode, device=args.device, batch_size=args.batch_size)
+                                         eval_mode=args.eval_mode, device=args.device, batch_size=args.batch_size,
+                                         verify_data=not args.no_verify_data)
             print(json.dumps(result, indent=2))
         else:
             for path in plot_runs(args.run_dirs, args.out):

@@ -31,6 +31,12 @@ import math
 import torch
 from torch import nn
 
+from ._checks import number
+
+#: ω0 and the input scale of the multiplicative nets: outside these, the float32 init or the sine
+#: arguments overflow (ω0 → 0 scales the init by 1/ω0), and the kernels are no longer finite.
+OMEGA0_RANGE, INPUT_SCALE_RANGE = (1e-3, 1e4), (1e-3, 1e6)
+
 
 class KernelNet(nn.Module):
     """Common interface: ``features(x)`` → last hidden layer, ``output`` → the last linear layer."""
@@ -58,6 +64,7 @@ class SIREN(KernelNet):
     ``num_layers`` linear maps: ``num_layers − 1`` sine layers ``sin(ω0·(W x + b))`` and a plain linear
     output. Init (fan_in = input width): first layer ``U(±1/fan_in)``, later layers including the output
     ``U(±√(6/fan_in)/ω0)``, biases 0. With ``learn_omega0`` each sine layer's ω0 is a learnable scalar.
+    ``omega0`` must lie in :data:`OMEGA0_RANGE` (1e-3 to 1e4; ``ValueError`` otherwise).
 
     With zero biases the net is odd at init, ``net(−x) = −net(x)``: lifted features at g and g + π
     are exact negatives until training moves the biases (module docstring).
@@ -66,8 +73,7 @@ class SIREN(KernelNet):
     def __init__(self, dim_in, out_features, hidden=32, num_layers=3, omega0=10.0, learn_omega0=False):
         super().__init__()
         _check(dim_in, out_features, hidden, num_layers, 2)
-        if not omega0 > 0:
-            raise ValueError(f"omega0 must be > 0, got {omega0}")
+        omega0 = number(omega0, "omega0", low=OMEGA0_RANGE[0], high=OMEGA0_RANGE[1])
         widths = [dim_in] + [hidden] * (num_layers - 1)
         self.hidden_layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.output = nn.Linear(hidden, out_features)
@@ -94,6 +100,7 @@ class _MultiplicativeFilterNet(KernelNet):
     def __init__(self, dim_in, out_features, hidden, num_layers, input_scale):
         super().__init__()
         _check(dim_in, out_features, hidden, num_layers, 1)
+        input_scale = number(input_scale, "input_scale", low=INPUT_SCALE_RANGE[0], high=INPUT_SCALE_RANGE[1])
         self.filters = nn.ModuleList(nn.Linear(dim_in, hidden) for _ in range(num_layers + 1))
         self.linears = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(num_layers))
         self.output = nn.Linear(hidden, out_features)

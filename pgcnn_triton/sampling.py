@@ -48,6 +48,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from ._checks import integer, number, positive
 from .groups import TWO_PI, Group, get_group
 
 METHODS = ("random", "deterministic")
@@ -124,12 +125,11 @@ class SamplingConfig:
         _choice(self.estimator, ESTIMATORS, "estimator")
         _choice(self.coordinate, COORDINATES, "coordinate")
         _choice(self.mirror_gradient, MIRROR_GRADIENTS, "mirror_gradient")
-        if not isinstance(self.mc_samples, int) or self.mc_samples < 1:
-            raise ValueError(f"mc_samples must be an int >= 1, got {self.mc_samples!r}")
-        if self.gumbel_anneal_steps is not None and self.gumbel_anneal_steps < 1:
-            raise ValueError(f"gumbel_anneal_steps must be None or >= 1, got {self.gumbel_anneal_steps}")
-        if not self.gumbel_init_temp > 0 or not self.gumbel_end_temp > 0:
-            raise ValueError("gumbel_init_temp and gumbel_end_temp must be > 0")
+        integer(self.mc_samples, "mc_samples")
+        if self.gumbel_anneal_steps is not None:
+            integer(self.gumbel_anneal_steps, "gumbel_anneal_steps")
+        positive(self.gumbel_init_temp, "gumbel_init_temp")
+        positive(self.gumbel_end_temp, "gumbel_end_temp")
         if self.method == "deterministic":
             if self.per_batch_element:
                 raise ValueError("per_batch_element=True needs method='random' (a deterministic grid is the same for every sample)")
@@ -190,11 +190,17 @@ def element_count(total: int, theta: float, group: str = "SE2", estimator: str =
     (θ = −0.6, R = 4: 2 rotations, where ``ceil(R·|θ|)`` gives 3). ``clean`` uses ``ceil(total·|θ|)``
     for both groups: the arc ``θ·[−π, π)`` has length ``2π|θ|`` whatever θ's sign, so the count, like
     the arc and the element density, depends only on |θ|; it is also the original's own SE(2) rule.
+
+    A non-finite θ raises the ``ValueError`` that assigning it (:meth:`PartialSampler.set_theta`,
+    ``load_state_dict``) raises in either shape mode.
     """
+    number(theta, "theta")
+    # clipped before ceil: a huge finite θ (total·θ overflowing to inf) keeps all, as static mode does
+    scaled = min(max(total * theta, -total), total)
     if group == "E2" and estimator == "reference":
-        n = abs(math.ceil(total * theta))
+        n = abs(math.ceil(scaled))
     else:
-        n = math.ceil(total * abs(theta))
+        n = math.ceil(abs(scaled))
     return min(max(n, 1), total)
 
 
@@ -294,6 +300,21 @@ class FullGroupSampler(ElementSampler):
         return g.mirrored(angles), None, None
 
 
+def check_finite_probs(values: torch.Tensor, name: str) -> None:
+    """``ValueError`` naming ``name`` unless every θ / logit in ``values`` is finite (reads them on the host:
+    for assignment and loading, never for the forward)."""
+    values = values.detach()
+    if not bool(torch.isfinite(values).all()):
+        bad = [v for v in values.flatten().tolist() if not math.isfinite(v)]
+        raise ValueError(f"{name} must be finite numbers (θ, mirror and gate logits), got {bad[0]}")
+
+
+def _check_loaded_probs(module, state_dict, prefix, *args) -> None:
+    key = prefix + "probs"
+    if key in state_dict and torch.is_tensor(state_dict[key]) and state_dict[key].is_floating_point():
+        check_finite_probs(state_dict[key], key)
+
+
 class PartialSampler(ElementSampler):
     """A learnable subset of the group (one per partial group conv).
 
@@ -311,6 +332,33 @@ class PartialSampler(ElementSampler):
         else:
             size = n // 2 if e2 else n - 1
         self.probs = nn.Parameter(torch.ones(size))
+        # a checkpoint's θ / logits are checked as they are loaded (never in forward: no host sync)
+        self.register_load_state_dict_pre_hook(_check_loaded_probs)
+
+    # -- checked assignment (the forward never reads θ on the host in static mode) ---------------
+    def set_theta(self, value: float) -> "PartialSampler":
+        """Set θ of a random partial layer. ``ValueError`` if it is not finite (NaN / ±inf would give
+        NaN outputs in static mode and no element count in dynamic mode), the same in both shape modes."""
+        if self.config.method != "random":
+            raise ValueError("set_theta: this layer has C_n / D_n gates, not θ (method='deterministic'); "
+                             "use set_probs")
+        largest = torch.finfo(self.probs.dtype).max  # beyond, the parameter would hold ±inf
+        value = number(value, "theta", low=-largest, high=largest)
+        with torch.no_grad():
+            self.probs[0] = value
+        return self
+
+    def set_probs(self, values) -> "PartialSampler":
+        """Set all of ``probs`` (θ and the mirror logit, or the gate logits; see the class docstring).
+        ``ValueError`` unless ``values`` has ``probs``' size and every entry is finite."""
+        values = torch.as_tensor(values, dtype=torch.float64).flatten()  # float64 first: an overflow shows as inf
+        values = values.to(self.probs.dtype)
+        if values.numel() != self.probs.numel():
+            raise ValueError(f"probs must have {self.probs.numel()} entries, got {values.numel()}")
+        check_finite_probs(values, "probs")
+        with torch.no_grad():
+            self.probs.copy_(values.to(self.probs.device))
+        return self
 
     # -- public read-outs (for plots and regularisers) --------------------------------------------
     @property

@@ -23,6 +23,7 @@ def test_demo_reports_exact_invariance_only_for_full_models(capsys):
 
 
 TINY = ["--hidden", "2", "-N", "2", "--kernel-size", "3", "--batch-size", "8", "--max-batches", "2", "--no-progress"]
+FAKE_CIFAR = ["--no-verify-data"]  # the tiny CIFAR files of tests/data/formats.py do not have the official md5s
 
 
 def test_cifar10_end_to_end_and_resume(tmp_path, capsys):
@@ -30,7 +31,7 @@ def test_cifar10_end_to_end_and_resume(tmp_path, capsys):
 
     write_cifar10(tmp_path / "data", per_batch=8, test=6)
     cifar10 = load(ROOT / "examples" / "cifar10.py")
-    args = ["--data-dir", str(tmp_path / "data"), "--out-dir", str(tmp_path / "run"), *TINY]
+    args = ["--data-dir", str(tmp_path / "data"), "--out-dir", str(tmp_path / "run"), *TINY, *FAKE_CIFAR]
     summary = cifar10.main([*args, "--epochs", "1"])
     for name in ("last.pt", "best.pt", "metrics.csv", "summary.json", "curves.png", "learned_equivariance.png"):
         assert (tmp_path / "run" / name).is_file(), name
@@ -47,7 +48,7 @@ def test_cifar10_flags_pick_the_model(tmp_path):
     write_cifar10(tmp_path / "data", per_batch=4, test=4)
     summary = load(ROOT / "examples" / "cifar10.py").main(
         ["--data-dir", str(tmp_path / "data"), "--out-dir", str(tmp_path / "run"), "--group", "e2", "--no-partial",
-         "--epochs", "1", *TINY])
+         "--epochs", "1", *TINY, *FAKE_CIFAR])
     assert summary["model"]["preset"] == "cifar10-e2-full"
     assert all(row["mirror_probability"] == 1.0 for row in summary["learned_equivariance"])
 

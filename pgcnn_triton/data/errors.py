@@ -13,8 +13,11 @@ class DatasetNotFoundError(FileNotFoundError):
         super().__init__(f"{dataset}: expected {expected} in {root}, but it is not there. {how_to_get}")
 
 
-class DatasetCorruptError(RuntimeError):
-    """A dataset file exists but has the wrong checksum or an unreadable format."""
+class DatasetCorruptError(ValueError, RuntimeError):
+    """A dataset file exists but has the wrong checksum or an unreadable (or unsafe) format.
+
+    A ``ValueError`` (bad input the user can fix; the CLI prints it on one line) and, as before, a
+    ``RuntimeError``."""
 
     def __init__(self, dataset: str, path: str | Path, problem: str, how_to_get: str = ""):
         self.dataset, self.path = dataset, str(path)

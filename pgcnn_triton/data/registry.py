@@ -21,7 +21,7 @@ OFFICIAL_TRAIN_SIZES = {"cifar10": 45_000, "cifar100": 45_000, "rotmnist": 10_00
 
 
 def load_dataset(name: str, root: str | Path = "data", *, download: bool = False, progress: bool = True,
-                 seed: int = 42, **options) -> DataSplits:
+                 seed: int = 42, verify: bool = True, **options) -> DataSplits:
     """Load a dataset by name (see :data:`DATASETS`) as train / val / test splits.
 
     Args:
@@ -29,12 +29,15 @@ def load_dataset(name: str, root: str | Path = "data", *, download: bool = False
         root: directory with the dataset files.
         download: download missing files where the loader supports it (CIFAR).
         seed: seed of the train / validation split.
+        verify: check the md5 of the standard files found against the official ones (CIFAR, the
+            datasets with published checksums here); ``False`` reads your own variants.
         options: passed to the loader (e.g. ``rot_interval`` for MNIST6, ``train=`` sizes for bundled sets).
     """
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
     if name in ("cifar10", "cifar100"):
-        return load_cifar(name, root, download_missing=download, progress=progress, seed=seed, **options)
+        return load_cifar(name, root, download_missing=download, progress=progress, seed=seed, verify=verify,
+                          **options)
     if name == "rotmnist":
         return load_rotmnist(root, seed=seed, **options)
     if name in ("mnist6-180", "mnist6-m"):

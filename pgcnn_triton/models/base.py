@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._checks import integer, probability
 from ..kernels import resolve_padding
 from ..nn import LiftingConv
 from ..sampling import SamplingConfig
@@ -17,6 +18,23 @@ T2_SAMPLING = dict(group="SE2", num_elements=1, method="deterministic", partial=
 def conv_stage(layer) -> tuple[str, int, int]:
     """``("conv", k, padding)`` of a conv layer (or its frozen copy)."""
     return ("conv", layer.kernel_size, resolve_padding(layer.padding, layer.kernel_size))
+
+
+def check_model_arguments(in_channels, num_classes, hidden, num_blocks, dropout, **index_lists) -> None:
+    """The numeric constructor arguments the models share (``ValueError`` / ``TypeError`` naming each);
+    ``index_lists``: block indices such as ``pool_blocks``, ints >= 0."""
+    integer(in_channels, "in_channels")
+    integer(num_classes, "num_classes")
+    integer(hidden, "hidden")
+    integer(num_blocks, "num_blocks", minimum=0)
+    probability(dropout, "dropout")
+    for name, indices in index_lists.items():
+        try:
+            values = list(indices)
+        except TypeError:
+            raise TypeError(f"{name} must be a sequence of block indices, got {type(indices).__name__}") from None
+        for value in values:
+            integer(value, f"{name} entry", minimum=0)
 
 
 def pool_stage(pool) -> tuple[str, int, int]:

@@ -7,11 +7,12 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .._checks import integer, positive
 from ..nn import GroupConv, GroupInstanceNorm, LiftingConv, PointwiseGroupConv, SpatialMaxPool, make_norm
 from ..nn.conv import split_output
 from ..nn.pooling import masked_global_max_pool, masked_group_pool
 from ..sampling import make_config
-from .base import GroupModel, conv_stage, pool_stage
+from .base import GroupModel, check_model_arguments, conv_stage, pool_stage
 
 
 def block_widths(hidden: int, num_blocks: int, factors) -> list[int]:
@@ -23,6 +24,11 @@ def block_widths(hidden: int, num_blocks: int, factors) -> list[int]:
         raise ValueError(f"block_width_factors must hold (factor, count) pairs, got {factors}")
     widths = []
     for factor, count in zip(factors[::2], factors[1::2]):
+        positive(factor, "block_width_factors factor")
+        integer(count, "block_width_factors count", minimum=0)
+        if int(hidden * factor) < 1:
+            raise ValueError(f"block_width_factors factor {factor} gives blocks of width {int(hidden * factor)} "
+                             f"from hidden={hidden}: every block needs at least 1 channel")
         widths += [int(hidden * factor)] * int(count)
     if len(widths) != num_blocks:
         raise ValueError(f"block_width_factors give {len(widths)} blocks, but num_blocks={num_blocks}")
@@ -97,6 +103,12 @@ class PartialGCNN(GroupModel):
                  learnable_final_pooling=False, final_spatial_dim=(2, 2), last_conv_t2=False,
                  sampling=None, **sampling_options):
         super().__init__()
+        check_model_arguments(in_channels, num_classes, hidden, num_blocks, dropout, pool_blocks=pool_blocks)
+        if learnable_final_pooling:
+            if not isinstance(final_spatial_dim, (tuple, list)) or len(final_spatial_dim) != 2:
+                raise ValueError(f"final_spatial_dim must be a pair (h, w), got {final_spatial_dim!r}")
+            for side in final_spatial_dim:
+                integer(side, "final_spatial_dim entry")
         self.sampling = make_config(sampling, sampling_options)
         self._eval_mode = self.sampling.eval_mode
         self.in_channels = in_channels

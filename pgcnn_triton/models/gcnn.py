@@ -9,7 +9,7 @@ from ..nn import GroupConv, LiftingConv, SpatialMaxPool, make_norm
 from ..nn.conv import split_output
 from ..nn.pooling import masked_global_mean_pool
 from ..sampling import make_config
-from .base import GroupModel, conv_stage, pool_stage
+from .base import GroupModel, check_model_arguments, conv_stage, pool_stage
 from .ckresnet import block_widths
 
 
@@ -33,6 +33,8 @@ class GCNN(GroupModel):
                  kernel_net="SIREN", kernel_hidden=8, kernel_layers=3, omega0=10.0, learn_omega0=False,
                  sampling=None, **sampling_options):
         super().__init__()
+        check_model_arguments(in_channels, num_classes, hidden, num_blocks, dropout, pool_blocks=pool_blocks,
+                              dropout_blocks=dropout_blocks)
         self.sampling = make_config(sampling, sampling_options)
         self._eval_mode = self.sampling.eval_mode
         self.in_channels = in_channels

@@ -113,6 +113,10 @@ class _KernelConv(nn.Module):
         self.taps = check_taps(taps)
         self.sampling = sampling
         self.group = sampling.group_obj
+        # named as the conv's arguments (the kernel net would call them hidden / num_layers)
+        _positive_int(kernel_hidden, "kernel_hidden")
+        if _positive_int(kernel_layers, "kernel_layers") < 2 and str(kernel_net).lower() == "siren":
+            raise ValueError(f"kernel_layers must be >= 2 for a SIREN kernel net, got {kernel_layers}")
         self.kernel_net = make_kernel_net(kernel_net, coordinate_dim, self.out_channels * self.in_channels,
                                           kernel_hidden, kernel_layers, omega0, learn_omega0)
         self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import eps as check_eps
+from .._checks import integer, number
 from .conv import slot_weights
 
 NORMS = ("batch", "layer")
@@ -45,7 +47,18 @@ def layer_norm_dtype(x: torch.Tensor) -> torch.dtype:
 
 
 class GroupBatchNorm(nn.BatchNorm3d):
-    """Per-channel statistics over (B, G, H, W), affine: ``BatchNorm3d(C)`` on ``[B, C, G, H, W]``."""
+    """Per-channel statistics over (B, G, H, W), affine: ``BatchNorm3d(C)`` on ``[B, C, G, H, W]``.
+
+    Arguments as ``nn.BatchNorm3d``, checked: ``num_features`` an int >= 1, ``eps`` finite > 0,
+    ``momentum`` None or in [0, 1]."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device=None, dtype=None):
+        integer(num_features, "num_features")
+        check_eps(eps)
+        if momentum is not None:
+            number(momentum, "momentum", low=0.0, high=1.0)
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device=device, dtype=dtype)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:
@@ -76,10 +89,13 @@ class GroupBatchNorm(nn.BatchNorm3d):
 
 
 class GroupLayerNorm(nn.GroupNorm):
-    """Per-sample statistics over (C, G, H, W), affine per channel: ``GroupNorm(1, C, eps=1e-12)``."""
+    """Per-sample statistics over (C, G, H, W), affine per channel: ``GroupNorm(1, C, eps=1e-12)``.
+
+    ``eps`` (here and in the other norms) must be finite and at least float32's smallest normal number
+    (:data:`pgcnn_triton._checks.EPS_MIN`): below it a constant channel would divide 0 by 0."""
 
     def __init__(self, num_channels: int, eps: float = 1e-12):
-        super().__init__(1, num_channels, eps=eps)
+        super().__init__(1, integer(num_channels, "num_channels"), eps=check_eps(eps))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:
@@ -98,7 +114,7 @@ class GroupInstanceNorm(nn.Module):
 
     def __init__(self, eps: float = 1e-5):
         super().__init__()
-        self.eps = eps
+        self.eps = check_eps(eps)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:

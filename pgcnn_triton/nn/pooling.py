@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .._checks import integer
 from ..kernels import global_max_pool, group_pool
 from .conv import slot_weights
 
@@ -51,12 +52,15 @@ class SpatialMaxPool(nn.Module):
 
     def __init__(self, kernel_size: int = 2, stride: int | None = None):
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
+        self.kernel_size = integer(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else integer(stride, "stride")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 5:
             raise ValueError(f"x must have shape [B, C, G, H, W], got {tuple(x.shape)}")
+        if min(x.shape[3:]) < self.kernel_size:
+            raise ValueError(f"SpatialMaxPool(kernel_size={self.kernel_size}) needs inputs of at least "
+                             f"{self.kernel_size}x{self.kernel_size}, got {x.shape[3]}x{x.shape[4]}")
         b, c = x.shape[:2]
         y = F.max_pool2d(rearrange(x, "b c g h w -> b (c g) h w"), self.kernel_size, self.stride)
         return rearrange(y, "b (c g) h w -> b c g h w", b=b, c=c)

@@ -6,10 +6,11 @@
 
 Pieces usable on their own: :func:`build_optimizer` (param groups), :func:`build_scheduler` / :func:`lr_factor`
 (warm-up + cosine), :func:`kernel_norm_penalty` and :func:`monotonic_penalty` (regularisers),
-:func:`save_atomic` / :func:`load_checkpoint`, :func:`plot_learned_equivariance`.
+:func:`save_atomic` / :func:`load_checkpoint` (checksummed), :func:`write_atomic`, :func:`plot_learned_equivariance`.
 """
 
 from .args import add_train_arguments, model_spec_from_args, train_config
+from .atomic import remove_stale_temps, write_atomic
 from .checkpoint import (
     load_checkpoint,
     rng_state,
@@ -19,7 +20,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .distributed import DistContext, ShardSampler, setup_distributed
-from .errors import NonFiniteLossError
+from .errors import CheckpointCorruptError, NonFiniteLossError
 from .experiment import (
     evaluate_checkpoint,
     format_summary,
@@ -44,4 +45,5 @@ __all__ = [
     "plot_learned_equivariance", "plot_runs", "plot_training_curves", "read_metrics_csv", "recipe", "resolve_preset",
     "rng_state", "save_atomic", "save_comparison", "seed_everything", "set_rng_state", "setup_distributed",
     "train_config", "train_from_args", "write_metrics_csv",
+    "CheckpointCorruptError", "remove_stale_temps", "write_atomic",
 ]

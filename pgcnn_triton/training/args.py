@@ -38,6 +38,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
     d.add_argument("--dataset", choices=DATASETS, default="cifar10", help="dataset (default %(default)s)")
     d.add_argument("--data-dir", default="data", help="directory with the dataset files (default %(default)s)")
     d.add_argument("--download", action="store_true", help="download missing files (CIFAR)")
+    d.add_argument("--no-verify-data", action="store_true",
+                   help="skip the md5 check of the standard dataset files (CIFAR), to read your own variants")
     d.add_argument("--train-size", type=int, default=None,
                    help="bundled-* datasets: training digits (bundled-rotmnist: images, default 3000; MNIST6: "
                         "sixes, default 300, each with its transformed copy); validation and test sets unchanged")

@@ -1,43 +1,100 @@
-"""Checkpoints that are never half-written, and the RNG states needed to resume a run exactly."""
+"""Checkpoints that are never half-written and carry a checksum, and the RNG states needed to resume a run exactly."""
 
 from __future__ import annotations
 
-import os
+import hashlib
+import io
+import pickle
 import random
-import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .atomic import write_atomic
+from .errors import CheckpointCorruptError
+
+_EOCD, _EOCD_SIZE = b"PK\x05\x06", 22  # zip end-of-central-directory signature and record size
+_MARK, _HEX = b"pgcnn_triton-sha256:", 64  # the zip comment: this mark, then the hex digest of the rest
+_TRAILER_SIZE = len(_MARK) + _HEX
+
 
 def save_atomic(obj, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file in the same directory, fsync, then ``os.replace`` onto ``path``.
+    """``torch.save`` ``obj`` with a sha256 checksum, written atomically (:func:`.atomic.write_atomic`).
 
-    If anything fails (a crash, a full disk), ``path`` still holds its previous content and the temporary
-    file is removed.
+    The checksum sits in the zip archive's comment (the last bytes of the file), so the file is still an
+    ordinary ``torch.load``-able checkpoint; :func:`load_checkpoint` verifies it. If anything fails (a
+    crash, a full disk), ``path`` still holds its previous content and no temporary file is left.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return write_atomic(path, _with_checksum(buffer.getvalue()))
+
+
+def _with_checksum(blob: bytes) -> bytes:
+    # a zip ends with its end-of-central-directory record, whose last 2 bytes are the comment length
+    if len(blob) < _EOCD_SIZE or blob[-_EOCD_SIZE:-_EOCD_SIZE + 4] != _EOCD or blob[-2:] != b"\0\0":
+        raise RuntimeError("torch.save wrote no plain zip end record: cannot add the checksum")
+    body = blob[:-2]
+    return body + _TRAILER_SIZE.to_bytes(2, "little") + _MARK + hashlib.sha256(body).hexdigest().encode()
+
+
+def _verify(blob: bytes, path: Path) -> bool:
+    """``True`` if ``blob`` carries a checksum and it matches; ``False`` if it has none (older files)."""
+    if len(blob) < _EOCD_SIZE + _TRAILER_SIZE or blob[-_TRAILER_SIZE:-_HEX] != _MARK:
+        return False
+    body, stored = blob[:-_TRAILER_SIZE - 2], blob[-_HEX:]
+    length = blob[-_TRAILER_SIZE - 2:-_TRAILER_SIZE]
+    if (length != _TRAILER_SIZE.to_bytes(2, "little") or body[-_EOCD_SIZE + 2:-_EOCD_SIZE + 6] != _EOCD
+            or hashlib.sha256(body).hexdigest().encode() != stored):
+        raise CheckpointCorruptError(path, "sha256 checksum mismatch: the file changed after it was written",
+                                     _alternative(path))
+    return True
+
+
+def _alternative(path: Path) -> str:
+    """What the user can use instead of a corrupt ``path`` (its sibling ``best.pt`` / ``last.pt``)."""
+    best, last = path.with_name("best.pt"), path.with_name("last.pt")
+    if path.name == "last.pt" and best.is_file():
+        return (f"The best weights are in {best} (pgcnn eval {best}); to train again, restore last.pt from a "
+                "copy or start over with --overwrite.")
+    if path.name == "best.pt" and last.is_file():
+        return f"{last} holds the weights of the latest epoch (pgcnn eval {last})."
+    return "Restore it from a copy, or train again."
+
+
+def _problem(error: Exception, blob: bytes) -> str:
+    if not blob.startswith(b"PK\x03\x04"):
+        return "not a torch checkpoint: no zip archive"
+    if isinstance(error, pickle.UnpicklingError) and "weights_only" in str(error).lower().replace(" ", "_"):
+        return "torch.load(weights_only=True) refused it: it holds objects other than tensors and plain values"
+    return f"truncated or damaged zip archive: {type(error).__name__}"
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """Load a checkpoint written by :func:`save_atomic` (plain tensors and Python values only)."""
+    """Load a checkpoint written by :func:`save_atomic` (plain tensors and Python values only).
+
+    Its sha256 checksum is verified first. Files without one (written before pgcnn_triton stored
+    checksums, or by plain ``torch.save``) load with a warning. Raises :class:`FileNotFoundError` if
+    ``path`` is missing and :class:`~.errors.CheckpointCorruptError` (a ``ValueError``) if the checksum
+    does not match, or the file is empty, truncated, not a checkpoint, or refused by ``weights_only=True``.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    blob = path.read_bytes()
+    if not blob:
+        raise CheckpointCorruptError(path, "the file is empty (0 bytes)", _alternative(path))
+    checked = _verify(blob, path)
+    try:
+        state = torch.load(io.BytesIO(blob), map_location=map_location, weights_only=True)
+    except Exception as error:  # any unreadable content is a corrupt (or foreign) file
+        raise CheckpointCorruptError(path, _problem(error, blob), _alternative(path)) from error
+    if not checked:
+        warnings.warn(f"checkpoint {path} has no checksum (older pgcnn_triton or plain torch.save): "
+                      "loaded without verifying it", UserWarning, stacklevel=2)
+    return state
 
 
 def rng_state() -> dict:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from .._checks import number
+
 SCHEDULERS = ("cosine", "constant")
 
 
@@ -70,14 +72,12 @@ class TrainConfig:
         for name in ("max_batches", "eval_batch_size"):
             if getattr(self, name) is not None:
                 _int(getattr(self, name), name, 1)
+        # finite as well as in range: lr=inf would overflow the schedule, NaN poison every weight
         for name in ("lr", "lr_probs", "lr_omega0"):
-            value = getattr(self, name)
-            if value is not None and not (_number(value, name) and value > 0):
-                raise ValueError(f"{name} must be > 0, got {value!r}")
+            if getattr(self, name) is not None:
+                number(getattr(self, name), name, low=0.0, low_open=True)
         for name in ("weight_decay", "monotonic_decay", "min_lr", "gradient_clip"):
-            value = getattr(self, name)
-            if not (_number(value, name) and value >= 0):
-                raise ValueError(f"{name} must be >= 0, got {value!r}")
+            number(getattr(self, name), name, low=0.0)
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
 
@@ -96,9 +96,3 @@ def _int(value, name, minimum):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
-def _number(value, name) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    return True

@@ -29,7 +29,8 @@ def load_data(args: argparse.Namespace, dist: DistContext) -> DataSplits:
     if not dist.is_main:
         dist.barrier()
     try:
-        data = load_from_spec(spec, download=args.download, progress=not args.no_progress and dist.is_main)
+        data = load_from_spec(spec, download=args.download, progress=not args.no_progress and dist.is_main,
+                              verify=not getattr(args, "no_verify_data", False))
     finally:
         if dist.is_main:
             dist.barrier()
@@ -100,9 +101,15 @@ def format_summary(summary: dict) -> str:
 
 
 def evaluate_checkpoint(path: str | Path, *, split: str = "test", data_dir: str | None = None,
-                        eval_mode: str | None = None, device: str | None = None, batch_size: int = 128) -> dict:
+                        eval_mode: str | None = None, device: str | None = None, batch_size: int = 128,
+                        verify_data: bool = True) -> dict:
     """Rebuild the model of a checkpoint (``best.pt`` or ``last.pt``, or a run directory: its ``best.pt``),
-    load its weights, evaluate a split."""
+    load its weights, evaluate a split.
+
+    The data come from ``data_dir`` when given (``pgcnn eval --data-dir``), otherwise from the directory
+    stored in the checkpoint (the training run's ``--data-dir``). Either way the files are read safely
+    (no code runs from a dataset file) and, with ``verify_data`` (default; ``--no-verify-data`` turns it
+    off), the standard files' md5s are checked."""
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
     path = checkpoint_path(path)
@@ -113,7 +120,7 @@ def evaluate_checkpoint(path: str | Path, *, split: str = "test", data_dir: str 
     model.load_state_dict(state["model"])
     if eval_mode:
         model.set_eval_mode(eval_mode)
-    data = load_from_spec(state["data_spec"], root=data_dir, progress=False)
+    data = load_from_spec(state["data_spec"], root=data_dir, progress=False, verify=verify_data)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(dev).eval()
     loss = correct = count = 0.0

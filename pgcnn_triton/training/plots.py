@@ -7,8 +7,11 @@ of a layer share it), and legends sit outside the axes.
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
+
+from .atomic import write_atomic
 
 #: Curves with at most this many epochs are drawn with markers (one epoch: a lone point).
 MARKER_EPOCHS = 30
@@ -153,6 +156,9 @@ def _save(plt, fig, path, title) -> Path:
         fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    image = io.BytesIO()
+    try:
+        fig.savefig(image, format=path.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return write_atomic(path, image.getvalue())  # like every run artefact: never half-written

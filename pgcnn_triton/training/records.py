@@ -3,30 +3,23 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 from pathlib import Path
 
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+from .atomic import write_atomic
 
 
 def write_metrics_csv(rows: list[dict], path: str | Path) -> Path:
-    """Write one row per epoch (union of all keys as columns, in first-seen order)."""
-    path = Path(path)
+    """Write one row per epoch (union of all keys as columns, in first-seen order), atomically."""
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_atomic(path, text.getvalue())
 
 
 def read_metrics_csv(path: str | Path) -> list[dict]:
@@ -48,9 +41,7 @@ def _is_number(text: str) -> bool:
 
 def write_json(data: dict, path: str | Path) -> Path:
     """Write ``data`` as indented JSON (atomically)."""
-    path = Path(path)
-    _atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-    return path
+    return write_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def equivariance_columns(rows: list[dict]) -> dict:

@@ -69,7 +69,12 @@ def data_spec(name: str, root: str = "data", **options) -> dict:
     return {"name": name, "root": str(root), "options": options}
 
 
-def load_from_spec(spec: dict, root: str | None = None, download: bool = False, progress: bool = True) -> DataSplits:
-    """Load the dataset a :func:`data_spec` describes (``root`` overrides the stored directory)."""
-    return load_dataset(spec["name"], root or spec["root"], download=download, progress=progress,
-                        **spec.get("options", {}))
+def load_from_spec(spec: dict, root: str | None = None, download: bool = False, progress: bool = True,
+                   verify: bool = True) -> DataSplits:
+    """Load the dataset a :func:`data_spec` describes (``root`` overrides the stored directory).
+
+    ``verify``: check the md5 of the standard files (see :func:`~pgcnn_triton.data.load_dataset`); only
+    the caller decides it, a stored spec (e.g. read from a checkpoint) cannot switch it off."""
+    options = {k: v for k, v in (spec.get("options") or {}).items() if k != "verify"}
+    return load_dataset(spec["name"], root or spec["root"], download=download, progress=progress, verify=verify,
+                        **options)

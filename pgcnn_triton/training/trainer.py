@@ -26,6 +26,7 @@ from .. import precision
 from ..models import control
 from ..nn import collect_kernel_norms
 from ..sampling import ElementSampler
+from .atomic import remove_stale_temps
 from .checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
 from .config import TrainConfig
 from .distributed import DistContext, ShardSampler
@@ -238,8 +239,12 @@ class Trainer:
                              learned_equivariance=learned_equivariance(self.model)), self.out_dir / BEST)
 
     def resume(self, path: str | Path | None = None) -> int:
-        """Restore the state of ``last.pt`` (or ``path``); training continues at the next epoch. Returns it."""
+        """Restore the state of ``last.pt`` (or ``path``); training continues at the next epoch. Returns it.
+
+        Temporary files that a killed save left in the run directory are removed first."""
         path = Path(path) if path is not None else self.out_dir / LAST
+        if self.dist.is_main:
+            remove_stale_temps(self.out_dir)
         state = load_checkpoint(path)
         if state.get("format") != CHECKPOINT_FORMAT or "optimizer" not in state:
             raise ValueError(f"{path} is not a training checkpoint written by pgcnn_triton (last.pt)")
@@ -263,7 +268,7 @@ class Trainer:
     def fit(self) -> dict:
         """Train until ``epochs`` or early stopping, then test the best weights. Returns the summary."""
         cfg = self.config
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        # no mkdir here: the first artefact creates out_dir, so a run that dies before it leaves no empty directory
         if self.dist.is_main and cfg.progress:
             tqdm.write(precision.format_choice(self.precision))
         started = time.perf_counter()

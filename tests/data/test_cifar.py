@@ -14,7 +14,7 @@ from tests.data.formats import write_cifar10, write_cifar100
 
 def test_cifar10_tarball_splits_and_normalisation(tmp_path):
     write_cifar10(tmp_path, per_batch=4, test=6)
-    data = load_cifar("cifar10", tmp_path)
+    data = load_cifar("cifar10", tmp_path, verify=False)  # fake files: not the official md5s
     # 20 training images: the official 45k/5k proportion gives 18 / 2
     assert data.sizes() == {"train": 18, "val": 2, "test": 6}
     assert (data.num_classes, data.in_channels, data.image_size) == (10, 3, 32)
@@ -27,7 +27,7 @@ def test_cifar10_tarball_splits_and_normalisation(tmp_path):
 
 def test_cifar10_split_is_seeded_and_disjoint(tmp_path):
     write_cifar10(tmp_path)
-    a, b, c = load_cifar("cifar10", tmp_path), load_cifar("cifar10", tmp_path), load_cifar("cifar10", tmp_path, seed=1)
+    a, b, c = (load_cifar("cifar10", tmp_path, verify=False, seed=s) for s in (42, 42, 1))
     assert torch.equal(a.val.images, b.val.images)
     assert not torch.equal(a.val.images, c.val.images)
     train = {bytes(im.numpy()) for im in a.train.images}
@@ -37,13 +37,13 @@ def test_cifar10_split_is_seeded_and_disjoint(tmp_path):
 def test_cifar10_extracted_folder_equals_tarball(tmp_path):
     write_cifar10(tmp_path / "tar")
     write_cifar10(tmp_path / "dir", extract=True)
-    a, b = load_cifar("cifar10", tmp_path / "tar"), load_cifar("cifar10", tmp_path / "dir")
+    a, b = load_cifar("cifar10", tmp_path / "tar", verify=False), load_cifar("cifar10", tmp_path / "dir", verify=False)
     assert torch.equal(a.train.images, b.train.images) and torch.equal(a.test.labels, b.test.labels)
 
 
 def test_cifar100_fine_labels(tmp_path):
     write_cifar100(tmp_path, train=20, test=5)
-    data = load_dataset("cifar100", tmp_path)
+    data = load_dataset("cifar100", tmp_path, verify=False)
     assert data.num_classes == 100 and data.sizes() == {"train": 18, "val": 2, "test": 5}
 
 
@@ -57,13 +57,13 @@ def test_missing_cifar_names_file_place_and_download(tmp_path):
 def test_corrupt_tarball(tmp_path):
     (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"not a tarball at all")
     with pytest.raises(DatasetCorruptError, match="cifar-10-python.tar.gz"):
-        load_cifar("cifar10", tmp_path)
+        load_cifar("cifar10", tmp_path, verify=False)
 
 
 def test_verify_rejects_wrong_checksum(tmp_path):
     write_cifar10(tmp_path)
     with pytest.raises(DatasetCorruptError, match="md5"):
-        load_cifar("cifar10", tmp_path, verify=True)
+        load_cifar("cifar10", tmp_path)  # verified by default, not only after a download
 
 
 def test_download_checks_md5_and_keeps_nothing_on_failure(tmp_path, monkeypatch):

@@ -77,7 +77,8 @@ def check_cli_run(out, log):
     assert "[rank 0/2] finished" in log and "[rank 1/2] finished" in log, log
     last = load_checkpoint(out / "cli" / "last.pt")
     assert last["world_size"] == 2 and len(last["rng"]) == 2 and last["epoch"] == 1
-    result = evaluate_checkpoint(out / "cli" / "best.pt", device="cpu")
+    # the tiny fake CIFAR files of run_workers do not have the official md5s
+    result = evaluate_checkpoint(out / "cli" / "best.pt", device="cpu", verify_data=False)
     assert result["count"] == 6 and 0.0 <= result["acc"] <= 1.0
     assert torch.isfinite(torch.tensor(result["loss"]))
     assert (out / "cli" / "metrics.csv").is_file() and (out / "cli" / "summary.json").is_file()
