@@ -19,11 +19,11 @@ def _min_size(model) -> int:
     return size() if callable(size) else 1
 
 
-def exact_sizes(model, count: int = 3, start: int | None = None) -> list[int]:
-    """The ``count`` smallest sizes ≥ ``start`` (default: the model's ``min_input_size()``) at which
-    the model's max pools split the input symmetrically, so rot90 and flips can be exact
+def exact_sizes(model, count: int = 3, start: int = 8) -> list[int]:
+    """The ``count`` smallest sizes ≥ ``start`` and ≥ the model's ``min_input_size()`` at which the
+    model's max pools split the input symmetrically, so rot90 and flips can be exact
     (:func:`~pgcnn_triton.equivariance.exact_size_problem`). The presets: 28, 32, 36."""
-    size = max(_min_size(model), 1) if start is None else start
+    size = max(_min_size(model), start, 1)
     sizes = []
     while len(sizes) < count:
         if exact_size_problem(model, size, size) is None:
@@ -52,9 +52,10 @@ def random_images(batch: int, channels: int, height: int, width: int | None = No
 
 def example_input(model, batch: int = 2, size: int | None = None, *, smooth: bool = True, seed: int = 0,
                   dtype=None, device=None) -> torch.Tensor:
-    """A batch for ``model``: its input channels, the smallest exact size (or ``size``), its dtype."""
+    """A batch for ``model``: its input channels, the smallest exact size from 16 up (or ``size``), its
+    dtype and device."""
     channels = getattr(model, "input_channels", None) or _first_in_channels(model)
-    size = exact_sizes(model, 1)[0] if size is None else size
+    size = exact_sizes(model, 1, start=16)[0] if size is None else size
     if dtype is None or device is None:
         param = next(iter(model.parameters()), None)
         dtype = dtype or (param.dtype if param is not None else torch.float32)

@@ -50,13 +50,14 @@ def exact_transforms(model_or_group, num_elements: int | None = None) -> st.Sear
     return st.sampled_from(transforms)
 
 
-def inputs_for(model, batch_sizes=(1, 2), sizes: int | list[int] = 2, *, smooth: bool = False,
+def inputs_for(model, batch_sizes=(1, 2), sizes: int | list[int] = 2, *, min_size: int = 8, smooth: bool = False,
                dtype=torch.float32, device=None) -> st.SearchStrategy:
     """Inputs ``[B, in_channels, S, S]`` for ``model``: B from ``batch_sizes``, S among the
-    ``sizes`` smallest sizes that keep its pooling exact (an int) or from an explicit list, seeded
-    standard-normal values (``smooth=True``: band-limited, for :func:`rotation_angles`)."""
+    ``sizes`` smallest sizes ≥ ``min_size`` that keep its pooling exact (an int; the presets: 28, 32) or
+    from an explicit list, seeded standard-normal values (``smooth=True``: band-limited, for
+    :func:`rotation_angles`)."""
     channels = getattr(model, "input_channels", None) or _first_in_channels(model)
-    side = exact_sizes(model, sizes) if isinstance(sizes, int) else list(sizes)
+    side = exact_sizes(model, sizes, start=min_size) if isinstance(sizes, int) else list(sizes)
     return st.builds(lambda b, s, seed: random_images(b, channels, s, smooth=smooth, seed=seed, dtype=dtype,
                                                       device=device),
                      st.sampled_from(list(batch_sizes)), st.sampled_from(side), st.integers(0, 2**31 - 1))
