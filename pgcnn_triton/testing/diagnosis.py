@@ -42,8 +42,9 @@ def locate(actual: torch.Tensor, expected: torch.Tensor, elements: torch.Tensor 
 def _records(module, x, elements, seed):
     """Every submodule's output of one seeded forward, in the order the forwards finished."""
     calls = []
+    # kernel nets map element coordinates, not features: their outputs are no feature maps T acts on
     hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: calls.append((name, mod, out)))
-             for name, m in module.named_modules() if name]
+             for name, m in module.named_modules() if name and "kernel_net" not in name]
     try:
         _seeded(module, x, elements, seed)
     finally:
@@ -72,6 +73,12 @@ def _layer_error(transform: Transform, out, out_t, last_elements):
     return float((actual - expected).detach().norm() / norm), elements
 
 
+def _same(a, b) -> bool:
+    if isinstance(a, tuple) and isinstance(b, tuple) and a and b:
+        a, b = a[0], b[0]
+    return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(a, b)
+
+
 def first_breaking_layer(module, x, tx, transform: Transform, elements, seed: int, tolerance: float) -> str | None:
     """The first submodule (in the order their forwards finish) whose output breaks equivariance under
     ``transform`` by more than ``tolerance``, with its error: e.g. ``"pool1 (SpatialMaxPool): 3.1e-01"``."""
@@ -82,6 +89,8 @@ def first_breaking_layer(module, x, tx, transform: Transform, elements, seed: in
         return None
     last_elements = elements
     for (name, mod, out), (_, _, out_t) in zip(calls, calls_t):
+        if _same(out, out_t):  # does not depend on the input (a kernel bank, a constant): nothing to check
+            continue
         try:
             err, g = _layer_error(transform, out, out_t, last_elements)
         except ValueError:  # output elements T does not permute: that layer's sampling breaks it
@@ -166,13 +175,19 @@ def _precision_causes(module, x: torch.Tensor) -> list[str]:
 
 
 def _roughness_causes(x: torch.Tensor, transform: Transform) -> list[str]:
-    """Rotating x there and back shows how much the bilinear interpolation alone loses on it."""
+    """Rotating x there and back shows how much the bilinear interpolation alone loses on it, measured
+    inside 0.85 of the disk (the rim always loses to the zeros outside). Measured at 12–32 px: white
+    noise ~60 %, smooth inputs (``random_images(..., smooth=True)``) 8–17 %; the threshold is 30 %."""
     from ..equivariance import rotation
 
     x0 = transform.restrict(x.detach().double())
     back = rotation(-transform.angle).image(transform.image(x0))
-    loss = float((back - x0).norm() / x0.norm()) if bool(x0.norm() > 0) else 0.0
-    if loss > 0.05:
+    h, w = x.shape[-2:]
+    ys, xs = torch.linspace(-1, 1, h, dtype=torch.float64), torch.linspace(-1, 1, w, dtype=torch.float64)
+    inner = ((ys[:, None] ** 2 + xs[None, :] ** 2) <= 0.85**2).to(x0.dtype).to(x0.device)
+    norm = (x0 * inner).norm()
+    loss = float(((back - x0) * inner).norm() / norm) if bool(norm > 0) else 0.0
+    if loss > 0.3:
         return [f"rough input: rotating x by {transform.name} and back loses {loss:.0%} of it to bilinear "
                 "interpolation alone; test arbitrary angles on smooth inputs (random_images(..., smooth=True), "
                 "inputs_for(model, smooth=True))"]

@@ -12,7 +12,9 @@ Layer-level, for your own blocks: :func:`sampling_configs`, :func:`thetas`, :fun
 
 **CI profile.** ``CI_SETTINGS`` (also registered as the profile ``"pgcnn-ci"``) is deterministic
 (``derandomize=True``: the same examples on every run and machine, no example database), has no
-deadline (first calls compile and warm caches) and 5 examples: a forward of a preset costs ~0.1–0.6 s on
+deadline (first calls compile and warm caches), no shrinking (a failure is reported at once: the drawn
+inputs are seeds and sizes, which shrinking would not make clearer, and on a preset it took ~25 s) and
+5 examples: a forward of a preset costs ~0.1–0.6 s on
 2 CPU cores and each example takes 2, so 5 examples of a preset take ~2–6 s. Use it as a decorator,
 ``@CI_SETTINGS``, or ``settings.load_profile("pgcnn-ci")`` in your ``conftest.py``; raise
 ``max_examples`` for small custom models, where a forward is milliseconds.
@@ -23,7 +25,7 @@ from __future__ import annotations
 import math
 
 import torch
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 from ..groups import get_group
@@ -35,6 +37,7 @@ __all__ = ["CI_SETTINGS", "exact_transforms", "inputs_for", "rotation_angles", "
            "group_elements"]
 
 CI_SETTINGS = settings(max_examples=5, deadline=None, derandomize=True, database=None, print_blob=True,
+                       phases=(Phase.explicit, Phase.reuse, Phase.generate),
                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 settings.register_profile("pgcnn-ci", CI_SETTINGS)
 

@@ -27,4 +27,4 @@ def test_report_of_a_partial_model_shows_where_it_breaks(capsys):
     assert not report.passed and "FAIL" in out and "not a symmetry of the elements" in out   # flips on SE2
     assert min(r["error"] for r in report.transforms if r["exact"]) > 1e-3
     assert "blocks.1.gconv2" in out and "θ = 0.500 (arc ±90°)" in out
-    assert report.layers[-2]["theta"] == 1.0
+    assert report.layers[-1]["layer"] == "last_conv" and report.layers[-1]["theta"] == 1.0

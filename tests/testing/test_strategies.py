@@ -22,14 +22,18 @@ from pgcnn_triton.testing.strategies import (
 
 
 def names(group, n):
-    return [t.name for t in exact_transforms(group, n).wrapped_strategy.elements]
+    return [t.name for t in elements(exact_transforms(group, n))]
+
+
+def elements(strategy):
+    return getattr(strategy, "wrapped_strategy", strategy).elements
 
 
 def test_exact_transforms_follow_the_element_grid(se2_model):
     assert names("SE2", 8) == ["rot90(k=1)", "rot90(k=2)", "rot90(k=3)"]
     assert names("E2", 4) == ["rot90(k=2)", "flip_w", "flip_h"]      # rotations {0, π} only
     assert len(names("E2", 8)) == 7 and names("SE2", 2) == ["rot90(k=2)"]
-    assert [t.name for t in exact_transforms(se2_model).wrapped_strategy.elements] == names("SE2", 4)
+    assert [t.name for t in elements(exact_transforms(se2_model))] == names("SE2", 4)
     with pytest.raises(ValueError, match="no rot90 / flip"):
         exact_transforms("SE2", 1)
     with pytest.raises(ValueError, match="num_elements"):
@@ -47,12 +51,11 @@ def test_inputs_keep_the_pooling_exact(se2_model, x):
 
 def test_smooth_inputs_survive_bilinear_rotation():
     from pgcnn_triton.equivariance import rotation
+    from pgcnn_triton.testing.diagnosis import _roughness_causes
 
-    def loss(x):
-        x0 = rotation(0.5).restrict(x)
-        return float((rotation(-0.5).image(rotation(0.5).image(x0)) - x0).norm() / x0.norm())
-
-    assert loss(random_images(2, 1, 28, smooth=True)) < 0.05 < 0.2 < loss(random_images(2, 1, 28))
+    # measured: smooth 8–17 %, white noise ~60 % (there and back, inside 0.85 of the disk)
+    assert _roughness_causes(random_images(2, 1, 28, smooth=True), rotation(0.5)) == []
+    assert "loses 6" in _roughness_causes(random_images(2, 1, 28), rotation(0.5))[0]
 
 
 @CI_SETTINGS
@@ -73,5 +76,5 @@ def test_lifting_and_group_conv_are_exactly_equivariant(data, config):
     transform = data.draw(exact_transforms(config))
     x = random_images(2, 2, 7, seed=data.draw(st.integers(0, 100)))
     assert_equivariant(lift, x, transform)
-    y, g = lift(x)
+    y, g = lift(x)[:2]    # static shape mode also returns a slot mask
     assert_equivariant(conv, y, transform, g)
