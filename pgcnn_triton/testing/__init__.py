@@ -18,7 +18,7 @@ The README section "Test your model's equivariance in CI" has a complete pytest 
 
 from ..symmetries import exact_transforms_of, symmetry_problem
 from .assertions import assert_equivariant, assert_invariant
-from .inputs import example_input, exact_sizes, random_images
+from .inputs import exact_sizes, example_input, random_images
 from .report import EquivarianceReport, check_equivariance
 from .tolerances import CONTINUOUS_RTOL, EXACT_RTOL
 

@@ -24,8 +24,8 @@ class EquivarianceReport:
     """What :func:`check_equivariance` measured. ``transforms``: one dict per pixel-grid symmetry
     (``name``, ``exact``: whether it permutes the model's elements, ``error``, ``tolerance``,
     ``passed``: None where not exact); ``angles``: (degrees, error) at arbitrary angles; ``layers``:
-    :func:`~pgcnn_triton.learned_equivariance` rows; ``model`` (its class name), ``input_shape``, ``group``; ``size_problem``: why
-    the input size cannot be exact, or None."""
+    :func:`~pgcnn_triton.learned_equivariance` rows; ``model`` (its class name), ``input_shape``,
+    ``group``; ``size_problem``: why the input size cannot be exact, or None."""
 
     model: str
     group: str

@@ -66,7 +66,8 @@ def inputs_for(model, batch_sizes=(1, 2), sizes: int | list[int] = 2, *, min_siz
                      st.sampled_from(list(batch_sizes)), st.sampled_from(side), st.integers(0, 2**31 - 1))
 
 
-def rotation_angles(low: float = 0.05, high: float = 2 * math.pi - 0.05, avoid_exact: float = 0.05) -> st.SearchStrategy:
+def rotation_angles(low: float = 0.05, high: float = 2 * math.pi - 0.05,
+                    avoid_exact: float = 0.05) -> st.SearchStrategy:
     """Angles in radians in [low, high], at least ``avoid_exact`` from the multiples of 90° (where a C4
     model is exact and the test would not be about arbitrary angles)."""
     def far(a):
