@@ -16,7 +16,7 @@ the logits, batch 2 at 28×28, untrained presets, AMD EPYC avx512_bf16):
 
 **Arbitrary angles** (:func:`~pgcnn_triton.equivariance.rotation`, bilinear inside the centred disk)
 are statistical: a fully equivariant model (θ = 1) still sees the interpolation, and its sampled grid
-(N elements) is not closed under the angle. Measured on fully equivariant untrained presets, 9 angles in
+(N elements) is not closed under the angle. Measured on fully equivariant untrained presets, 8 angles in
 (0, 2π), 2 seeds, batch 2 at 28×28, on smooth inputs (``random_images(..., smooth=True)``):
 :data:`CONTINUOUS_MEASURED`; the custom model of ``examples/test_equivariance_ci.py`` (SE2 N = 8, two
 5×5 layers) at 16 and 18 px, 5 angles × 3 seeds: median 0.109, max 0.182 (at 8–10 px: max 0.405, so
