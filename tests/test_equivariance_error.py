@@ -51,3 +51,18 @@ def test_train_mode_measurement_leaves_the_state_alone(transform):
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert changed == [] and torch.equal(torch.get_rng_state(), rng)
     assert model.training
+
+
+def test_transforms_that_do_not_permute_the_elements_warn_naming_group_and_n():
+    # issue 24 item 6: rot90 on E2 with N = 4 (rotations {0, π}) and flips on SE2 gave errors with no warning
+    torch.manual_seed(0)
+    x = torch.randn(1, 1, 28, 28)
+    e2_n4 = PartialGCNN(**{**FULL_C4, "group": "E2"}).eval()
+    with pytest.warns(UserWarning, match=r"rot90\(k=1\) is not an exact symmetry of this model: .*E2 with N = 4"):
+        assert equivariance_error(e2_n4, x, rot90(1)) > 1e-2
+    se2 = PartialGCNN(**FULL_C4).eval()
+    with pytest.warns(UserWarning, match=r"flip_w is not an exact symmetry .*SE2 with N = 4.*group='E2'"):
+        assert equivariance_error(se2, x, flip_w()) > 1e-2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert equivariance_error(e2_n4, x, rot90(2)) <= 1e-5 and equivariance_error(e2_n4, x, flip_w()) <= 1e-5

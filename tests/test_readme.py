@@ -25,7 +25,7 @@ def test_readme_examples_run_and_are_exact_where_claimed(tmp_path, monkeypatch):
     torch.manual_seed(0)
     namespace = {}
     code = blocks()
-    assert len(code) == 5 and "class Net(GroupModel)" in code[2]
+    assert len(code) == 7 and "class Net(GroupModel)" in code[2]   # [5], [6]: testing (tests/testing)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for block in code:

@@ -4,6 +4,7 @@ import torch
 from pgcnn_triton import GCNN, PartialGCNN
 from pgcnn_triton.equivariance import equivariance_error, flip_w, rot90, rotation
 from pgcnn_triton.nn import GroupConv
+from pgcnn_triton.testing import assert_invariant
 
 SMALL = dict(in_channels=2, num_classes=5, hidden=4, block_width_factors=(1, 1, 2, 1), pool_blocks=(),
              kernel_size=3, kernel_hidden=8)
@@ -29,14 +30,18 @@ def test_full_model_invariant_to_rot90_on_c4_grid(method):
     model = PartialGCNN(**SMALL, num_elements=4, method=method)
     x = torch.randn(3, 2, 11, 11)
     warm_batchnorm(model, x)
-    assert equivariance_error(model, x, rot90(1)) <= 1e-5
-    assert equivariance_error(model, x, rot90(2)) <= 1e-5
-    # learned subsets smaller than the group break the invariance
+    assert_invariant(model, x, rot90(1), rtol=1e-5)
+    assert_invariant(model, x, rot90(2), rtol=1e-5)
+    # learned subsets smaller than the group break the invariance, and the assertion names them
     if method == "random":
         set_partial(model, 0.6)  # θ < 1: arc [−0.6π, 0.6π), n = 3
+        cause = r"partial layers: blocks\.0\.gconv1 θ = 0\.6"
     else:
         set_partial(model, torch.tensor([1.0, -1.0, -1.0]), slice(None))  # gates keep {0, π/2}
+        cause = r"partial layers: blocks\.0\.gconv1 gates"
     assert equivariance_error(model, x, rot90(2)) > 1e-2
+    with pytest.raises(AssertionError, match=cause):
+        assert_invariant(model, x, rot90(2))
 
 
 def test_e2_model_invariant_to_flips_and_not_when_mirror_dropped():
@@ -44,9 +49,11 @@ def test_e2_model_invariant_to_flips_and_not_when_mirror_dropped():
     x = torch.randn(2, 2, 9, 9)
     warm_batchnorm(model, x)
     for t in (rot90(1), flip_w()):
-        assert equivariance_error(model, x, t) <= 1e-5
+        assert_invariant(model, x, t, rtol=1e-5)
     set_partial(model, -3.0, 1)  # mirror logit < 0: mirrors dropped in deterministic evaluation
     assert equivariance_error(model, x, flip_w()) > 1e-2
+    with pytest.raises(AssertionError, match=r"blocks\.0\.gconv1 mirror probability 0\.00"):
+        assert_invariant(model, x, flip_w())
 
 
 def test_continuous_rotation_error_separates_c8_from_c4_and_t2():
