@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="bf16 autocast (default: the precision policy: on for CPUs with bf16 units)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
     parser.add_argument("--progress-bars", action="store_true", help="per-epoch progress bars of each run")
+    parser.add_argument("--traceback", action="store_true",
+                        help="on an error show the full traceback, not one line (also: PGCNN_DEBUG=1)")
     return parser
 
 
@@ -119,12 +121,10 @@ def run(args: argparse.Namespace, command: str | None = None, train=None) -> dic
 
 
 def main(argv=None) -> int:
-    """Entry point of ``examples/reproduce.py``; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        run(args, command="python examples/reproduce.py " + " ".join(
-            shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)))
-    except (FileExistsError, ValueError) as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    return 0
+    """Entry point of ``examples/reproduce.py``; returns the exit status (errors: one line, as ``pgcnn``)."""
+    from ..cli_errors import debug_requested, report_errors
+
+    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    return report_errors("reproduce.py", lambda: run(args, command="python examples/reproduce.py " + " ".join(
+        shlex.quote(a) for a in words)), traceback=args.traceback or debug_requested([]))
