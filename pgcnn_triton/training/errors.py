@@ -1,5 +1,7 @@
 """Errors of the training loop."""
 
+from pathlib import Path
+
 _HINTS = {
     "training": "e.g. with a lower --lr or --gradient-clip",
     "validation": "with a lower --lr or --gradient-clip; if every epoch gives it, the validation data hold NaN or "
@@ -27,7 +29,7 @@ class NonFiniteLossError(FloatingPointError):
             kept = f"The checkpoints are kept ({checkpoint}, end of epoch {checkpoint_epoch}); {_HINTS[split]}."
         else:
             kept = (f"The last good checkpoint, {checkpoint} (end of epoch {checkpoint_epoch}), is kept; "
-                    f"continue from it with --resume, {_HINTS[split]}.")
+                    f"continue from it with --resume --out-dir {Path(checkpoint).parent}, {_HINTS[split]}.")
         what = "parameters" if split == "parameters" else f"{split} loss"
         if split == "test":
             head = f"non-finite test loss ({value}) with the best weights (epoch {epoch}): no summary was written."

@@ -9,8 +9,10 @@ it created if the run wrote nothing into them.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import sys
 from pathlib import Path
 
 #: What makes a directory "hold a run": any of the files a training run writes.
@@ -80,7 +82,14 @@ class RunDirectory:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                    # a filesystem without locks (some network mounts): train, but say it is unguarded
+                    os.close(fd)
+                    lock.unlink(missing_ok=True)
+                    print(f"warning: cannot lock {lock} ({error.strerror}); nothing stops a second trainer "
+                          f"on --out-dir {self.path}", file=sys.stderr)
+                    return
                 holder = _read_pid(fd)
                 os.close(fd)
                 raise RunDirectoryBusyError(

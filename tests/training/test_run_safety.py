@@ -225,6 +225,14 @@ def test_unreadable_checkpoints_bad_paths_and_flags_are_one_line_errors(finished
     assert "--lr must be a finite number > 0, got inf" in one_line_error(capsys)
     assert train(run, "--resume", "--overwrite") == 1
     assert "--resume and --overwrite" in one_line_error(capsys)
+    from tests.data.formats import write_cifar10
+
+    write_cifar10(tmp_path / "cifar", per_batch=2, test=2)
+    tarball = next((tmp_path / "cifar").iterdir())
+    tarball.write_bytes(tarball.read_bytes()[:200])  # truncated
+    assert main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "cifar"), "--out-dir",
+                 str(tmp_path / "x"), "--no-progress"]) == 1
+    assert str(tarball) in one_line_error(capsys)
     assert not (tmp_path / "x").exists()
 
 
