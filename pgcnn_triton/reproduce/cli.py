@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from .. import precision
+from ..training.errors import RunInterrupted
 from ..training.records import write_json
 from .figure import plot_reproduction
 from .plan import TABLE_KEYS, build_plan, select_tables
@@ -100,7 +101,13 @@ def run(args: argparse.Namespace, command: str | None = None, train=None) -> dic
           f"{'; quick' if args.quick else ''}) into {out_dir}", flush=True)
     started = time.perf_counter()
     kwargs = {} if train is None else {"train": train}
-    records = execute(plan, out_dir, resume=args.resume, progress_bars=args.progress_bars, **kwargs)
+    try:
+        records = execute(plan, out_dir, resume=args.resume, progress_bars=args.progress_bars, **kwargs)
+    except KeyboardInterrupt as error:
+        if isinstance(error, RunInterrupted):  # inside a run: its message says where and how to continue
+            raise
+        raise RunInterrupted(f"interrupted between runs; the finished runs in {out_dir} are kept: run the same "
+                             f"command with --resume to continue") from None
     seconds = time.perf_counter() - started
     stats = aggregate(records, tables)
     claims = check_claims(stats) if not args.quick and args.max_batches is None else []

@@ -5,6 +5,7 @@ Run directory layout (written by rank 0):
 * ``last.pt``  — full training state after the last finished epoch (model, optimizer, scheduler, sampler
   counters, epoch, early-stopping state, metric history, RNG states of every rank);
 * ``best.pt``  — model weights with the best validation accuracy (ties → lower loss);
+  both only ever hold finite weights with a finite validation loss (else the run stops, naming the split);
 * ``metrics.csv`` — one row per epoch; ``summary.json`` — final result (test with the best weights);
 * ``learned_equivariance.png`` and ``curves.png``.
 """
@@ -297,6 +298,8 @@ class Trainer:
         self.epoch, self.best = state["epoch"], state["best"]
         self.epochs_since_best, self.history = state["epochs_since_best"], list(state["history"])
         self.stopped = state.get("stopped")
+        if self.stopped == "early_stopping" and self.epochs_since_best < self.config.patience:
+            self.stopped = None  # resumed with a larger --patience: the run goes on
         rngs = state["rng"]
         if len(rngs) == self.dist.world_size:
             set_rng_state(rngs[self.dist.rank])
