@@ -80,7 +80,7 @@ def _train(args: argparse.Namespace, dist: DistContext, verbose: bool) -> dict:
     if dist.any(refusal is not None):
         if refusal is not None:
             raise refusal
-        raise RuntimeError(f"rank 0 refused --out-dir {out_dir} (its message says why)")
+        raise ValueError(f"rank 0 refused --out-dir {out_dir} (its message says why)")
     try:
         return _train_in(args, dist, verbose, config, flags, out_dir, resume, owner)
     finally:
