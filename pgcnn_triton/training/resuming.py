@@ -24,7 +24,7 @@ def read_checkpoint(path: str | Path, alternative: str) -> dict:
         return load_checkpoint(path)
     except (ValueError, OSError):
         raise
-    except Exception as error:  # EOFError, the zip reader's RuntimeError, UnpicklingError, ...
+    except Exception as error:  # noqa: BLE001 - EOFError, the zip reader's RuntimeError, UnpicklingError, ...
         raise ValueError(f"{path} cannot be read as a checkpoint ({type(error).__name__}): it is empty, truncated "
                          f"or not a checkpoint written by pgcnn_triton; {alternative}") from None
 
