@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 
 import torch
 
 from pgcnn_triton import GroupConv, PartialGCNN
+from pgcnn_triton.cli_errors import report_errors
 from pgcnn_triton.data import load_bundled_digits
 from pgcnn_triton.equivariance import equivariance_error, flip_h, flip_w, rot90, rotation
 
@@ -49,6 +51,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--preset", default="mnist6-180-se2-partial",
                         help="PartialGCNN preset for the SE(2) model (its E(2) twin is mnist6-m-e2-partial)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--traceback", action="store_true", help="on an error show the full traceback")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     x = digits(args.digits)
@@ -79,4 +82,4 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(report_errors("demo.py", main))  # one-line errors, as pgcnn (--traceback: full)

@@ -29,8 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from pgcnn_triton.cli_errors import report_errors
 from pgcnn_triton.training import (
-    NonFiniteLossError,
     add_train_arguments,
     format_equivariance_table,
     save_comparison,
@@ -100,7 +100,4 @@ def report(results: dict, args, seconds: float) -> str:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except NonFiniteLossError as error:
-        sys.exit(f"mnist6.py: {error}")
+    sys.exit(report_errors("mnist6.py", main))  # one-line errors, as pgcnn train (--traceback: full)

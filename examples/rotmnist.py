@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pgcnn_triton.cli_errors import report_errors
 from pgcnn_triton.training import (
-    NonFiniteLossError,
     add_train_arguments,
     train_from_args,
 )
@@ -35,7 +35,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except NonFiniteLossError as error:
-        sys.exit(f"rotmnist.py: {error}")
+    sys.exit(report_errors("rotmnist.py", main))  # one-line errors, as pgcnn train (--traceback: full)

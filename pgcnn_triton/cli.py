@@ -14,8 +14,8 @@ import json
 import shlex
 import sys
 
+from .cli_errors import debug_requested, report_errors
 from .training.args import add_train_arguments
-from .training.errors import NonFiniteLossError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="redraw run figures; several runs: compare learned equivariance")
     plot.add_argument("run_dirs", nargs="+")
     plot.add_argument("--out", default=None, help="output PNG of the learned-equivariance figure")
+    for p in (ev, plot):
+        p.add_argument("--traceback", action="store_true",
+                       help="on an error show the full traceback, not one line (also: PGCNN_DEBUG=1)")
     reproduce_cli.add_arguments(sub.add_parser(
         "reproduce", help="the paper's comparative tables on the bundled digits (multi-seed, resumable)",
         description=reproduce_cli.__doc__.split("\n\n")[0], epilog=reproduce_cli.__doc__,
@@ -47,32 +50,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``pgcnn`` console script. Returns the exit status."""
+    """Entry point of the ``pgcnn`` console script. Returns the exit status.
+
+    Every failure prints one line on stderr naming the file or flag and the fix (exit 1; 2 for a
+    non-finite loss; 130 for Ctrl-C); ``--traceback`` or ``PGCNN_DEBUG=1`` shows the full traceback instead.
+    """
     args = build_parser().parse_args(argv)
+    return report_errors("pgcnn", lambda: _run(args, argv),
+                         traceback=args.traceback or debug_requested([]))
+
+
+def _run(args: argparse.Namespace, argv) -> None:
+    """Run the parsed subcommand (its exceptions reach :func:`~pgcnn_triton.cli_errors.report_errors`)."""
     from .training import evaluate_checkpoint, plot_runs, train_from_args
     from .reproduce.cli import run as reproduce
 
-    try:
-        if args.command == "train":
-            train_from_args(args)
-        elif args.command == "reproduce":
-            words = sys.argv[1:] if argv is None else list(argv)
-            reproduce(args, command="pgcnn " + " ".join(shlex.quote(w) for w in words))
-        elif args.command == "eval":
-            result = evaluate_checkpoint(args.checkpoint, split=args.split, data_dir=args.data_dir,
-                                         eval_mode=args.eval_mode, device=args.device, batch_size=args.batch_size,
-                                         verify_data=not args.no_verify_data)
-            print(json.dumps(result, indent=2))
-        else:
-            for path in plot_runs(args.run_dirs, args.out):
-                print(path)
-    except NonFiniteLossError as error:
-        print(f"pgcnn: {error}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"pgcnn: error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    if args.command == "train":
+        train_from_args(args)
+    elif args.command == "reproduce":
+        words = sys.argv[1:] if argv is None else list(argv)
+        reproduce(args, command="pgcnn " + " ".join(shlex.quote(w) for w in words))
+    elif args.command == "eval":
+        result = evaluate_checkpoint(args.checkpoint, split=args.split, data_dir=args.data_dir,
+                                     eval_mode=args.eval_mode, device=args.device, batch_size=args.batch_size,
+                                     verify_data=not args.no_verify_data)
+        print(json.dumps(result, indent=2))
+    else:
+        for path in plot_runs(args.run_dirs, args.out):
+            print(path)
 
 
 if __name__ == "__main__":

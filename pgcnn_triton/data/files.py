@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -41,12 +42,19 @@ def download(url: str, path: str | Path, *, dataset: str, md5: str | None = None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    with urllib.request.urlopen(url) as response, open(tmp, "wb") as out:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {path.name}", disable=not progress) as bar:
-            while block := response.read(1 << 20):
-                out.write(block)
-                bar.update(len(block))
+    try:
+        with urllib.request.urlopen(url) as response, open(tmp, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {path.name}",
+                      disable=not progress) as bar:
+                while block := response.read(1 << 20):
+                    out.write(block)
+                    bar.update(len(block))
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+        tmp.unlink(missing_ok=True)
+        reason = getattr(error, "reason", None) or error
+        raise OSError(f"{dataset}: the download of {url} failed ({reason}); check the network connection, or "
+                      f"download the file yourself into {path.parent} and run again without --download") from None
     if md5 is not None:
         try:
             verify_file(tmp, md5, dataset, "md5", f"The download from {url} did not match its checksum.")

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from .. import precision
+from ..training.errors import RunInterrupted
 from ..training.records import write_json
 from .figure import plot_reproduction
 from .plan import TABLE_KEYS, build_plan, select_tables
@@ -56,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="bf16 autocast (default: the precision policy: on for CPUs with bf16 units)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
     parser.add_argument("--progress-bars", action="store_true", help="per-epoch progress bars of each run")
+    parser.add_argument("--traceback", action="store_true",
+                        help="on an error show the full traceback, not one line (also: PGCNN_DEBUG=1)")
     return parser
 
 
@@ -106,7 +109,13 @@ def run(args: argparse.Namespace, command: str | None = None, train=None, measur
           f"{'; quick' if args.quick else ''}) into {out_dir}", flush=True)
     started = time.perf_counter()
     kwargs = {k: v for k, v in (("train", train), ("measure", measure)) if v is not None}
-    records = execute(plan, out_dir, resume=args.resume, progress_bars=args.progress_bars, **kwargs)
+    try:
+        records = execute(plan, out_dir, resume=args.resume, progress_bars=args.progress_bars, **kwargs)
+    except KeyboardInterrupt as error:
+        if isinstance(error, RunInterrupted):  # inside a run: its message says where and how to continue
+            raise
+        raise RunInterrupted(f"interrupted between runs; the finished runs in {out_dir} are kept: run the same "
+                             f"command with --resume to continue") from None
     seconds = time.perf_counter() - started
     stats = aggregate(records, tables)
     claims = check_claims(stats) if not args.quick and args.max_batches is None else []
@@ -127,12 +136,10 @@ def run(args: argparse.Namespace, command: str | None = None, train=None, measur
 
 
 def main(argv=None) -> int:
-    """Entry point of ``examples/reproduce.py``; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        run(args, command="python examples/reproduce.py " + " ".join(
-            shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)))
-    except (FileExistsError, ValueError) as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    return 0
+    """Entry point of ``examples/reproduce.py``; returns the exit status (errors: one line, as ``pgcnn``)."""
+    from ..cli_errors import debug_requested, report_errors
+
+    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    return report_errors("reproduce.py", lambda: run(args, command="python examples/reproduce.py " + " ".join(
+        shlex.quote(a) for a in words)), traceback=args.traceback or debug_requested([]))

@@ -142,6 +142,8 @@ def execute(plan: list[Run], out_dir: str | Path, *, resume: bool = False, progr
             continuing = resume and (directory / LAST_FILE).is_file()
             if continuing:
                 args.resume = "last"
+            else:  # check_out_dir made sure this directory is this reproduction's: files of a cut-short start go
+                args.overwrite = True
             progress.starting(index, run, " (continuing from last.pt)" if continuing else "")
             directory.mkdir(parents=True, exist_ok=True)
             write_json({"name": run.name, "flags": run.flags}, directory / RUN_FILE)

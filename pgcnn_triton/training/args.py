@@ -7,12 +7,14 @@ Every flag left unset falls back to the dataset's recipe (:mod:`.recipes`), then
 from __future__ import annotations
 
 import argparse
+import hashlib
+import math
 from pathlib import Path
 
 from ..data import DATASETS
 from ..sampling import EVAL_MODES, MIRROR_GRADIENTS, SHAPE_MODES
 from .config import SCHEDULERS, TrainConfig
-from .recipes import for_group, recipe
+from .recipes import BUNDLED_RUNS, bundled_run, for_group, recipe
 from .specs import (
     DATASET_OVERRIDES,
     FAMILIES,
@@ -27,7 +29,20 @@ _BOOL = argparse.BooleanOptionalAction
 
 #: What ``--out-dir`` defaults to (:func:`out_dir_from_args`).
 OUT_DIR_HELP = ("run directory (default runs/<dataset>-<model>-<group>-<partial|full>, e.g. "
-                "runs/cifar10-ckresnet-se2-partial; runs/<dataset>-<model>-t2 for --group t2)")
+                "runs/cifar10-ckresnet-se2-partial; runs/<dataset>-<model>-t2 for --group t2; then "
+                "_<flag>=<value> for each flag that differs from the defaults, except --epochs, e.g. "
+                "runs/cifar10-ckresnet-se2-partial_lr=0.01_seed=7). An out-dir that holds a run is refused "
+                "unless --resume or --overwrite is given")
+
+#: Flags that may change on ``--resume``; each new value takes effect in the continued run and is recorded.
+RESUME_MAY_CHANGE = ("epochs", "lr", "lr_probs", "lr_omega0", "gradient_clip", "patience")
+#: Flags of the model architecture, resolved through the preset (``None``: the model's own default).
+_MODEL_FLAGS = ("num_elements", "hidden", "kernel_size", "kernel_net", "shape_mode", "mirror_gradient",
+                "per_batch_element", "eval_mode")
+#: Training flags that define the run (the :class:`TrainConfig` field of the same name).
+_TRAIN_FLAGS = ("epochs", "batch_size", "lr", "lr_probs", "lr_omega0", "weight_decay", "monotonic_decay",
+                "scheduler", "warmup_epochs", "gradient_clip", "patience", "anneal_gumbel", "seed", "amp",
+                "max_batches")
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | None = None,
@@ -88,7 +103,11 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
     o.add_argument("--out-dir", default=None, help=out_dir_help or OUT_DIR_HELP)
     o.add_argument("--resume", nargs="?", const="last", default=None,
                    help="continue from OUT_DIR/last.pt (or the given checkpoint) at the next epoch")
+    o.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in OUT_DIR (its checkpoints, metrics and summary)")
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
+    o.add_argument("--traceback", action="store_true",
+                   help="on an error show the full traceback, not one line (also: PGCNN_DEBUG=1)")
     parser.set_defaults(**defaults)
     return parser
 
@@ -119,7 +138,10 @@ def partial_of(args: argparse.Namespace) -> bool:
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
-    """The :class:`TrainConfig` of parsed flags: flag, else the dataset recipe, else the default."""
+    """The :class:`TrainConfig` of parsed flags: flag, else the dataset recipe, else the default.
+
+    Out-of-range flags raise a ``ValueError`` naming the flag as typed (``--epochs must be ≥ 1, got 0``)."""
+    check_flag_values(args)
     values = recipe(args.dataset, args.model, group_of(args), partial_of(args))
     flags = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "lr_probs": args.lr_probs,
              "lr_omega0": args.lr_omega0, "weight_decay": args.weight_decay, "monotonic_decay": args.monotonic_decay,
@@ -131,13 +153,35 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
                        progress=not args.no_progress, **values)
 
 
-def model_spec_from_args(args: argparse.Namespace, in_channels: int, num_classes: int,
-                         image_size: int | None = None) -> dict:
-    """The model spec of parsed flags for data with ``in_channels``, ``num_classes`` and square ``image_size``.
+_INT_MIN = {"epochs": 1, "batch_size": 1, "patience": 1, "max_batches": 1, "num_elements": 1, "hidden": 1,
+            "kernel_size": 1, "warmup_epochs": 0, "num_workers": 0, "seed": 0}
+_FLOAT_POSITIVE = ("lr", "lr_probs", "lr_omega0")
+_FLOAT_NONNEGATIVE = ("weight_decay", "monotonic_decay", "gradient_clip")
 
-    With a learnable final pooling (the full CIFAR-10 presets) its size is derived from the image size,
-    the pooling and the kernel size, so ``--kernel-size`` and other inputs keep working.
-    """
+
+def flag_name(dest: str) -> str:
+    """The command-line spelling of a flag's destination: ``"batch_size"`` → ``"--batch-size"``."""
+    return "--num-elements (-N)" if dest == "num_elements" else "--" + dest.replace("_", "-")
+
+
+def check_flag_values(args: argparse.Namespace) -> None:
+    """Raise a ``ValueError`` naming the first numeric flag out of range, as the user typed it."""
+    for dest, low in _INT_MIN.items():
+        value = getattr(args, dest, None)
+        if value is not None and value < low:
+            raise ValueError(f"{flag_name(dest)} must be ≥ {low}, got {value}")
+    for dest in _FLOAT_POSITIVE + _FLOAT_NONNEGATIVE:
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        positive = dest in _FLOAT_POSITIVE
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise ValueError(f"{flag_name(dest)} must be a finite number {'> 0' if positive else '≥ 0'}, "
+                             f"got {value}")
+
+
+def _preset_and_overrides(args: argparse.Namespace) -> tuple[str, dict]:
+    """The preset the flags start from and the flags' overrides of it (before the data's own)."""
     if args.preset:
         preset, overrides = args.preset, {}
         if args.group == "t2":
@@ -158,14 +202,23 @@ def model_spec_from_args(args: argparse.Namespace, in_channels: int, num_classes
         raise ValueError("--partial does not apply to a translation-only (T(2)) model: it has no group subset to "
                          "learn; drop --partial, or train a group model (--group se2 / e2)")
     overrides.update(DATASET_OVERRIDES.get(args.dataset, {}))
-    overrides.update(in_channels=in_channels, num_classes=num_classes)
-    for flag, key in (("num_elements", "num_elements"), ("hidden", "hidden"), ("kernel_size", "kernel_size"), ("kernel_net", "kernel_net"),
-                      ("shape_mode", "shape_mode"), ("mirror_gradient", "mirror_gradient"),
-                      ("per_batch_element", "per_batch_element"),
-                      ("eval_mode", "eval_mode")):
+    for flag in _MODEL_FLAGS:
         value = getattr(args, flag)
         if value is not None:
-            overrides[key] = value
+            overrides[flag] = value
+    return preset, overrides
+
+
+def model_spec_from_args(args: argparse.Namespace, in_channels: int, num_classes: int,
+                         image_size: int | None = None) -> dict:
+    """The model spec of parsed flags for data with ``in_channels``, ``num_classes`` and square ``image_size``.
+
+    With a learnable final pooling (the full CIFAR-10 presets) its size is derived from the image size,
+    the pooling and the kernel size, so ``--kernel-size`` and other inputs keep working.
+    """
+    check_flag_values(args)
+    preset, overrides = _preset_and_overrides(args)
+    overrides.update(in_channels=in_channels, num_classes=num_classes)
     if image_size is not None:
         overrides.update(final_pool_size(FAMILIES[args.model].PRESETS.get(preset, {}), overrides, image_size))
     return model_spec(args.model, preset, overrides, label=run_kind(args))
@@ -203,8 +256,54 @@ def run_kind(args: argparse.Namespace) -> str:
     return "t2" if group == "t2" else f"{group}-{'partial' if partial_of(args) else 'full'}"
 
 
+def resolved_flags(args: argparse.Namespace) -> dict:
+    """What each flag that defines the run resolves to (flag, else recipe or preset, else default).
+
+    Stored in every checkpoint and compared on ``--resume``; keys are flag destinations (``"batch_size"``).
+    Runtime flags (``--device``, ``--num-workers``, ``--compile``, ``--data-dir``, ...) are not included:
+    they do not change what is trained. Model values the preset leaves to the model's default are ``None``.
+    """
+    config = train_config(args)
+    preset, overrides = _preset_and_overrides(args)
+    kwargs = {**FAMILIES[args.model].PRESETS.get(preset, {}), **overrides}
+    flags = {"dataset": args.dataset, "train_size": getattr(args, "train_size", None), "model": args.model,
+             "group": group_of(args), "partial": partial_of(args), "preset": preset}
+    flags.update({name: kwargs.get(name) for name in _MODEL_FLAGS})
+    flags.update({name: getattr(config, name) for name in _TRAIN_FLAGS})
+    return flags
+
+
+def _defaults_like(args: argparse.Namespace) -> argparse.Namespace:
+    """The flags of the same dataset, model, group and partial with nothing else given: the reference the
+    default out-dir is named against. The bundled short run (:data:`BUNDLED_RUNS`) counts as the default
+    when ``args`` has it filled in (the example scripts do), so their plain runs get the plain name."""
+    ref = add_train_arguments(argparse.ArgumentParser()).parse_args([])
+    ref.dataset, ref.model, ref.group, ref.partial = args.dataset, args.model, args.group, args.partial
+    short = BUNDLED_RUNS.get(args.dataset)
+    if short and all(getattr(args, key, None) is not None for key in short):
+        fill_unset(ref, bundled_run(args.dataset))
+    return ref
+
+
+def _value_text(value) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def out_dir_from_args(args: argparse.Namespace) -> Path:
-    """``--out-dir``, or ``runs/<dataset>-<model>-<kind>`` (:data:`OUT_DIR_HELP`)."""
+    """``--out-dir``, or the default run directory (:data:`OUT_DIR_HELP`).
+
+    The default is ``runs/<dataset>-<model>-<kind>`` followed by ``_<flag>=<value>`` for every flag of
+    :func:`resolved_flags` whose value differs from the defaults (:func:`_defaults_like`), so runs of
+    different settings never share a directory. ``--epochs`` is left out: ``--resume --epochs N`` finds
+    the run it extends. A name longer than 120 characters ends in a hash of the differing flags instead.
+    """
     if args.out_dir:
         return Path(args.out_dir)
-    return Path("runs") / f"{args.dataset}-{args.model}-{run_kind(args)}"
+    base = f"{args.dataset}-{args.model}-{run_kind(args)}"
+    given, reference = resolved_flags(args), resolved_flags(_defaults_like(args))
+    parts = [f"{name.replace('_', '-')}={_value_text(value)}" for name, value in given.items()
+             if name not in ("epochs", "dataset", "model", "group", "partial") and value != reference.get(name)]
+    name = "_".join([base, *parts])
+    if len(name) > 120:
+        name = f"{base}_{hashlib.sha1('_'.join(parts).encode()).hexdigest()[:12]}"
+    return Path("runs") / name

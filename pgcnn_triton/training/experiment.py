@@ -13,12 +13,16 @@ from .args import (
     data_spec_from_args,
     model_spec_from_args,
     out_dir_from_args,
+    resolved_flags,
     train_config,
 )
-from .checkpoint import load_checkpoint, seed_everything
+from .checkpoint import seed_everything
 from .distributed import DistContext, setup_distributed
+from .errors import RunInterrupted
 from .plots import plot_learned_equivariance, plot_training_curves
 from .records import format_equivariance_table, read_metrics_csv, write_json
+from .resuming import compare_flags, describe_changes, read_checkpoint
+from .rundir import RunDirectory
 from .specs import build_model, load_from_spec
 from .trainer import BEST, LAST, Trainer
 
@@ -60,24 +64,73 @@ def train_from_args(args: argparse.Namespace, dist: DistContext | None = None, v
 
 
 def _train(args: argparse.Namespace, dist: DistContext, verbose: bool) -> dict:
-    """The body of :func:`train_from_args` (data, model, trainer, resume, fit) on an open context."""
+    """The body of :func:`train_from_args` on an open context: claim the run directory (rank 0), then train."""
     config = train_config(args)
+    flags = resolved_flags(args)
+    out_dir = out_dir_from_args(args)
+    resume = None
+    if args.resume:
+        resume = out_dir / LAST if args.resume == "last" else Path(args.resume)
+    overwrite = bool(getattr(args, "overwrite", False))
+    if args.resume == "last" and overwrite:
+        raise ValueError("--resume and --overwrite contradict each other: --resume continues the run in the "
+                         "out-dir, --overwrite replaces it; pass only one")
+    # resuming from another directory's checkpoint starts a new run here: the usual refusal applies
+    owner = RunDirectory(out_dir, overwrite=overwrite,
+                         resume=resume is not None and resume.parent.resolve() == out_dir.resolve())
+    refusal = None
+    if dist.is_main:
+        try:
+            owner.__enter__()
+        except (OSError, ValueError) as error:
+            refusal = error
+    if dist.any(refusal is not None):
+        if refusal is not None:
+            raise refusal
+        raise ValueError(f"rank 0 refused --out-dir {out_dir} (its message says why)")
+    try:
+        return _train_in(args, dist, verbose, config, flags, out_dir, resume, owner)
+    finally:
+        if dist.is_main:
+            owner.__exit__(None, None, None)
+
+
+def _train_in(args, dist, verbose, config, flags, out_dir, resume, owner) -> dict:
+    """Data, model, trainer, resume, fit: into the run directory ``owner`` holds."""
+    changes = {}
+    if resume is not None:
+        if not resume.is_file():
+            hint = "train once without --resume first"
+            if not args.out_dir:
+                hint += ("; the default --out-dir names the flags that differ from the defaults (not --epochs), "
+                         "so to resume with another --lr pass the run's --out-dir")
+            raise FileNotFoundError(f"--resume: no checkpoint at {resume} ({hint})")
+        stored = read_checkpoint(resume, "start the run again with --overwrite, or evaluate best.pt with pgcnn eval")
+        changes = compare_flags(stored.get("flags"), flags, resume, stored.get("config"))
+        del stored
     seed_everything(config.seed)
     data = load_data(args, dist)
     spec, model = model_from_args(args, data)
     if dist.distributed:  # same init everywhere (DDP broadcasts it), different group samples per rank
         torch.manual_seed(config.seed + 1 + dist.rank)
-    out_dir = out_dir_from_args(args)
     trainer = Trainer(model, data, config, out_dir, dist=dist, model_spec=spec,
-                      data_spec=data_spec_from_args(args))
-    if args.resume:
-        path = out_dir / LAST if args.resume == "last" else Path(args.resume)
-        if not path.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {path} (train once without --resume first)")
-        start = trainer.resume(path)
+                      data_spec=data_spec_from_args(args), run_flags=flags)
+    if owner.overwrite and dist.is_main and resume is None:
+        removed = owner.clear()  # only now: a run that fails to start leaves the old one in place
+        if removed and verbose:
+            print(f"--overwrite: removed the previous run's {', '.join(removed)} from {out_dir}")
+    if resume is not None:
+        start = trainer.resume(resume)
+        if changes:
+            trainer.resumes.append({"after_epoch": start - 1,
+                                    "changed": {k: {"stored": old, "given": new} for k, (old, new) in changes.items()}})
         if verbose and dist.is_main:
-            print(f"resumed from {path}: continuing at epoch {start}")
-    summary = trainer.fit()
+            changed = f" with {describe_changes(changes)}" if changes else ""
+            print(f"resumed from {resume}: continuing at epoch {start}{changed}")
+    try:
+        summary = trainer.fit()
+    except KeyboardInterrupt:
+        raise RunInterrupted(interrupted_message(args, trainer, out_dir)) from None
     summary["out_dir"] = str(out_dir)
     if dist.distributed:
         print(f"[rank {dist.rank}/{dist.world_size}] finished: {summary['epochs_run']} epochs, "
@@ -85,6 +138,18 @@ def _train(args: argparse.Namespace, dist: DistContext, verbose: bool) -> dict:
     if verbose and dist.is_main:
         print(format_summary(summary))
     return summary
+
+
+def interrupted_message(args: argparse.Namespace, trainer: Trainer, out_dir: Path) -> str:
+    """Where a Ctrl-C stopped the run, what is kept and how to continue."""
+    head = f"interrupted at {trainer.where}."
+    if trainer.saved_epoch is None:
+        return f"{head} No epoch had finished, so nothing was kept: run the command again to start over."
+    if args.resume in (None, "last"):
+        how = "run the same command again" if args.resume else "run the same command with --resume"
+    else:
+        how = f"run the same command with --resume {out_dir / LAST} in place of --resume {args.resume}"
+    return f"{head} {out_dir / LAST} holds epoch {trainer.saved_epoch}: {how} to continue from it."
 
 
 def format_summary(summary: dict) -> str:
@@ -113,7 +178,7 @@ def evaluate_checkpoint(path: str | Path, *, split: str = "test", data_dir: str 
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
     path = checkpoint_path(path)
-    state = load_checkpoint(path)
+    state = read_checkpoint(path, "pass another checkpoint (best.pt or last.pt of the run)")
     if "model_spec" not in state or not state["model_spec"]:
         raise ValueError(f"{path} has no model description: not a checkpoint written by pgcnn_triton training")
     model = build_model(state["model_spec"])

@@ -5,6 +5,7 @@ Run directory layout (written by rank 0):
 * ``last.pt``  — full training state after the last finished epoch (model, optimizer, scheduler, sampler
   counters, epoch, early-stopping state, metric history, RNG states of every rank);
 * ``best.pt``  — model weights with the best validation accuracy (ties → lower loss);
+  both only ever hold finite weights with a finite validation loss (else the run stops, naming the split);
 * ``metrics.csv`` — one row per epoch; ``summary.json`` — final result (test with the best weights);
 * ``learned_equivariance.png`` and ``curves.png``.
 """
@@ -30,7 +31,7 @@ from .atomic import remove_stale_temps
 from .checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
 from .config import TrainConfig
 from .distributed import DistContext, ShardSampler
-from .errors import NonFiniteLossError
+from .errors import CheckpointWriteError, NonFiniteLossError
 from .optim import build_optimizer
 from .plots import plot_learned_equivariance, plot_training_curves
 from .records import equivariance_columns, write_json, write_metrics_csv
@@ -63,10 +64,14 @@ class Trainer:
         out_dir: the run directory (created).
         dist: the process's :class:`DistContext` (default: single process on CPU).
         model_spec, data_spec: plain dicts stored in checkpoints so ``pgcnn eval`` can rebuild the run.
+        run_flags: the run's resolved command-line flags
+            (:func:`~pgcnn_triton.training.args.resolved_flags`), stored in checkpoints and compared on
+            ``--resume``.
     """
 
     def __init__(self, model: nn.Module, data, config: TrainConfig, out_dir: str | Path, *,
-                 dist: DistContext | None = None, model_spec: dict | None = None, data_spec: dict | None = None):
+                 dist: DistContext | None = None, model_spec: dict | None = None, data_spec: dict | None = None,
+                 run_flags: dict | None = None):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
         if not isinstance(config, TrainConfig):
@@ -79,6 +84,10 @@ class Trainer:
         self.device = self.dist.device
         self.out_dir = Path(out_dir)
         self.model_spec, self.data_spec = model_spec or {}, data_spec or {}
+        self.run_flags = dict(run_flags or {})
+        self.resumes: list[dict] = []   # each --resume: the epoch it continued after and the flags it changed
+        self.saved_epoch: int | None = None  # the epoch that last.pt holds, once one was written or resumed
+        self.where = "before the first epoch"  # for the Ctrl-C message
         self.cuda = self.device.type == "cuda"
         self.precision = precision.describe(self.device, config.amp)  # the choice, logged and in summary.json
         self.model = model.to(self.device)
@@ -101,6 +110,7 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, steps_per_epoch=self.steps_per_epoch, epochs=config.epochs,
                                          warmup_epochs=config.warmup_epochs, min_lr=config.min_lr,
                                          scheduler=config.scheduler)
+        self._base_lrs = list(self.scheduler.base_lrs)  # this config's rates; resume() restores them
         if config.anneal_gumbel:
             control.set_gumbel_anneal_steps(self.model, config.epochs * self.steps_per_epoch)
 
@@ -154,6 +164,7 @@ class Trainer:
         for b, (x, y) in enumerate(bar):
             if b >= self.steps_per_epoch:
                 break
+            self.where = f"epoch {epoch}, batch {b + 1} of {self.steps_per_epoch}"
             x, y = self._to_device(x, y)
             with self._autocast(), (collect_kernel_norms() if cfg.weight_decay else nullcontext([])) as norms:
                 logits = self.net(x)
@@ -164,9 +175,7 @@ class Trainer:
             loss = ce + reg
             value = float(loss.detach())
             if self.dist.any(not math.isfinite(value)):
-                last = self.out_dir / LAST
-                raise NonFiniteLossError(value, epoch, b + 1, str(last) if last.is_file() else None,
-                                         self.epoch if last.is_file() else None)
+                raise NonFiniteLossError(value, epoch, b + 1, *self._last_good())
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.gradient_clip:
@@ -216,9 +225,41 @@ class Trainer:
         return Subset(dataset, torch.linspace(0, len(dataset) - 1, keep).round().long().tolist())
 
     # -- checkpoints --------------------------------------------------------------------------------
-    def _spec(self) -> dict:  # what every checkpoint carries to rebuild the run
+    def _spec(self) -> dict:  # what every checkpoint carries to rebuild (and to resume) the run
         return {"format": CHECKPOINT_FORMAT, "model_spec": self.model_spec, "data_spec": self.data_spec,
-                "config": self.config.to_dict()}
+                "config": self.config.to_dict(), "flags": self.run_flags, "resumes": self.resumes}
+
+    def _last_good(self) -> tuple[str | None, int | None]:
+        """``last.pt`` and its epoch, if this run has one (only finite states are ever written)."""
+        last = self.out_dir / LAST
+        if self.saved_epoch is None or not last.is_file():
+            return None, None
+        return str(last), self.saved_epoch
+
+    def _write(self, obj: dict, name: str) -> None:
+        """``save_atomic`` into the run directory; a failed write names the file and what is still intact."""
+        path = self.out_dir / name
+        try:
+            save_atomic(obj, path)
+        except (OSError, RuntimeError) as error:
+            reason = (getattr(error, "strerror", None) or str(error).strip().splitlines()[-1] or
+                      type(error).__name__)
+            if name == LAST and self.saved_epoch is not None:
+                previous = f"the previous {name} (end of epoch {self.saved_epoch}) is intact."
+            elif path.is_file():
+                previous = f"the previous {name} is intact."
+            else:
+                previous = "no checkpoint was written."
+            raise CheckpointWriteError(path, reason, previous) from error
+
+    def _check_finite(self, epoch: int, val_loss: float) -> None:
+        """Refuse to keep an epoch whose validation loss or weights are NaN / infinite."""
+        if not math.isfinite(val_loss):
+            raise NonFiniteLossError(val_loss, epoch, None, *self._last_good(), split="validation")
+        # one host sync per epoch, outside the forward path
+        bad = torch.stack([~torch.isfinite(p.detach()).all() for p in self.model.parameters()]).any()
+        if bool(bad):
+            raise NonFiniteLossError(float("nan"), epoch, None, *self._last_good(), split="parameters")
 
     def save(self) -> None:
         """Write ``last.pt`` (every rank takes part: RNG states are gathered; rank 0 writes)."""
@@ -230,13 +271,14 @@ class Trainer:
                      sampler_steps=sampler_steps(self.model), rng=rngs, world_size=self.dist.world_size,
                      best=self.best, epochs_since_best=self.epochs_since_best, history=self.history,
                      stopped=self.stopped)
-        save_atomic(state, self.out_dir / LAST)
+        self._write(state, LAST)
+        self.saved_epoch = self.epoch
 
     def _save_best(self) -> None:
         self.best_state = {k: v.detach().clone().cpu() for k, v in self.model.state_dict().items()}
         if self.dist.is_main:
-            save_atomic(dict(self._spec(), epoch=self.epoch, model=self.best_state, **self.best,
-                             learned_equivariance=learned_equivariance(self.model)), self.out_dir / BEST)
+            self._write(dict(self._spec(), epoch=self.epoch, model=self.best_state, **self.best,
+                             learned_equivariance=learned_equivariance(self.model)), BEST)
 
     def resume(self, path: str | Path | None = None) -> int:
         """Restore the state of ``last.pt`` (or ``path``); training continues at the next epoch. Returns it.
@@ -248,12 +290,21 @@ class Trainer:
         state = load_checkpoint(path)
         if state.get("format") != CHECKPOINT_FORMAT or "optimizer" not in state:
             raise ValueError(f"{path} is not a training checkpoint written by pgcnn_triton (last.pt)")
-        self.model.load_state_dict(state["model"])
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as error:
+            raise ValueError(f"--resume: the weights in {path} do not fit the model these flags build "
+                             f"({str(error).splitlines()[0]}); resume with the flags the run was started with"
+                             ) from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self._apply_learning_rates()
+        self.resumes = list(state.get("resumes") or [])
         self.epoch, self.best = state["epoch"], state["best"]
         self.epochs_since_best, self.history = state["epochs_since_best"], list(state["history"])
         self.stopped = state.get("stopped")
+        if self.stopped == "early_stopping" and self.epochs_since_best < self.config.patience:
+            self.stopped = None  # resumed with a larger --patience: the run goes on
         rngs = state["rng"]
         if len(rngs) == self.dist.world_size:
             set_rng_state(rngs[self.dist.rank])
@@ -262,7 +313,22 @@ class Trainer:
         best_path = path.with_name(BEST)
         if best_path.is_file():
             self.best_state = load_checkpoint(best_path)["model"]
+        self.saved_epoch = self.epoch
         return self.epoch + 1
+
+    def _apply_learning_rates(self) -> None:
+        """Make this config's learning rates the schedule's base rates again after a resume.
+
+        The optimizer and scheduler states bring back the rates the run started with; a changed
+        ``--lr`` / ``--lr-probs`` / ``--lr-omega0`` would otherwise be silently ignored. With unchanged rates
+        this recomputes exactly the restored values (``LambdaLR``'s own formula), so resume stays bit-exact.
+        """
+        step = self.scheduler.last_epoch
+        for group, base, factor in zip(self.optimizer.param_groups, self._base_lrs, self.scheduler.lr_lambdas):
+            group["initial_lr"] = base
+            group["lr"] = base * factor(step)
+        self.scheduler.base_lrs = list(self._base_lrs)
+        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     # -- the whole run ------------------------------------------------------------------------------
     def fit(self) -> dict:
@@ -276,7 +342,9 @@ class Trainer:
             epoch = self.epoch + 1
             t0 = time.perf_counter()
             row = {"epoch": epoch, **self.train_epoch(epoch)}
+            self.where = f"epoch {epoch}, validation"
             val = self.evaluate(self.data.val, "val")
+            self._check_finite(epoch, val["loss"])
             row.update(val_loss=val["loss"], val_acc=val["acc"], lr=self.optimizer.param_groups[0]["lr"],
                        epoch_time_s=time.perf_counter() - t0, **equivariance_columns(learned_equivariance(self.model)))
             self.epoch = epoch
@@ -289,7 +357,9 @@ class Trainer:
                 self.epochs_since_best += 1
                 if self.epochs_since_best >= cfg.patience:
                     self.stopped = "early_stopping"
+            self.where = f"epoch {epoch}, saving"
             self.save()
+            self.where = f"after epoch {epoch}"
             if self.dist.is_main:
                 write_metrics_csv(self.history, self.out_dir / "metrics.csv")
                 tqdm.write(f"epoch {epoch}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
@@ -300,7 +370,11 @@ class Trainer:
         """Load the best weights, evaluate on the test set, write summary and plots. Returns the summary."""
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+        self.where = "the final test"
         test = self.evaluate(self.data.test, "test")
+        if not math.isfinite(test["loss"]):
+            best_epoch = (self.best or {}).get("best_epoch", self.epoch)
+            raise NonFiniteLossError(test["loss"], best_epoch, None, *self._last_good(), split="test")
         rows = learned_equivariance(self.model)
         summary = {
             "model": self.model_spec, "data": self.data_spec, "dataset_sizes": self.data.sizes(),
@@ -309,6 +383,7 @@ class Trainer:
             **(self.best or {}), "test_acc": test["acc"], "test_loss": test["loss"],
             "train_time_s": train_time, "world_size": self.dist.world_size,
             "learned_equivariance": rows, "config": self.config.to_dict(), "precision": self.precision,
+            "flags": self.run_flags, "resumes": self.resumes,
         }
         if self.dist.is_main:
             write_json(summary, self.out_dir / "summary.json")
