@@ -24,9 +24,11 @@ from .nn import (  # noqa: E402
     PointwiseGroupConv,
     SpatialMaxPool,
 )
+from ._version import package_version  # noqa: E402
 from .sampling import SamplingConfig  # noqa: E402
 
-__version__ = "0.1.0"
+#: The installed distribution's version (pyproject.toml's, when run from a checkout without an install).
+__version__ = package_version()
 
 __all__ = [
     "E2", "GCNN", "FrozenConv", "SE2", "SIREN", "FourierNet", "GlobalMaxPool", "Group", "GroupBatchNorm", "GroupConv",
