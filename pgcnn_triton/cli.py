@@ -14,8 +14,15 @@ import json
 import shlex
 import sys
 
-from .training.args import add_train_arguments
+from .training.args import add_train_arguments, apply_bundled_run, describe_bundled_run
 from .training.errors import NonFiniteLossError
+
+
+#: ``pgcnn train --help``'s description: where unset flags come from.
+TRAIN_HELP = ("Train a model. Flags left unset come from the dataset's training recipe (the paper's, method.md "
+              "§7.2) and the model preset. On a bundled-* dataset they come first from its short CPU run "
+              "(training/recipes.py BUNDLED_RUNS, the same as examples/mnist6.py and examples/rotmnist.py; "
+              "a log line lists them); --paper skips it.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,18 +34,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pgcnn", description="Partial G-CNNs: train, evaluate, plot, reproduce.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train a model (flags as examples/cifar10.py)")
+    train = sub.add_parser("train", help="train a model (flags as examples/cifar10.py)", description=TRAIN_HELP)
     add_train_arguments(train)
+    train.add_argument("--paper", action="store_true",
+                       help="bundled-* datasets: the paper's recipe instead of the short CPU run (default off; "
+                            "other datasets always use the paper's recipe)")
     ev = sub.add_parser("eval", help="evaluate a checkpoint (best.pt or last.pt) or a run directory on a split")
     ev.add_argument("checkpoint", help="a checkpoint file, or a run directory (its best.pt)")
-    ev.add_argument("--split", choices=("train", "val", "test"), default="test")
+    ev.add_argument("--split", choices=("train", "val", "test"), default="test", help="split (default %(default)s)")
     ev.add_argument("--data-dir", default=None, help="dataset directory (default: the one used for training)")
-    ev.add_argument("--eval-mode", choices=("deterministic", "stochastic", "mc"), default=None)
-    ev.add_argument("--device", choices=("cpu", "cuda"), default=None)
-    ev.add_argument("--batch-size", type=int, default=128)
+    ev.add_argument("--eval-mode", choices=("deterministic", "stochastic", "mc"), default=None,
+                    help="evaluation sampling (default: the trained model's)")
+    ev.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
+    ev.add_argument("--batch-size", type=int, default=128, help="evaluation batch size (default %(default)s)")
     plot = sub.add_parser("plot", help="redraw run figures; several runs: compare learned equivariance")
     plot.add_argument("run_dirs", nargs="+")
-    plot.add_argument("--out", default=None, help="output PNG of the learned-equivariance figure")
+    plot.add_argument("--out", default=None, help="output PNG of the learned-equivariance figure (default: in the (first) run directory, "
+                      "learned_equivariance.png; several runs: their parent's learned_equivariance_comparison.png)")
     reproduce_cli.add_arguments(sub.add_parser(
         "reproduce", help="the paper's comparative tables on the bundled digits (multi-seed, resumable)",
         description=reproduce_cli.__doc__.split("\n\n")[0], epilog=reproduce_cli.__doc__,
@@ -54,6 +66,10 @@ def main(argv=None) -> int:
 
     try:
         if args.command == "train":
+            if not args.paper:
+                filled = apply_bundled_run(args)
+                if filled:
+                    print(describe_bundled_run(args.dataset, filled), flush=True)
             train_from_args(args)
         elif args.command == "reproduce":
             words = sys.argv[1:] if argv is None else list(argv)
