@@ -16,6 +16,7 @@ import sys
 
 from .training.args import add_train_arguments, apply_bundled_run, describe_bundled_run
 from .training.errors import NonFiniteLossError
+from .training.records import format_evaluation
 
 
 #: ``pgcnn train --help``'s description: where unset flags come from.
@@ -47,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="evaluation sampling (default: the trained model's)")
     ev.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
     ev.add_argument("--batch-size", type=int, default=128, help="evaluation batch size (default %(default)s)")
+    ev.add_argument("--json", action="store_true",
+                    help="print the whole result as JSON, learned equivariance per layer included (default: one line)")
     plot = sub.add_parser("plot", help="redraw run figures; several runs: compare learned equivariance")
     plot.add_argument("run_dirs", nargs="+")
     plot.add_argument("--out", default=None, help="output PNG of the learned-equivariance figure (default: in the (first) run directory, "
@@ -77,7 +80,7 @@ def main(argv=None) -> int:
         elif args.command == "eval":
             result = evaluate_checkpoint(args.checkpoint, split=args.split, data_dir=args.data_dir,
                                          eval_mode=args.eval_mode, device=args.device, batch_size=args.batch_size)
-            print(json.dumps(result, indent=2))
+            print(json.dumps(result, indent=2) if args.json else format_evaluation(result))
         else:
             for path in plot_runs(args.run_dirs, args.out):
                 print(path)
