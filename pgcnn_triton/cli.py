@@ -2,7 +2,8 @@
 ``pgcnn reproduce``.
 
 ``pgcnn train`` takes the same flags as ``examples/cifar10.py`` (see ``pgcnn train --help``) and runs
-under ``torchrun`` as well; ``pgcnn eval`` rebuilds a checkpoint's (or a run directory's best) model and data and evaluates a split;
+under ``torchrun`` as well; ``pgcnn eval`` rebuilds a checkpoint's (or a run directory's best) model and data
+and evaluates a split;
 ``pgcnn plot`` redraws a run's figures, or compares the learned equivariance of several runs;
 ``pgcnn reproduce`` runs the paper's comparative tables on the bundled digits (see ``pgcnn reproduce --help``).
 """
@@ -18,7 +19,6 @@ from .training.args import add_train_arguments, apply_bundled_run, describe_bund
 from .training.errors import NonFiniteLossError
 from .training.records import format_evaluation
 
-
 #: ``pgcnn train --help``'s description: where unset flags come from.
 TRAIN_HELP = ("Train a model. Flags left unset come from the dataset's training recipe (the paper's, method.md "
               "§7.2) and the model preset. On a bundled-* dataset they come first from its short CPU run "
@@ -28,9 +28,8 @@ TRAIN_HELP = ("Train a model. Flags left unset come from the dataset's training 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``pgcnn`` argument parser with its ``train`` / ``eval`` / ``plot`` subcommands."""
-    from .reproduce import cli as reproduce_cli
-
     from . import __version__
+    from .reproduce import cli as reproduce_cli
 
     parser = argparse.ArgumentParser(prog="pgcnn", description="Partial G-CNNs: train, evaluate, plot, reproduce.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -52,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="print the whole result as JSON, learned equivariance per layer included (default: one line)")
     plot = sub.add_parser("plot", help="redraw run figures; several runs: compare learned equivariance")
     plot.add_argument("run_dirs", nargs="+")
-    plot.add_argument("--out", default=None, help="output PNG of the learned-equivariance figure (default: in the (first) run directory, "
-                      "learned_equivariance.png; several runs: their parent's learned_equivariance_comparison.png)")
+    plot.add_argument("--out", default=None,
+                      help="output PNG of the learned-equivariance figure (default: RUN_DIR/learned_equivariance.png; "
+                           "several runs: learned_equivariance_comparison.png beside the first)")
     reproduce_cli.add_arguments(sub.add_parser(
         "reproduce", help="the paper's comparative tables on the bundled digits (multi-seed, resumable)",
         description=reproduce_cli.__doc__.split("\n\n")[0], epilog=reproduce_cli.__doc__,
@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Entry point of the ``pgcnn`` console script. Returns the exit status."""
     args = build_parser().parse_args(argv)
-    from .training import evaluate_checkpoint, plot_runs, train_from_args
     from .reproduce.cli import run as reproduce
+    from .training import evaluate_checkpoint, plot_runs, train_from_args
 
     try:
         if args.command == "train":

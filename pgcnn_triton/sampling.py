@@ -132,7 +132,8 @@ class SamplingConfig:
             raise ValueError("gumbel_init_temp and gumbel_end_temp must be > 0")
         if self.method == "deterministic":
             if self.per_batch_element:
-                raise ValueError("per_batch_element=True needs method='random' (a deterministic grid is the same for every sample)")
+                raise ValueError("per_batch_element=True needs method='random' "
+                                 "(a deterministic grid is the same for every sample)")
             object.__setattr__(self, "per_layer", False)
         elif self.partial:
             object.__setattr__(self, "per_layer", True)

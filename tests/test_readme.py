@@ -28,7 +28,8 @@ def python_blocks() -> list[tuple[int, str]]:
 
 BLOCKS = python_blocks()
 #: Blocks that take seconds (they start first under pytest-xdist, tests/conftest.py)
-SLOW = {"equivariance_curve(model, x, angles)": 18, "class Net(GroupModel)": 6, "from_preset(\"cifar10-se2-partial\")": 5}
+SLOW = {"equivariance_curve(model, x, angles)": 18, "class Net(GroupModel)": 6,
+        "from_preset(\"cifar10-se2-partial\")": 5}
 
 
 def _params():

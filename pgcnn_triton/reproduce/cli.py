@@ -35,7 +35,8 @@ DEFAULT_OUT, QUICK_OUT = "runs/reproduce", "runs/reproduce-quick"
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The reproduction's flags (shared by ``pgcnn reproduce`` and ``examples/reproduce.py``)."""
     parser.add_argument("--seeds", type=int, default=None, help="seeds per model, 0..N-1 (default 3; --quick: 1)")
-    parser.add_argument("--quick", action="store_true", help="1 seed and fewer epochs: a preview in ≤ 5 min (default off)")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 seed and fewer epochs: a preview in ≤ 5 min (default off)")
     parser.add_argument("--tables", default=",".join(TABLE_KEYS),
                         help="comma-separated subset of %(default)s (default: all)")
     parser.add_argument("--out-dir", default=None,
@@ -43,13 +44,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true",
                         help="continue the reproduction in OUT_DIR: finished runs are read back, a run cut "
                              "short continues from its last.pt (default off: a new reproduction)")
-    parser.add_argument("--epochs", type=int, default=None, help="override every table's epochs (default: each table's own)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="override every table's epochs (default: each table's own)")
     parser.add_argument("--max-batches", type=int, default=None,
-                        help="smoke tests: at most this many batches per epoch and per evaluation (default: all)")
+                        help="smoke tests: at most this many batches per epoch and per evaluation "
+                             "(default: all)")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                         help="bf16 autocast (default: the precision policy: on for CPUs with bf16 units)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
-    parser.add_argument("--progress-bars", action="store_true", help="per-epoch progress bars of each run (default off)")
+    parser.add_argument("--progress-bars", action="store_true",
+                        help="per-epoch progress bars of each run (default off)")
     return parser
 
 

@@ -86,15 +86,18 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
                         "AVX512-BF16; off on other CPUs)")
     t.add_argument("--channels-last", action=_BOOL, default=True, help="channels-last on GPU (default on)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model (default off)")
-    t.add_argument("--num-workers", type=int, default=None, help="data-loader worker processes (default 0: in the main process)")
-    t.add_argument("--max-batches", type=int, default=None, help="smoke tests: at most this many batches per training epoch and per "
+    t.add_argument("--num-workers", type=int, default=None,
+                   help="data-loader worker processes (default 0: in the main process)")
+    t.add_argument("--max-batches", type=int, default=None,
+                   help="smoke tests: at most this many batches per training epoch and per "
                    "validation / test pass (evaluation then sees max-batches x eval batch size samples, spread "
                    "evenly over each split; default: all)")
     t.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
     o = parser.add_argument_group("output")
     o.add_argument("--out-dir", default=None, help=out_dir_help or OUT_DIR_HELP)
     o.add_argument("--resume", nargs="?", const="last", default=None,
-                   help="continue from OUT_DIR/last.pt (or the given checkpoint) at the next epoch (default: a new run)")
+                   help="continue from OUT_DIR/last.pt (or the given checkpoint) at the next epoch "
+                        "(default: a new run)")
     o.add_argument("--no-progress", action="store_true", help="no progress bars (default: bars on a terminal)")
     parser.set_defaults(**defaults)
     return parser

@@ -34,7 +34,8 @@ def read_metrics_csv(path: str | Path) -> list[dict]:
     rows = []
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
-            rows.append({k: (float(v) if v not in ("", None) and _is_number(v) else (v or None)) for k, v in row.items()})
+            rows.append({k: (float(v) if v not in ("", None) and _is_number(v) else (v or None))
+                         for k, v in row.items()})
     return rows
 
 

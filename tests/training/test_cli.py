@@ -51,7 +51,8 @@ def test_help_states_the_real_default_out_dir(capsys):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     pattern = "runs/<dataset>-<model>-<group>-<partial|full>"
-    assert pattern in text and "smoke tests: at most this many batches per training epoch and per validation / test pass" in text
+    assert pattern in text
+    assert "smoke tests: at most this many batches per training epoch and per validation / test pass" in text
     for flags, want in ((["--dataset", "bundled-rotmnist"], "runs/bundled-rotmnist-ckresnet-se2-partial"),
                         (["--dataset", "cifar10", "--group", "e2", "--no-partial", "--model", "gcnn"],
                          "runs/cifar10-gcnn-e2-full")):

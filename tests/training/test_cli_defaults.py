@@ -1,4 +1,5 @@
-"""``pgcnn train`` on a bundled dataset uses the short CPU run of the examples; --paper the paper's recipe (issue 24)."""
+"""``pgcnn train`` on a bundled dataset uses the short CPU run of the examples; --paper the paper's recipe
+(issue 24)."""
 
 import argparse
 import importlib.util
