@@ -1,7 +1,7 @@
 """``pgcnn reproduce`` / ``examples/reproduce.py``: the paper's comparative tables on the bundled digits.
 
     pgcnn reproduce                 # 3 seeds of every table (README: ≤ 30 min on a 2-core CPU with bf16 units)
-    pgcnn reproduce --quick         # 1 seed, fewer epochs (≤ 5 min): a preview, not the claims
+    pgcnn reproduce --quick         # 1 seed, fewer epochs (≤ 5 min with bf16 units): a preview, not the claims
     pgcnn reproduce --resume        # continue an interrupted reproduction (finished runs are read back)
 
 Writes OUT_DIR/results.md (the tables, the learned subsets per layer, the paper's claims checked),
@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The reproduction's flags (shared by ``pgcnn reproduce`` and ``examples/reproduce.py``)."""
     parser.add_argument("--seeds", type=int, default=None, help="seeds per model, 0..N-1 (default 3; --quick: 1)")
     parser.add_argument("--quick", action="store_true",
-                        help="1 seed and fewer epochs: a preview in ≤ 5 min (default off)")
+                        help="1 seed and fewer epochs: a preview in ≤ 5 min on a 2-core CPU with bf16 units "
+                             "(default off)")
     parser.add_argument("--tables", default=",".join(TABLE_KEYS),
                         help="comma-separated subset of %(default)s (default: all)")
     parser.add_argument("--out-dir", default=None,
