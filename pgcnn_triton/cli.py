@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
         if args.command == "train":
             if not args.paper:
                 filled = apply_bundled_run(args)
-                if filled:
+                if filled and os.environ.get("RANK", "0") == "0":  # under torchrun: rank 0 says it once
                     print(describe_bundled_run(args.dataset, filled), flush=True)
             train_from_args(args)
         elif args.command == "reproduce":
