@@ -112,3 +112,17 @@ def test_installed_wheel_cli_works_outside_the_checkout(built):
     out = _run([pgcnn, "train", "--dataset", "bundled-mnist6-180", "--epochs", "1", "--max-batches", "2",
                 "--no-progress", "--out-dir", "run"], cwd=away, env=env)
     assert (away / "run" / "best.pt").is_file() and "test acc" in out
+
+
+def test_version_without_an_install_comes_from_the_checkouts_pyproject(monkeypatch):
+    import re
+    from importlib import metadata
+
+    from pgcnn_triton import _version
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(_version.metadata, "version", not_installed)
+    declared = re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    assert _version.package_version() == declared
