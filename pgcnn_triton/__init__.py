@@ -9,6 +9,7 @@ from ._kernels_path import ensure_kernels_importable
 ensure_kernels_importable()
 
 from . import equivariance, kernels, precision  # noqa: E402
+from ._version import package_version  # noqa: E402
 from .freeze import FrozenConv, freeze  # noqa: E402
 from .groups import E2, SE2, Group, get_group  # noqa: E402
 from .kernelnets import SIREN, FourierNet, MAGNet, make_kernel_net  # noqa: E402
@@ -26,7 +27,8 @@ from .nn import (  # noqa: E402
 )
 from .sampling import SamplingConfig  # noqa: E402
 
-__version__ = "0.1.0"
+#: The installed distribution's version (pyproject.toml's, when run from a checkout without an install).
+__version__ = package_version()
 
 __all__ = [
     "E2", "GCNN", "FrozenConv", "SE2", "SIREN", "FourierNet", "GlobalMaxPool", "Group", "GroupBatchNorm", "GroupConv",

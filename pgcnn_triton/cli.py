@@ -2,7 +2,8 @@
 ``pgcnn reproduce``.
 
 ``pgcnn train`` takes the same flags as ``examples/cifar10.py`` (see ``pgcnn train --help``) and runs
-under ``torchrun`` as well; ``pgcnn eval`` rebuilds a checkpoint's (or a run directory's best) model and data and evaluates a split;
+under ``torchrun`` as well; ``pgcnn eval`` rebuilds a checkpoint's (or a run directory's best) model and data
+and evaluates a split;
 ``pgcnn plot`` redraws a run's figures, or compares the learned equivariance of several runs;
 ``pgcnn reproduce`` runs the paper's comparative tables on the bundled digits (see ``pgcnn reproduce --help``).
 """
@@ -11,34 +12,53 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 
 from .cli_errors import debug_requested, report_errors
-from .training.args import add_train_arguments
+from .training.args import add_train_arguments, apply_bundled_run, describe_bundled_run
+from .training.records import format_evaluation
+
+#: ``pgcnn train --help``'s description: where unset flags come from.
+TRAIN_HELP = ("Train a model. Flags left unset come from the dataset's training recipe (the paper's, method.md "
+              "§7.2) and the model preset. On a bundled-* dataset they come first from its short CPU run "
+              "(training/recipes.py BUNDLED_RUNS, the same as examples/mnist6.py and examples/rotmnist.py; "
+              "a log line lists them); --paper skips it.")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``pgcnn`` argument parser with its ``train`` / ``eval`` / ``plot`` subcommands."""
+    from . import __version__
     from .reproduce import cli as reproduce_cli
 
     parser = argparse.ArgumentParser(prog="pgcnn", description="Partial G-CNNs: train, evaluate, plot, reproduce.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train a model (flags as examples/cifar10.py)")
+    train = sub.add_parser("train", help="train a model (flags as examples/cifar10.py)", description=TRAIN_HELP)
     add_train_arguments(train)
+    train.add_argument("--paper", action="store_true",
+                       help="bundled-* datasets: the paper's recipe instead of the short CPU run (default off; "
+                            "other datasets always use the paper's recipe)")
     ev = sub.add_parser("eval", help="evaluate a checkpoint (best.pt or last.pt) or a run directory on a split")
     ev.add_argument("checkpoint", help="a checkpoint file, or a run directory (its best.pt)")
-    ev.add_argument("--split", choices=("train", "val", "test"), default="test")
+    ev.add_argument("--split", choices=("train", "val", "test"), default="test", help="split (default %(default)s)")
     ev.add_argument("--data-dir", default=None,
                     help="dataset directory (default: the --data-dir stored in the checkpoint at training time)")
     ev.add_argument("--no-verify-data", action="store_true",
-                    help="skip the md5 check of the standard dataset files (CIFAR), to read your own variants")
-    ev.add_argument("--eval-mode", choices=("deterministic", "stochastic", "mc"), default=None)
-    ev.add_argument("--device", choices=("cpu", "cuda"), default=None)
-    ev.add_argument("--batch-size", type=int, default=128)
+                    help="skip the md5 check of the standard dataset files (CIFAR), to read your own variants "
+                         "(default: checked)")
+    ev.add_argument("--eval-mode", choices=("deterministic", "stochastic", "mc"), default=None,
+                    help="evaluation sampling (default: the trained model's)")
+    ev.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
+    ev.add_argument("--batch-size", type=int, default=128, help="evaluation batch size (default %(default)s)")
+    ev.add_argument("--json", action="store_true",
+                    help="print the whole result as JSON, learned equivariance per layer included (default: one line)")
     plot = sub.add_parser("plot", help="redraw run figures; several runs: compare learned equivariance")
     plot.add_argument("run_dirs", nargs="+")
-    plot.add_argument("--out", default=None, help="output PNG of the learned-equivariance figure")
+    plot.add_argument("--out", default=None,
+                      help="output PNG of the learned-equivariance figure (default: RUN_DIR/learned_equivariance.png; "
+                           "several runs: learned_equivariance_comparison.png beside the first)")
     for p in (ev, plot):
         p.add_argument("--traceback", action="store_true",
                        help="on an error show the full traceback, not one line (also: PGCNN_DEBUG=1)")
@@ -62,10 +82,14 @@ def main(argv=None) -> int:
 
 def _run(args: argparse.Namespace, argv) -> None:
     """Run the parsed subcommand (its exceptions reach :func:`~pgcnn_triton.cli_errors.report_errors`)."""
-    from .training import evaluate_checkpoint, plot_runs, train_from_args
     from .reproduce.cli import run as reproduce
+    from .training import evaluate_checkpoint, plot_runs, train_from_args
 
     if args.command == "train":
+        if not args.paper:
+            filled = apply_bundled_run(args)
+            if filled and os.environ.get("RANK", "0") == "0":  # under torchrun: rank 0 says it once
+                print(describe_bundled_run(args.dataset, filled), flush=True)
         train_from_args(args)
     elif args.command == "reproduce":
         words = sys.argv[1:] if argv is None else list(argv)
@@ -74,7 +98,7 @@ def _run(args: argparse.Namespace, argv) -> None:
         result = evaluate_checkpoint(args.checkpoint, split=args.split, data_dir=args.data_dir,
                                      eval_mode=args.eval_mode, device=args.device, batch_size=args.batch_size,
                                      verify_data=not args.no_verify_data)
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2) if args.json else format_evaluation(result))
     else:
         for path in plot_runs(args.run_dirs, args.out):
             print(path)

@@ -132,7 +132,8 @@ class SamplingConfig:
         positive(self.gumbel_end_temp, "gumbel_end_temp")
         if self.method == "deterministic":
             if self.per_batch_element:
-                raise ValueError("per_batch_element=True needs method='random' (a deterministic grid is the same for every sample)")
+                raise ValueError("per_batch_element=True needs method='random' "
+                                 "(a deterministic grid is the same for every sample)")
             object.__setattr__(self, "per_layer", False)
         elif self.partial:
             object.__setattr__(self, "per_layer", True)
@@ -321,6 +322,9 @@ class PartialSampler(ElementSampler):
     ``probs`` holds, as in the official code: SE2 random ``[θ]``; E2 random ``[θ, mirror logit]``;
     SE2 deterministic ``[N−1]`` gate logits; E2 deterministic ``[N/2 − 1 rotation gate logits,
     mirror logit]``. All initialised at 1.0.
+
+    θ itself is :attr:`theta` (read and set); the trainable parameter that holds it is ``probs``, the name
+    ``state_dict()``, optimizers and ``named_parameters()`` use (``…sampler.probs``).
     """
 
     def __init__(self, config: SamplingConfig):
@@ -363,8 +367,17 @@ class PartialSampler(ElementSampler):
     # -- public read-outs (for plots and regularisers) --------------------------------------------
     @property
     def theta(self) -> torch.Tensor | None:
-        """θ of a random partial layer (None for C_n / D_n gates)."""
+        """θ of a random partial layer (None for C_n / D_n gates): ``probs[0]``, a view that keeps its gradient."""
         return self.probs[0] if self.config.method == "random" else None
+
+    @theta.setter
+    def theta(self, value: float) -> None:
+        """Set θ (``probs[0]``) of a random partial layer, e.g. ``conv.sampler.theta = 0.5``."""
+        if self.config.method != "random":
+            raise AttributeError("theta: a deterministic (C_n / D_n) partial layer has gate logits, not a θ; "
+                                 "set sampler.probs instead")
+        with torch.no_grad():
+            self.probs[0] = value
 
     @property
     def mirror_probability(self) -> torch.Tensor | None:

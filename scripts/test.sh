@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh) and run the test suite. Extra arguments go to pytest.
+# Set up (scripts/setup.sh) and run the test suite. Extra arguments go to pytest: test paths run only those
+# (bash scripts/test.sh tests/test_groups.py -x); options alone (-x, -k NAME) run the whole suite, which
+# pytest finds through testpaths = ["tests"] in pyproject.toml when no path is given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,4 +10,4 @@ bash scripts/setup.sh
 # --maxschedchunk 1 hands out tests one by one, so the long tests that tests/conftest.py starts
 # first spread over the workers.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-.venv/bin/python -m pytest -q -n auto --dist load --maxschedchunk 1 tests "$@"
+.venv/bin/python -m pytest -q -n auto --dist load --maxschedchunk 1 "$@"

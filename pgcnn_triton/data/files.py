@@ -45,8 +45,9 @@ def download(url: str, path: str | Path, *, dataset: str, md5: str | None = None
     try:
         with urllib.request.urlopen(url) as response, open(tmp, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
+            # disable=None: a bar on a terminal only, no carriage-return frames in a log file
             with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {path.name}",
-                      disable=not progress) as bar:
+                      disable=None if progress else True) as bar:
                 while block := response.read(1 << 20):
                     out.write(block)
                     bar.update(len(block))

@@ -44,19 +44,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "separates partial from full, but the rotated-MNIST and MNIST6-M models are not "
                              "trained apart, so their accuracies say nothing and the paper's claims are not checked")
     parser.add_argument("--tables", default=",".join(TABLE_KEYS),
-                        help="comma-separated subset of %(default)s")
+                        help="comma-separated subset of %(default)s (default: all)")
     parser.add_argument("--out-dir", default=None,
                         help=f"where everything goes (default {DEFAULT_OUT}; with --quick {QUICK_OUT})")
     parser.add_argument("--resume", action="store_true",
                         help="continue the reproduction in OUT_DIR: finished runs are read back, a run cut "
-                             "short continues from its last.pt")
-    parser.add_argument("--epochs", type=int, default=None, help="override every table's epochs")
+                             "short continues from its last.pt (default off: a new reproduction)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="override every table's epochs (default: each table's own)")
     parser.add_argument("--max-batches", type=int, default=None,
-                        help="smoke tests: at most this many batches per epoch and per evaluation")
+                        help="smoke tests: at most this many batches per epoch and per evaluation "
+                             "(default: all)")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                         help="bf16 autocast (default: the precision policy: on for CPUs with bf16 units)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
-    parser.add_argument("--progress-bars", action="store_true", help="per-epoch progress bars of each run")
+    parser.add_argument("--progress-bars", action="store_true",
+                        help="per-epoch progress bars of each run (default off)")
     parser.add_argument("--traceback", action="store_true",
                         help="on an error show the full traceback, not one line (also: PGCNN_DEBUG=1)")
     return parser

@@ -27,6 +27,11 @@ from .specs import (
 _BOOL = argparse.BooleanOptionalAction
 
 
+#: How the help of a flag that falls back to the training recipe states its default.
+_RECIPE = "default: the dataset's recipe; bundled-*: its short run"
+#: How the help of a model flag states its default.
+_PRESET = "default: the preset's; bundled-*: its short run"
+
 #: What ``--out-dir`` defaults to (:func:`out_dir_from_args`).
 OUT_DIR_HELP = ("run directory (default runs/<dataset>-<model>-<group>-<partial|full>, e.g. "
                 "runs/cifar10-ckresnet-se2-partial; runs/<dataset>-<model>-t2 for --group t2; then "
@@ -52,9 +57,10 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
     d = parser.add_argument_group("data")
     d.add_argument("--dataset", choices=DATASETS, default="cifar10", help="dataset (default %(default)s)")
     d.add_argument("--data-dir", default="data", help="directory with the dataset files (default %(default)s)")
-    d.add_argument("--download", action="store_true", help="download missing files (CIFAR)")
+    d.add_argument("--download", action="store_true", help="download missing files (CIFAR; default off)")
     d.add_argument("--no-verify-data", action="store_true",
-                   help="skip the md5 check of the standard dataset files (CIFAR), to read your own variants")
+                   help="skip the md5 check of the standard dataset files (CIFAR), to read your own variants "
+                        "(default: checked)")
     d.add_argument("--train-size", type=int, default=None,
                    help="bundled-* datasets: training digits (bundled-rotmnist: images, default 3000; MNIST6: "
                         "sixes, default 300, each with its transformed copy); validation and test sets unchanged")
@@ -62,50 +68,57 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
     m.add_argument("--model", choices=sorted(FAMILIES), default="ckresnet", help="architecture (default %(default)s)")
     m.add_argument("--group", choices=GROUPS, default=None, help="se2 (default), e2, or t2 (translations only)")
     m.add_argument("--partial", action=_BOOL, default=None, help="learn partial equivariance (default on)")
-    m.add_argument("--num-elements", "-N", type=int, default=None, help="group elements N (preset: 8)")
-    m.add_argument("--preset", default=None, help="start from this preset instead of the dataset's")
-    m.add_argument("--hidden", type=int, default=None, help="width of the first layer (preset default)")
-    m.add_argument("--kernel-size", type=int, default=None, help="kernel size k (preset default)")
+    m.add_argument("--num-elements", "-N", type=int, default=None, help=f"group elements N ({_PRESET})")
+    m.add_argument("--preset", default=None,
+                   help="start from this preset (default: the dataset's preset for --model, --group, --partial)")
+    m.add_argument("--hidden", type=int, default=None, help=f"width of the first layer ({_PRESET})")
+    m.add_argument("--kernel-size", type=int, default=None, help=f"kernel size k ({_PRESET})")
     m.add_argument("--kernel-net", choices=("SIREN", "MAGNet", "FourierNet"), default=None,
-                   help="kernel network (preset default)")
+                   help=f"kernel network ({_PRESET})")
     m.add_argument("--shape-mode", choices=SHAPE_MODES, default=None,
-                   help="dynamic (n = ceil(N·θ) elements) or static (N masked slots, sync-free, compiles); same function")
+                   help="dynamic (n = ceil(N·θ) elements) or static (N masked slots, sync-free, compiles); same "
+                        "function (default dynamic)")
     m.add_argument("--mirror-gradient", choices=MIRROR_GRADIENTS, default=None,
                    help="mirror-gate gradient: flag (paper, default) or features (also through the mirrored features)")
-    m.add_argument("--per-batch-element", action=_BOOL, default=None, help="one element set per sample")
+    m.add_argument("--per-batch-element", action=_BOOL, default=None,
+                   help=f"one element set per sample instead of per batch ({_PRESET})")
     m.add_argument("--eval-mode", choices=EVAL_MODES, default=None, help="evaluation sampling (default deterministic)")
     t = parser.add_argument_group("training")
-    t.add_argument("--epochs", type=int, default=None)
-    t.add_argument("--batch-size", type=int, default=None, help="per process")
-    t.add_argument("--lr", type=float, default=None)
-    t.add_argument("--lr-probs", type=float, default=None, help="learning rate of θ / mirror logits")
-    t.add_argument("--lr-omega0", type=float, default=None)
-    t.add_argument("--weight-decay", type=float, default=None, help="λ of the kernel-norm regulariser")
-    t.add_argument("--monotonic-decay", type=float, default=None, help="λ of the monotonic θ regulariser")
-    t.add_argument("--scheduler", choices=SCHEDULERS, default=None)
-    t.add_argument("--warmup-epochs", type=int, default=None)
-    t.add_argument("--gradient-clip", type=float, default=None, help="max gradient norm (0: off)")
-    t.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
+    t.add_argument("--epochs", type=int, default=None, help=f"training epochs ({_RECIPE})")
+    t.add_argument("--batch-size", type=int, default=None, help=f"batch size per process ({_RECIPE})")
+    t.add_argument("--lr", type=float, default=None, help=f"Adam learning rate of the weights ({_RECIPE})")
+    t.add_argument("--lr-probs", type=float, default=None, help=f"learning rate of θ / mirror logits ({_RECIPE})")
+    t.add_argument("--lr-omega0", type=float, default=None,
+                   help="learning rate of a learnable SIREN ω0 (default: the same as --lr)")
+    t.add_argument("--weight-decay", type=float, default=None, help=f"λ of the kernel-norm regulariser ({_RECIPE})")
+    t.add_argument("--monotonic-decay", type=float, default=None, help=f"λ of the monotonic θ regulariser ({_RECIPE})")
+    t.add_argument("--scheduler", choices=SCHEDULERS, default=None, help=f"learning-rate schedule ({_RECIPE})")
+    t.add_argument("--warmup-epochs", type=int, default=None, help=f"linear warm-up epochs ({_RECIPE})")
+    t.add_argument("--gradient-clip", type=float, default=None, help=f"max gradient norm, 0: off ({_RECIPE})")
+    t.add_argument("--patience", type=int, default=None, help=f"early stopping patience in epochs ({_RECIPE})")
     t.add_argument("--anneal-gumbel", action=_BOOL, default=None,
                    help="anneal the mirror-gate temperature over the run (default on)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     t.add_argument("--amp", action=_BOOL, default=None,
                    help="bf16 autocast (default: on for GPU, and on CPU where it has bf16 units: AMX or "
                         "AVX512-BF16; off on other CPUs)")
     t.add_argument("--channels-last", action=_BOOL, default=True, help="channels-last on GPU (default on)")
-    t.add_argument("--compile", action="store_true", help="torch.compile the model")
-    t.add_argument("--num-workers", type=int, default=None)
-    t.add_argument("--max-batches", type=int, default=None, help="smoke tests: at most this many batches per training epoch and per "
+    t.add_argument("--compile", action="store_true", help="torch.compile the model (default off)")
+    t.add_argument("--num-workers", type=int, default=None,
+                   help="data-loader worker processes (default 0: in the main process)")
+    t.add_argument("--max-batches", type=int, default=None,
+                   help="smoke tests: at most this many batches per training epoch and per "
                    "validation / test pass (evaluation then sees max-batches x eval batch size samples, spread "
-                        "evenly over each split)")
+                   "evenly over each split; default: all)")
     t.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
     o = parser.add_argument_group("output")
     o.add_argument("--out-dir", default=None, help=out_dir_help or OUT_DIR_HELP)
     o.add_argument("--resume", nargs="?", const="last", default=None,
-                   help="continue from OUT_DIR/last.pt (or the given checkpoint) at the next epoch")
+                   help="continue from OUT_DIR/last.pt (or the given checkpoint) at the next epoch "
+                        "(default: a new run)")
     o.add_argument("--overwrite", action="store_true",
-                   help="replace the run already in OUT_DIR (its checkpoints, metrics and summary)")
-    o.add_argument("--no-progress", action="store_true", help="no progress bars")
+                   help="replace the run already in OUT_DIR (its checkpoints, metrics and summary; default: refuse)")
+    o.add_argument("--no-progress", action="store_true", help="no progress bars (default: bars on a terminal)")
     o.add_argument("--traceback", action="store_true",
                    help="on an error show the full traceback, not one line (also: PGCNN_DEBUG=1)")
     parser.set_defaults(**defaults)
@@ -125,6 +138,30 @@ def fill_unset(args: argparse.Namespace, values: dict) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     return args
+
+
+def apply_bundled_run(args: argparse.Namespace) -> dict:
+    """On a ``bundled-*`` dataset, fill the flags ``args`` leaves unset with its short CPU run; returns them.
+
+    The values are :data:`~pgcnn_triton.training.recipes.BUNDLED_RUNS`, the same as the examples'. Their
+    preset (a CKResNet SE(2)/E(2) one) is left out where it cannot apply: ``--model gcnn`` or ``--group t2``,
+    which then start from the dataset's preset as without a short run. Other datasets: nothing changes, ``{}``.
+    """
+    if args.dataset not in BUNDLED_RUNS:
+        return {}
+    values = bundled_run(args.dataset)
+    if args.model != "ckresnet" or args.group == "t2":
+        values.pop("preset", None)
+    filled = {k: v for k, v in values.items() if getattr(args, k) is None}
+    fill_unset(args, filled)
+    return filled
+
+
+def describe_bundled_run(dataset: str, filled: dict) -> str:
+    """The log line of :func:`apply_bundled_run`: which settings it filled, and how to get the paper's."""
+    settings = ", ".join(f"{k.replace('_', '-')} {v}" for k, v in filled.items()) or "none (all flags given)"
+    return (f"{dataset}: the bundled short CPU run (training/recipes.py BUNDLED_RUNS, as the examples) sets the "
+            f"flags left unset: {settings}; --paper for the paper's recipe")
 
 
 def group_of(args: argparse.Namespace) -> str:

@@ -20,7 +20,7 @@ from .checkpoint import seed_everything
 from .distributed import DistContext, setup_distributed
 from .errors import RunInterrupted
 from .plots import plot_learned_equivariance, plot_training_curves
-from .records import format_equivariance_table, read_metrics_csv, write_json
+from .records import equivariance_from_columns, format_equivariance_table, plural, read_metrics_csv, write_json
 from .resuming import compare_flags, describe_changes, read_checkpoint
 from .rundir import RunDirectory
 from .specs import build_model, load_from_spec
@@ -133,7 +133,7 @@ def _train_in(args, dist, verbose, config, flags, out_dir, resume, owner) -> dic
         raise RunInterrupted(interrupted_message(args, trainer, out_dir)) from None
     summary["out_dir"] = str(out_dir)
     if dist.distributed:
-        print(f"[rank {dist.rank}/{dist.world_size}] finished: {summary['epochs_run']} epochs, "
+        print(f"[rank {dist.rank}/{dist.world_size}] finished: {plural(summary['epochs_run'], 'epoch')}, "
               f"test acc {summary['test_acc']:.4f}", flush=True)
     if verbose and dist.is_main:
         print(format_summary(summary))
@@ -157,7 +157,7 @@ def format_summary(summary: dict) -> str:
     head = (f"{summary['model'].get('label', 'model')} on {summary['data'].get('name')}: "
             f"test acc {summary['test_acc']:.4f} (best epoch {summary.get('best_epoch')}, "
             f"val acc {summary.get('val_acc', float('nan')):.4f}), {summary['parameters']:,} parameters, "
-            f"{summary['epochs_run']} epochs, {summary['train_time_s']:.0f} s")
+            f"{plural(summary['epochs_run'], 'epoch')}, {summary['train_time_s']:.0f} s")
     lines = [head]
     if summary.get("learned_equivariance"):
         lines.append(format_equivariance_table({summary["model"].get("label", "model"):
@@ -180,7 +180,12 @@ def evaluate_checkpoint(path: str | Path, *, split: str = "test", data_dir: str 
     path = checkpoint_path(path)
     state = read_checkpoint(path, "pass another checkpoint (best.pt or last.pt of the run)")
     if "model_spec" not in state or not state["model_spec"]:
-        raise ValueError(f"{path} has no model description: not a checkpoint written by pgcnn_triton training")
+        raise ValueError(
+            f"{path} has no model_spec, so pgcnn eval cannot rebuild its model: it was written by "
+            "Trainer(...) without model_spec=. For a PartialGCNN / GCNN, pass one when training: "
+            "Trainer(model, data, config, out_dir, model_spec=pgcnn_triton.training.model_spec(family, preset, "
+            "overrides)). For a network of your own, rebuild it in Python and load the weights: "
+            "net.load_state_dict(pgcnn_triton.training.load_checkpoint(path)['model']) (README: Your own network)")
     model = build_model(state["model_spec"])
     model.load_state_dict(state["model"])
     if eval_mode:
@@ -212,21 +217,50 @@ def checkpoint_path(path: str | Path) -> Path:
     raise FileNotFoundError(f"{path} is a directory without {BEST} or {LAST}: is it a run directory?")
 
 
+def run_names(run_dirs: list[Path]) -> list[str]:
+    """A short distinct name per run directory: its name, or as many parent folders as tell them apart."""
+    parts = [Path(d).resolve().parts for d in run_dirs]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return [str(d) for d in run_dirs]  # the same directory twice
+
+
+def _learned_equivariance_of(d: Path) -> tuple[str | None, list[dict]]:
+    """(model label, learned-equivariance rows) of a run: its summary.json, else (a run cut short) the last
+    epoch of its metrics.csv."""
+    if (d / "summary.json").is_file():
+        summary = json.loads((d / "summary.json").read_text())
+        return summary.get("model", {}).get("label"), summary["learned_equivariance"]
+    if (d / "metrics.csv").is_file():
+        rows = read_metrics_csv(d / "metrics.csv")
+        return None, equivariance_from_columns(rows[-1]) if rows else []
+    raise FileNotFoundError(f"{d} has neither summary.json nor metrics.csv: is it a run directory?")
+
+
 def plot_runs(run_dirs: list[str | Path], out: str | Path | None = None) -> list[Path]:
-    """Redraw a run's figures from its files; with several runs, one comparison of their learned equivariance."""
+    """Redraw a run's figures from its files; with several runs, one comparison of their learned equivariance.
+
+    A run cut short (no ``summary.json``) is drawn from its ``metrics.csv``: θ as of its last epoch.
+    Comparison panels are titled by run directory (with the model's label where it differs).
+    """
     run_dirs = [Path(d) for d in run_dirs]
     if not run_dirs:
         raise ValueError("run_dirs must name at least one run directory")
     models, written = {}, []
-    for d in run_dirs:
-        summary_path = d / "summary.json"
-        if not summary_path.is_file():
-            raise FileNotFoundError(f"{summary_path} not found: is {d} a finished run directory?")
-        summary = json.loads(summary_path.read_text())
-        label = summary.get("model", {}).get("label") or d.name
-        models[label if label not in models else f"{label} ({d.name})"] = summary["learned_equivariance"]
-        if len(run_dirs) == 1 and (d / "metrics.csv").is_file():
+    for d, name in zip(run_dirs, run_names(run_dirs)):
+        label, rows = _learned_equivariance_of(d)
+        if len(run_dirs) == 1:
+            name = label or name
+        elif label and label != name:
+            name = f"{name} ({label})"
+        if rows:
+            models[name] = rows
+        if len(run_dirs) == 1 and (d / "metrics.csv").is_file() and read_metrics_csv(d / "metrics.csv"):
             written.append(plot_training_curves(read_metrics_csv(d / "metrics.csv"), d / "curves.png"))
+    if not models:  # translation-only runs cut short: no θ to draw
+        return written
     target = Path(out) if out else (run_dirs[0] / "learned_equivariance.png" if len(run_dirs) == 1
                                     else run_dirs[0].parent / "learned_equivariance_comparison.png")
     written.append(plot_learned_equivariance(models, target))

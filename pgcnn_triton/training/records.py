@@ -27,7 +27,8 @@ def read_metrics_csv(path: str | Path) -> list[dict]:
     rows = []
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
-            rows.append({k: (float(v) if v not in ("", None) and _is_number(v) else (v or None)) for k, v in row.items()})
+            rows.append({k: (float(v) if v not in ("", None) and _is_number(v) else (v or None))
+                         for k, v in row.items()})
     return rows
 
 
@@ -77,3 +78,23 @@ def format_equivariance_table(models: dict[str, list[dict]]) -> str:
                 cells += f"{mirror:>20.3f}" if mirror is not None else f"{'-':>20}"
         lines.append(f"{layer:<18}{cells}")
     return "\n".join(lines)
+
+
+def plural(count: int, noun: str) -> str:
+    """``"1 epoch"``, ``"5 epochs"``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def equivariance_from_columns(row: dict) -> list[dict]:
+    """The inverse of :func:`equivariance_columns` on one metrics row: ``learned_equivariance()``-like rows
+    (layer, θ, mirror probability) of the layers that have a θ or mirror column; ``[]`` for none (T(2))."""
+    layers = list(dict.fromkeys(k.split("/", 1)[1] for k in row if k.startswith(("theta/", "mirror/"))))
+    return [{"layer": layer, "theta": row.get(f"theta/{layer}"), "mirror_probability": row.get(f"mirror/{layer}")}
+            for layer in layers]
+
+
+def format_evaluation(result: dict) -> str:
+    """One line for ``pgcnn eval``: checkpoint, epoch, split, accuracy, loss, sample count."""
+    epoch = f" (epoch {result['epoch']})" if result.get("epoch") is not None else ""
+    return (f"{result['checkpoint']}{epoch}, {result['split']} split: acc {result['acc']:.4f}, "
+            f"loss {result['loss']:.4f}, {plural(result['count'], 'sample')}")

@@ -145,8 +145,9 @@ class Trainer:
         return x, y.to(self.device, non_blocking=True)
 
     def _bar(self, iterable, total, desc):
+        # disable=None: tqdm draws only on a terminal, so a log file gets no carriage-return frames
         return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True,
-                    disable=not (self.config.progress and self.dist.is_main))
+                    disable=None if self.config.progress and self.dist.is_main else True)
 
     def _is_better(self, acc: float, loss: float) -> bool:
         if self.best is None:
@@ -335,7 +336,7 @@ class Trainer:
         """Train until ``epochs`` or early stopping, then test the best weights. Returns the summary."""
         cfg = self.config
         # no mkdir here: the first artefact creates out_dir, so a run that dies before it leaves no empty directory
-        if self.dist.is_main and cfg.progress:
+        if self.dist.is_main:  # also without progress bars: a log should say which precision trained
             tqdm.write(precision.format_choice(self.precision))
         started = time.perf_counter()
         while self.stopped is None and self.epoch < cfg.epochs:

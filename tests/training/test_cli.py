@@ -10,10 +10,10 @@ TINY = ["--hidden", "2", "-N", "2", "--kernel-size", "3", "--kernel-net", "SIREN
 def test_train_eval_plot(tmp_path, capsys):
     assert main(["train", "--dataset", "bundled-mnist6-180", "--out-dir", str(tmp_path / "p"), *TINY]) == 0
     assert "test acc" in capsys.readouterr().out
-    assert main(["eval", str(tmp_path / "p" / "best.pt"), "--split", "val"]) == 0
+    assert main(["eval", str(tmp_path / "p" / "best.pt"), "--split", "val", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["split"] == "val" and result["count"] == 100 and 0 <= result["acc"] <= 1
-    assert main(["eval", str(tmp_path / "p"), "--split", "val"]) == 0   # a run directory: its best.pt
+    assert main(["eval", str(tmp_path / "p"), "--split", "val", "--json"]) == 0   # a run directory: its best.pt
     by_dir = json.loads(capsys.readouterr().out)
     assert by_dir["checkpoint"] == str(tmp_path / "p" / "best.pt") and by_dir["acc"] == result["acc"]
     shutil.copytree(tmp_path / "p", tmp_path / "q")
@@ -51,7 +51,8 @@ def test_help_states_the_real_default_out_dir(capsys):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     pattern = "runs/<dataset>-<model>-<group>-<partial|full>"
-    assert pattern in text and "smoke tests: at most this many batches per training epoch and per validation / test pass" in text
+    assert pattern in text
+    assert "smoke tests: at most this many batches per training epoch and per validation / test pass" in text
     for flags, want in ((["--dataset", "bundled-rotmnist"], "runs/bundled-rotmnist-ckresnet-se2-partial"),
                         (["--dataset", "cifar10", "--group", "e2", "--no-partial", "--model", "gcnn"],
                          "runs/cifar10-gcnn-e2-full")):
@@ -69,7 +70,7 @@ def test_train_size_sets_the_bundled_training_set_and_eval_rebuilds_it(tmp_path,
     assert summary["dataset_sizes"] == {"train": 80, "val": 100, "test": 300}  # 40 sixes and their rotated copies
     assert summary["data"]["options"] == {"train": 40}
     capsys.readouterr()
-    assert main(["eval", str(out), "--split", "train"]) == 0
+    assert main(["eval", str(out), "--split", "train", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["count"] == 80
 
 
