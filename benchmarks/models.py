@@ -203,6 +203,30 @@ def gpu_specs(models=("ckresnet", "gcnn"), batch_train: int = 64, batch_infer: i
     return first + then
 
 
+# The device check's end-to-end rows (issue 27), most decisive first, since a lease may end at any row:
+# per model the headline compiled bf16 step (CKResNet: 48.1 ms on 2026-11-28), frozen inference eager
+# and compiled, the eager bf16 / TF32 steps of both backends; the CKResNet's fp32 training baseline
+# (vs_baseline) right after its headline row. Then, for both models, the costly or secondary rows: the
+# fp32 inference baselines (0.3-1.3 s a call), the compiled torch-backend steps, and the GCNN's fp32
+# training baseline last (its fp32 cuDNN workspaces peaked at 72 GB).
+DEVICE_ROWS = ("{m}/train/triton/bf16/compiled", "{m}/infer/triton/bf16/eager/frozen",
+               "{m}/infer/triton/bf16/compiled/frozen", "{m}/train/triton/bf16/eager", "{m}/train/torch/bf16/eager",
+               "{m}/train/triton/tf32/eager", "{m}/train/torch/tf32/eager")
+DEVICE_LAST = ("{m}/infer/torch/fp32/eager", "{m}/train/torch/bf16/compiled")
+
+
+def device_specs(models=("ckresnet", "gcnn"), batch_train: int = 64, batch_infer: int = 256) -> list[dict]:
+    """The rows of the device check's ``models`` part, in order (see ``DEVICE_ROWS``)."""
+    names = []
+    for m in models:
+        names += [row.format(m=m) for row in DEVICE_ROWS]
+        if m == "ckresnet":
+            names.insert(1, "ckresnet/train/torch/fp32/eager")
+    names += [row.format(m=m) for m in models for row in DEVICE_LAST]
+    names += [f"{m}/train/torch/fp32/eager" for m in models if m != "ckresnet"]
+    return select(gpu_specs(models, batch_train, batch_infer), names)
+
+
 def tiny_specs(batch_train: int = 2, batch_infer: int = 2) -> list[dict]:
     """The tiny model's rows for the CPU run of the device check (CI): every path once, not every
     combination (the interpreter makes each Triton row seconds long). Covered: train and infer,

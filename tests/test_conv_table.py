@@ -67,6 +67,8 @@ def test_distinct_shapes_and_targets():
     assert plan[:9] == [(s, m, "bf16") for m in ("1", "B") for s in shapes[:3]] + [(s, "1", "tf32") for s in shapes[:3]]
     assert {(s, m) for s, m, p in plan if p == "bf16"} == {(s, m) for s in shapes for m in ("1", "B")}
     assert len(plan) == 2 * len(shapes) + 3 == 27
+    # --parts targets / table-rest split the same order
+    assert conv_table.plan(shapes, which="targets") == plan[:9] and conv_table.plan(shapes, which="rest") == plan[9:]
 
 
 def test_budget_skips_rows_and_says_so(tmp_path, capsys):
@@ -81,12 +83,13 @@ def test_budget_skips_rows_and_says_so(tmp_path, capsys):
 @pytest.mark.long(12)
 def test_table_part_runs_on_cpu(tmp_path):
     env = {**os.environ, "PGCNN_BACKEND": "auto"}
-    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "device_check.sh"), "--tiny", "--parts", "table",
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "device_check.sh"), "--tiny", "--parts", "targets,table-rest",
                            "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = json.loads((tmp_path / "device_check.json").read_text())["table"]
     shapes = conv_table.distinct_shapes(batch=conv_table.TINY_BATCH, tiny=True)
-    assert len(rows) == len(conv_table.plan(shapes))
+    assert [(r["shape"], r["S"], r["precision"]) for r in rows] == \
+        [(s.label(), m, p) for s, m, p in conv_table.plan(shapes)]  # targets (here: a stand-in) first
     assert {(r["shape"], r["S"]) for r in rows if r["precision"] == "bf16"} == \
         {(s.label(), m) for s in shapes for m in ("1", "B")}
     for row in rows:
