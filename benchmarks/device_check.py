@@ -152,7 +152,7 @@ def masked_flop(b, c, n, k, h):
     return 2.0 * b * h * h * (c * n) * (disk_taps(k).num_taps * c * n)
 
 
-def time_conv(device, shape, prec, reps):
+def time_conv(device, shape, prec, reps, warmup=1):
     b, c, n, k, h = shape
     with Precision(prec) as p:
         x, bank, bias = conv_inputs(b, c, n, k, h, False, device, p.dtype)
@@ -178,7 +178,7 @@ def time_conv(device, shape, prec, reps):
         def cudnn_step():
             F.conv2d(x4g, denseg, full_bias, padding=k // 2, groups=b).backward(gy.reshape(1, -1, h, h))
 
-        times = {name: timed(fn, device, reps) for name, fn in (
+        times = {name: timed(fn, device, reps, warmup) for name, fn in (
             ("triton_fwd", triton_fwd), ("cudnn_fwd", cudnn_fwd), ("triton_step", triton_step),
             ("cudnn_step", cudnn_step))}
         with torch.no_grad():
@@ -193,7 +193,7 @@ def time_conv(device, shape, prec, reps):
     return row
 
 
-def time_bank(device, shape, reps):
+def time_bank(device, shape, reps, warmup=1):
     b, c, n, k, _ = shape
     taps = disk_taps(k).num_taps
     hidden = torch.randn(b, n, n, taps, 32, device=device)
@@ -204,18 +204,18 @@ def time_bank(device, shape, reps):
     rows = []
     for backend in ("triton", "torch"):
         ms = timed(lambda be=backend: kernel_bank(hidden, weight, bias, c, dtype=torch.bfloat16, backend=be),
-                   device, reps)
+                   device, reps, warmup)
         rows.append({"op": f"kernel_bank ({backend})", "shape": f"S={b} N={n} T={taps} C={c}", "ms": ms,
                      "GB/s": (out_bytes + in_bytes) / ms / 1e6})
     x = torch.randn(b, c, n, 32, 32, device=device, dtype=torch.bfloat16)
     for backend in ("triton", "torch"):
-        ms = timed(lambda be=backend: group_pool(x, "max", backend=be), device, reps)
+        ms = timed(lambda be=backend: group_pool(x, "max", backend=be), device, reps, warmup)
         rows.append({"op": f"group_pool max ({backend})", "shape": str(tuple(x.shape)), "ms": ms,
                      "GB/s": x.numel() * 2 * (1 + 1 / n) / ms / 1e6})
     return rows
 
 
-def kernel_timing(device, shapes, reps, deadline, sink):
+def kernel_timing(device, shapes, reps, deadline, sink, warmup=1):
     """The ``kernels`` part: conv rows per shape and precision, then the memory-bound kernels against
     the device copy bandwidth, while ``deadline`` allows. Returns (conv rows, memory rows, copy GB/s)."""
     timing, memory_rows, copy = [], [], float("nan")
@@ -223,23 +223,23 @@ def kernel_timing(device, shapes, reps, deadline, sink):
         for prec in ("bf16", "tf32"):
             if deadline.allows(20):
                 try:
-                    timing.append(time_conv(device, shape, prec, reps))
+                    timing.append(time_conv(device, shape, prec, reps, warmup))
                 except Exception as exc:
                     timing.append({"shape": str(shape), "precision": prec, "note": f"FAILED {exc!r}"[:200]})
                 emit(timing[-1], sink)
     if deadline.allows(10):
-        memory_rows = time_bank(device, shapes[0], reps)
-        copy = copy_bandwidth(device, reps)
+        memory_rows = time_bank(device, shapes[0], reps, warmup)
+        copy = copy_bandwidth(device, reps, warmup)
         for row in memory_rows:
             row["vs_copy"] = row["GB/s"] / copy
             emit(row, sink)
     return timing, memory_rows, copy
 
 
-def copy_bandwidth(device, reps):
+def copy_bandwidth(device, reps, warmup=1):
     src = torch.empty(256 * 2 ** 20 if device.type == "cuda" else 2 ** 20, device=device, dtype=torch.float32)
     dst = torch.empty_like(src)
-    ms = timed(lambda: dst.copy_(src), device, reps)
+    ms = timed(lambda: dst.copy_(src), device, reps, warmup)
     return 2 * src.numel() * 4 / ms / 1e6
 
 
@@ -323,6 +323,8 @@ def main(argv=None) -> int:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     tiny = args.tiny or device.type != "cuda"
     reps = args.reps or (1 if tiny else 10)
+    # tiny runs time nothing that matters (interpreter): no warm-up calls, which halves their CPU time
+    warmup = 0 if tiny else 1
     deadline = Deadline(args.budget)
     deadlines = part_deadlines(order, deadline, reserve=not tiny)
     out = Path(args.out)
@@ -356,22 +358,22 @@ def main(argv=None) -> int:
             import conv_table
 
             found[part] = conv_table.run(device, part_deadline, sink, tiny=tiny, reps=args.reps,
-                                         which="targets" if part == "targets" else "rest")
+                                         which="targets" if part == "targets" else "rest", warmup=warmup)
         elif part == "models":
             found[part] = models.device_rows(specs, device, part_deadline, sink, reps=1 if tiny else 10,
-                                             warmup=1 if tiny else 2)
+                                             warmup=0 if tiny else 2)
         elif part == "scaling" and part_deadline.allows(30):
             size = dict(batch=1, channels=2, size=8) if tiny else dict(batch=64, channels=32, size=32)
             found[part] = scaling.run(device, backend="triton", precision="bf16" if not tiny else "fp32",
-                                      reps=reps, deadline=part_deadline, sink=sink, **size)
+                                      reps=reps, warmup=warmup, deadline=part_deadline, sink=sink, **size)
         elif part == "kernels":
             found[part], memory, copy = kernel_timing(device, TINY_SHAPES if tiny else GPU_SHAPES, reps,
-                                                      part_deadline, sink)
+                                                      part_deadline, sink, warmup)
             found["memory"] = memory
         elif part == "profile":
             found[part] = profile_step.run(profile_specs, device, part_deadline, sink,
                                            steps=args.profile_steps or (1 if tiny else 5),
-                                           warmup=1 if tiny else 2, reps=1 if tiny else None,
+                                           warmup=0 if tiny else 2, reps=1 if tiny else None,
                                            trace_dir=out if args.profile_trace else None)
     checks, model_rows, scale_rows, timing = found["correctness"], found["models"], found["scaling"], found["kernels"]
     memory_rows, profile_rows = found.get("memory", []), found["profile"]

@@ -230,13 +230,14 @@ def device_specs(models=("ckresnet", "gcnn"), batch_train: int = 64, batch_infer
 def tiny_specs(batch_train: int = 2, batch_infer: int = 2) -> list[dict]:
     """The tiny model's rows for the CPU run of the device check (CI): every path once, not every
     combination (the interpreter makes each Triton row seconds long). Covered: train and infer,
-    torch and Triton, fp32 / bf16 / tf32, a compiled Triton step, frozen inference. The compiled
+    torch and Triton, fp32 / bf16 / tf32 (on the torch backend: TF32 is fp32 off the GPU), a compiled
+    Triton step, frozen inference. The compiled
     step uses ``aot_eager``: the same fullgraph trace and AOT partitioning of the Triton-backed ops,
     without inductor's C++ code generation for the CPU glue (a minute cold; the trainer's inductor
     step is tested in tests/training/test_compiled_training.py)."""
     keep = [("train", "torch", "fp32", False, False), ("train", "triton", "bf16", True, False),
             ("infer", "torch", "fp32", False, False), ("infer", "triton", "bf16", False, False),
-            ("infer", "triton", "bf16", False, True), ("train", "triton", "tf32", False, False)]
+            ("infer", "triton", "bf16", False, True), ("train", "torch", "tf32", False, False)]
     specs = gpu_specs(("tiny",), batch_train, batch_infer)
     rows = [s for s in specs if (s["task"], s["backend"], s["precision"], s["compile"], s["frozen"]) in keep]
     return [{**s, "compile": "aot_eager"} if s["compile"] else s for s in rows]

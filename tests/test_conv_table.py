@@ -1,5 +1,6 @@
 """The kernel table of issue 13 (benchmarks/conv_table.py): shapes read off the presets, rows on CPU."""
 
+import functools
 import json
 import math
 import os
@@ -19,6 +20,15 @@ from common import Deadline  # noqa: E402
 from pgcnn_triton.kernels import num_disk_taps  # noqa: E402
 from pgcnn_triton.models.ckresnet import block_widths  # noqa: E402
 from pgcnn_triton.models.presets import CKRESNET_PRESETS, GCNN_PRESETS  # noqa: E402
+
+
+LAYER_CALLS = conv_table.layer_calls
+
+
+@functools.cache
+def recorded_calls(model: str) -> tuple[dict, ...]:
+    """``conv_table.layer_calls(model)`` once per test process (each builds the full preset model: seconds)."""
+    return tuple(LAYER_CALLS(model))
 
 
 def expected_layers(model: str) -> list[tuple]:
@@ -44,16 +54,18 @@ def expected_layers(model: str) -> list[tuple]:
 
 @pytest.mark.parametrize("model", conv_table.MODELS)
 def test_layer_calls_match_the_preset_config(model):
-    calls = conv_table.layer_calls(model)
+    calls = recorded_calls(model)
     got = [(c["c_in"] * c["n_in"], c["c_out"] * c["n_out"], c["k"], c["h"], c["padding"]) for c in calls]
     assert Counter(got) == Counter(expected_layers(model))
     assert all(c["w"] == c["h"] and c["pool"] is None and c["bank_samples"] == 1 for c in calls)
     assert all(c["taps"] == num_disk_taps(c["k"]) for c in calls)
 
 
-def test_distinct_shapes_and_targets():
+def test_distinct_shapes_and_targets(monkeypatch):
+    monkeypatch.setattr(conv_table, "layer_calls", lambda model, tiny=False, size=None:
+                        list(recorded_calls(model)) if not tiny and size is None else LAYER_CALLS(model, tiny, size))
     shapes = conv_table.distinct_shapes()
-    calls = {m: conv_table.layer_calls(m) for m in conv_table.MODELS}
+    calls = {m: recorded_calls(m) for m in conv_table.MODELS}
     # deduped: every recorded layer lands in exactly one shape, and no two shapes are equal
     assert sum(len(s.layers) for s in shapes) == sum(len(c) for c in calls.values())
     assert len(set(shapes)) == len(shapes) == len({(s.cols, s.rows, s.k, s.h, s.padding) for s in shapes})
