@@ -119,6 +119,12 @@ class Deadline:
     def allows(self, seconds: float) -> bool:
         return self.left() >= seconds
 
+    def reserving(self, seconds: float) -> "Deadline":
+        """A deadline ``seconds`` earlier than this one (what a part may use while later parts keep theirs)."""
+        part = Deadline(None)
+        part.end = None if self.end is None else self.end - seconds
+        return part
+
 
 def emit(row: dict, sink=None) -> None:
     """Print one result row at once (a run cut short still reports what it measured) and append it

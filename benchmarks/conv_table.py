@@ -316,7 +316,7 @@ def auto_verdict(row: dict) -> str:
     return "yes" if ok else "NO"
 
 
-def measure(device, shape: ConvShape, samples: int, prec: str, reps: int) -> dict:
+def measure(device, shape: ConvShape, samples: int, prec: str, reps: int, warmup: int = 1) -> dict:
     """One table row: the three passes of ``shape`` with ``samples`` banks (1 or B), Triton vs cuDNN."""
     row = {"model": shape.model, "layers": ",".join(shape.layers), "shape": shape.label(),
            "S": "1" if samples == 1 else "B", "precision": prec, "target": is_target(shape),
@@ -329,8 +329,8 @@ def measure(device, shape: ConvShape, samples: int, prec: str, reps: int) -> dic
             errors, expected = [], {}
             for name in PASSES:
                 triton_fn, cudnn_fn = functions[name]
-                row[f"{name}_triton_ms"] = timed(triton_fn, device, reps)
-                row[f"{name}_cudnn_ms"] = timed(cudnn_fn, device, reps)
+                row[f"{name}_triton_ms"] = timed(triton_fn, device, reps, warmup)
+                row[f"{name}_cudnn_ms"] = timed(cudnn_fn, device, reps, warmup)
                 got, expected[name] = outputs[name]()
                 errors.append(rel_err(got, expected[name]))
                 del got
@@ -342,7 +342,7 @@ def measure(device, shape: ConvShape, samples: int, prec: str, reps: int) -> dic
             try:  # the channels-last variant is an experiment: its failure must not cost the row
                 cl_errors = []
                 for name in PASSES:
-                    row[f"{name}_triton_cl_ms"] = timed(functions["cl"][name], device, reps)
+                    row[f"{name}_triton_cl_ms"] = timed(functions["cl"][name], device, reps, warmup)
                     cl_errors.append(rel_err(outputs["cl"][name](), expected[name]))
                 row["cl_max_rel_err"] = max(cl_errors)
                 if row["cl_max_rel_err"] > TOL[prec]:
@@ -375,31 +375,36 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm().clamp_min(1e-30))
 
 
-def plan(shapes: list[ConvShape], tf32: bool = True) -> list[tuple[ConvShape, str, str]]:
+def plan(shapes: list[ConvShape], tf32: bool = True, which: str = "all") -> list[tuple[ConvShape, str, str]]:
     """Measurement order (a lease can end at any row): the issue's targets first — bf16 at S = 1, then
     S = B, then TF32 at S = 1 (its TF32 target) — then the other shapes in bf16, S = 1 then S = B.
-    Without targets (the tiny shapes) the first shape stands in for them in TF32."""
-    targets = [s for s in shapes if is_target(s)]
-    rest = [s for s in shapes if not is_target(s)]
-    order = [(s, "1", "bf16") for s in targets] + [(s, "B", "bf16") for s in targets]
+    Without targets (the tiny shapes) the first shape stands in for them. ``which``: ``"all"``,
+    ``"targets"`` (the target rows only: ``--parts targets``) or ``"rest"`` (the others: ``--parts table-rest``)."""
+    if which not in ("all", "targets", "rest"):
+        raise ValueError(f"which must be 'all', 'targets' or 'rest', got {which!r}")
+    lead = [s for s in shapes if is_target(s)] or shapes[:1]
+    rest = [s for s in shapes if s not in lead]
+    first = [(s, "1", "bf16") for s in lead] + [(s, "B", "bf16") for s in lead]
     if tf32:
-        order += [(s, "1", "tf32") for s in (targets or shapes[:1])]
-    return order + [(s, "1", "bf16") for s in rest] + [(s, "B", "bf16") for s in rest]
+        first += [(s, "1", "tf32") for s in lead]
+    then = [(s, "1", "bf16") for s in rest] + [(s, "B", "bf16") for s in rest]
+    return {"all": first + then, "targets": first, "rest": then}[which]
 
 
 def run(device, deadline: Deadline, sink=None, tiny: bool = False, reps: int | None = None,
-        row_seconds: float = 20.0, tf32: bool = True) -> list[dict]:
-    """Measure the table in :func:`plan` order, each row emitted as measured; rows that would start
-    with less than ``row_seconds`` of the budget left are skipped (listed in one final ``note`` row)."""
+        row_seconds: float = 20.0, tf32: bool = True, which: str = "all", warmup: int = 1) -> list[dict]:
+    """Measure the table in :func:`plan` order (``which`` of its rows), each row emitted as measured; rows
+    that would start with less than ``row_seconds`` of the budget left are skipped (listed in one final
+    ``note`` row). ``warmup``: untimed calls before each timing (0 for the tiny CPU run)."""
     shapes = distinct_shapes(batch=TINY_BATCH if tiny else 64, tiny=tiny)
     reps = reps or (1 if tiny else 10)
     rows, skipped = [], []
-    for shape, s, prec in plan(shapes, tf32):
+    for shape, s, prec in plan(shapes, tf32, which):
         if not deadline.allows(row_seconds):
             skipped.append(f"{shape.label()} S={s} {prec}")
             continue
         try:
-            row = measure(device, shape, shape.batch if s == "B" else 1, prec, reps)
+            row = measure(device, shape, shape.batch if s == "B" else 1, prec, reps, warmup)
         except Exception as exc:  # one failing shape must not cost the rest of the lease
             row = {"model": shape.model, "layers": ",".join(shape.layers), "shape": shape.label(), "S": s,
                    "precision": prec, "target": is_target(shape), "note": f"FAILED {exc!r}"[:300]}

@@ -3,27 +3,32 @@
     bash benchmarks/device_check.sh                  # on the H200 (budget 400 s: --budget)
     bash benchmarks/device_check.sh --tiny           # CPU: tiny shapes through the Triton interpreter (CI)
 
-In order, each part printed (``ROW {...}``) as soon as it is measured and appended to
-``results.jsonl`` in ``--out``, so a run cut short still reports what it did; later parts are
-skipped when the ``--budget`` (seconds) runs low:
+Parts run in the order of ``--parts`` (default: most decisive first, so a lease cut short keeps what
+matters), each printed (``ROW {...}``) as soon as it is measured and appended to ``results.jsonl`` in
+``--out``, so a run cut short still reports what it did; rows are skipped when the ``--budget``
+(seconds) runs low, and on the GPU each part stops early enough to leave the later parts of the same
+call their minimum (``RESERVE_S``):
 
-1. correctness (relative-norm error against a float64 reference on the same device; tolerances of
+1. ``targets``: the kernel table's target rows (``benchmarks/conv_table.py``, issue 13): the three
+   7×7 CKResNet shapes at batch 64, forward / input gradient / bank gradient timed separately, Triton
+   (NCHW and channels-last) vs cuDNN, bf16 at S = 1 and S = B, then TF32 at S = 1;
+2. ``profile`` (``benchmarks/profile_step.py``): ``torch.profiler`` over a few compiled bf16 training
+   steps of the CKResNet and the GCNN (``--profile-rows``): top kernels, GPU busy vs wall time,
+   launches per step, convolutions vs the rest;
+3. ``models``: end-to-end rows (``benchmarks/models.py``, ``models.device_specs``): CIFAR-10 CKResNet and
+   GCNN training step and frozen inference, torch vs Triton backend, bf16 / TF32 (and the fp32
+   baselines), eager vs compiled;
+4. ``correctness`` (relative-norm error against a float64 reference on the same device; tolerances of
    kernels.md §9: fp32 1e-5, TF32 5e-3, bf16 2e-2): group conv forward / input gradient / bank
    gradient (shared and per-sample banks, fused max pooling), kernel bank forward/backward, pooling;
-2. the kernel table of issue 13 (``benchmarks/conv_table.py``): every group-conv shape of the
-   CIFAR-10 CKResNet and GCNN presets at batch 64, forward / input gradient / bank gradient timed
-   separately, Triton vs cuDNN, S = 1 and S = B, bf16 (TF32 on the target shapes), with what
-   ``auto`` picks per shape; alone (``--parts table``) it is sized for ``--budget 420``;
-3. end-to-end rows (``benchmarks/models.py``): CIFAR-10 CKResNet and GCNN training step and
-   inference, torch vs Triton backend, fp32 / TF32 / bf16, eager vs compiled, frozen vs unfrozen;
-4. scaling of one group conv with N and with θ (``benchmarks/scaling.py``), bf16, Triton;
-5. kernel timing: the group conv forward and forward + backward against cuDNN's dense conv on the
+5. ``table-rest``: the kernel table's other shapes (the GCNN's, lifting convs, 1×1 shortcuts), bf16,
+   S = 1 then S = B (``table`` = ``targets,table-rest``);
+6. ``scaling`` of one group conv with N and with θ (``benchmarks/scaling.py``), bf16, Triton;
+7. ``kernels``: the group conv forward and forward + backward against cuDNN's dense conv on the
    same zero-masked bank (per-sample banks), with TFLOP/s on the masked FLOPs and the fraction of
-   the roofline; the bank and pooling kernels' GB/s against device copy bandwidth;
-6. profile (``benchmarks/profile_step.py``): ``torch.profiler`` over a few compiled bf16 training
-   steps of the CKResNet and the GCNN (``--profile-rows``): top kernels, GPU busy vs wall time,
-   launches per step, convolutions vs the rest; alone (``--parts profile``) it is sized for ``--budget 120``.
+   the roofline; the bank and pooling kernels' GB/s against device copy bandwidth.
 
+The commands for the next H200 session (which parts in which call, budgets) are in BENCHMARKS.md.
 Tables are printed last and written to ``--out`` (device_check.md / .json). On the GPU the script
 sets ``PGCNN_AUTOTUNE=quick`` unless it is set (3–4 tile configs per dtype: compiling the full set for
 every dtype costs minutes of a lease).
@@ -59,7 +64,13 @@ TOL = {"fp32": 1e-5, "tf32": 5e-3, "bf16": 2e-2}
 # (B, C, N, k, H): the kernel benchmark shapes (C_in = C_out = C, G = N, H = W, 'same')
 GPU_SHAPES = [(64, 64, 8, 7, 32), (64, 32, 8, 7, 32), (64, 64, 8, 5, 32), (64, 10, 8, 7, 28)]
 TINY_SHAPES = [(2, 2, 4, 3, 6), (2, 2, 3, 5, 7)]
-PARTS = ("correctness", "table", "models", "scaling", "kernels", "profile")
+# every part, in the default order: the most decisive rows first (issue 27)
+PARTS = ("targets", "profile", "models", "correctness", "table-rest", "scaling", "kernels")
+ALIASES = {"table": ("targets", "table-rest")}
+# GPU seconds a part keeps for itself when it comes later in the same call: the parts before it stop
+# starting rows that early (one compiled profile row; one compiled model row; the checks' compiles)
+RESERVE_S = {"targets": 60.0, "profile": 120.0, "models": 90.0, "correctness": 60.0, "table-rest": 20.0,
+             "scaling": 30.0, "kernels": 20.0}
 # the profiled rows (models.spec_name, optionally with models.OPTIONS suffixes), most important first
 PROFILE_ROWS = "ckresnet/train/triton/bf16/compiled,gcnn/train/triton/bf16/compiled"
 TINY_PROFILE_ROWS = "tiny/train/triton/bf16/compiled"  # aot_eager, as the tiny models rows
@@ -141,7 +152,7 @@ def masked_flop(b, c, n, k, h):
     return 2.0 * b * h * h * (c * n) * (disk_taps(k).num_taps * c * n)
 
 
-def time_conv(device, shape, prec, reps):
+def time_conv(device, shape, prec, reps, warmup=1):
     b, c, n, k, h = shape
     with Precision(prec) as p:
         x, bank, bias = conv_inputs(b, c, n, k, h, False, device, p.dtype)
@@ -167,7 +178,7 @@ def time_conv(device, shape, prec, reps):
         def cudnn_step():
             F.conv2d(x4g, denseg, full_bias, padding=k // 2, groups=b).backward(gy.reshape(1, -1, h, h))
 
-        times = {name: timed(fn, device, reps) for name, fn in (
+        times = {name: timed(fn, device, reps, warmup) for name, fn in (
             ("triton_fwd", triton_fwd), ("cudnn_fwd", cudnn_fwd), ("triton_step", triton_step),
             ("cudnn_step", cudnn_step))}
         with torch.no_grad():
@@ -182,7 +193,7 @@ def time_conv(device, shape, prec, reps):
     return row
 
 
-def time_bank(device, shape, reps):
+def time_bank(device, shape, reps, warmup=1):
     b, c, n, k, _ = shape
     taps = disk_taps(k).num_taps
     hidden = torch.randn(b, n, n, taps, 32, device=device)
@@ -193,21 +204,42 @@ def time_bank(device, shape, reps):
     rows = []
     for backend in ("triton", "torch"):
         ms = timed(lambda be=backend: kernel_bank(hidden, weight, bias, c, dtype=torch.bfloat16, backend=be),
-                   device, reps)
+                   device, reps, warmup)
         rows.append({"op": f"kernel_bank ({backend})", "shape": f"S={b} N={n} T={taps} C={c}", "ms": ms,
                      "GB/s": (out_bytes + in_bytes) / ms / 1e6})
     x = torch.randn(b, c, n, 32, 32, device=device, dtype=torch.bfloat16)
     for backend in ("triton", "torch"):
-        ms = timed(lambda be=backend: group_pool(x, "max", backend=be), device, reps)
+        ms = timed(lambda be=backend: group_pool(x, "max", backend=be), device, reps, warmup)
         rows.append({"op": f"group_pool max ({backend})", "shape": str(tuple(x.shape)), "ms": ms,
                      "GB/s": x.numel() * 2 * (1 + 1 / n) / ms / 1e6})
     return rows
 
 
-def copy_bandwidth(device, reps):
+def kernel_timing(device, shapes, reps, deadline, sink, warmup=1):
+    """The ``kernels`` part: conv rows per shape and precision, then the memory-bound kernels against
+    the device copy bandwidth, while ``deadline`` allows. Returns (conv rows, memory rows, copy GB/s)."""
+    timing, memory_rows, copy = [], [], float("nan")
+    for shape in shapes:
+        for prec in ("bf16", "tf32"):
+            if deadline.allows(20):
+                try:
+                    timing.append(time_conv(device, shape, prec, reps, warmup))
+                except Exception as exc:
+                    timing.append({"shape": str(shape), "precision": prec, "note": f"FAILED {exc!r}"[:200]})
+                emit(timing[-1], sink)
+    if deadline.allows(10):
+        memory_rows = time_bank(device, shapes[0], reps, warmup)
+        copy = copy_bandwidth(device, reps, warmup)
+        for row in memory_rows:
+            row["vs_copy"] = row["GB/s"] / copy
+            emit(row, sink)
+    return timing, memory_rows, copy
+
+
+def copy_bandwidth(device, reps, warmup=1):
     src = torch.empty(256 * 2 ** 20 if device.type == "cuda" else 2 ** 20, device=device, dtype=torch.float32)
     dst = torch.empty_like(src)
-    ms = timed(lambda: dst.copy_(src), device, reps)
+    ms = timed(lambda: dst.copy_(src), device, reps, warmup)
     return 2 * src.numel() * 4 / ms / 1e6
 
 
@@ -245,25 +277,45 @@ def correctness(device, tiny, sink, precisions=("fp32", "bf16", "tf32")) -> list
     return rows
 
 
+def part_order(text: str) -> list[str]:
+    """The parts of ``--parts`` in the order given (aliases expanded, repeats dropped); unknown names raise
+    ``ValueError`` naming them."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(PARTS) - set(ALIASES))
+    if unknown or not names:
+        raise ValueError(f"--parts: unknown {unknown}; choose from {','.join(PARTS)} (or table = targets,table-rest)")
+    return list(dict.fromkeys(p for n in names for p in ALIASES.get(n, (n,))))
+
+
+def part_deadlines(order: list[str], deadline: Deadline, reserve: bool) -> dict[str, Deadline]:
+    """Each part's deadline: the call's, less what the parts after it reserve (``RESERVE_S``; none if not
+    ``reserve``, as for the tiny CPU run)."""
+    return {part: deadline.reserving(sum(RESERVE_S[p] for p in order[i + 1:]) if reserve else 0.0)
+            for i, part in enumerate(order)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny shapes (default on CPU: the interpreter)")
     parser.add_argument("--reps", type=int, default=None, help="timed repetitions per measurement")
     parser.add_argument("--budget", type=float, default=400.0, help="seconds; later parts are skipped past it")
     parser.add_argument("--out", default=os.environ.get("OUT") or "runs/device_check", help="output folder")
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
-    parser.add_argument("--models", default="ckresnet,gcnn", help="end-to-end models (GPU)")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated parts, run in this order (default %(default)s; table = targets,table-rest)")
+    parser.add_argument("--models", default="ckresnet,gcnn", help="end-to-end models (GPU; default %(default)s)")
     parser.add_argument("--select", default=None,
-                        help="end-to-end rows to run, in order, by name (models.spec_name); default: all")
+                        help="end-to-end rows to run, in order, by name (models.spec_name); "
+                             "default: models.device_specs (tiny: models.tiny_specs)")
     parser.add_argument("--precisions", default="fp32,bf16,tf32", help="correctness precisions (GPU)")
     parser.add_argument("--profile-rows", default=None,
                         help=f"rows to profile (default GPU: {PROFILE_ROWS}; tiny: {TINY_PROFILE_ROWS})")
     parser.add_argument("--profile-steps", type=int, default=None, help="profiled steps per row (GPU 5, tiny 1)")
     parser.add_argument("--profile-trace", action="store_true", help="also write gzipped Chrome traces to --out")
     args = parser.parse_args(argv)
-    parts = set(args.parts.split(","))
-    if parts - set(PARTS):
-        parser.error(f"--parts: unknown {sorted(parts - set(PARTS))}; choose from {PARTS}")
+    try:
+        order = part_order(args.parts)
+    except ValueError as exc:
+        parser.error(str(exc))
     import models
     import profile_step
     import scaling
@@ -271,70 +323,65 @@ def main(argv=None) -> int:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     tiny = args.tiny or device.type != "cuda"
     reps = args.reps or (1 if tiny else 10)
+    # tiny runs time nothing that matters (interpreter): no warm-up calls, which halves their CPU time
+    warmup = 0 if tiny else 1
     deadline = Deadline(args.budget)
+    deadlines = part_deadlines(order, deadline, reserve=not tiny)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sink = out / "results.jsonl"
     sink.unlink(missing_ok=True)
     started = time.perf_counter()
     header = f"device_check on {machine()} ({'tiny shapes, interpreter' if tiny else 'GPU'})"
-    print(header, flush=True)
+    print(header + f"; parts in order: {','.join(order)}", flush=True)
     torch.manual_seed(0)
 
     batches = (2, 2) if tiny else (64, 256)
     # resolved before any part runs, so a misspelt row fails at once, not after minutes of a lease
     profile_names = (args.profile_rows or (TINY_PROFILE_ROWS if tiny else PROFILE_ROWS)).split(",")
     profile_known = models.tiny_specs(*batches) if tiny else models.gpu_specs(("ckresnet", "gcnn"), *batches)
-    profile_specs = models.select(profile_known, profile_names) if "profile" in parts else []
-
-    checks = correctness(device, tiny, sink, tuple(args.precisions.split(","))) if "correctness" in parts else []
-
-    table_rows = []
-    if "table" in parts:
-        import conv_table
-
-        table_rows = conv_table.run(device, deadline, sink, tiny=tiny, reps=args.reps)
-
+    profile_specs = models.select(profile_known, profile_names) if "profile" in order else []
     if args.select:
         specs = models.select(models.gpu_specs(("ckresnet", "gcnn", "tiny"), *batches), args.select.split(","))
     elif tiny:
         specs = models.tiny_specs(*batches)
     else:
-        specs = models.gpu_specs(tuple(args.models.split(",")), *batches)
-    model_rows = models.device_rows(specs, device, deadline, sink, reps=1 if tiny else 10,
-                                    warmup=1 if tiny else 2) if "models" in parts else []
+        specs = models.device_specs(tuple(args.models.split(",")), *batches)
 
-    size = dict(batch=1, channels=2, size=8) if tiny else dict(batch=64, channels=32, size=32)
-    scale_rows = []
-    if "scaling" in parts and deadline.allows(30):
-        scale_rows = scaling.run(device, backend="triton", precision="bf16" if not tiny else "fp32",
-                                 reps=reps, deadline=deadline, sink=sink, **size)
+    found = {part: [] for part in PARTS}
+    copy = float("nan")
+    for part in order:
+        part_deadline = deadlines[part]
+        if part == "correctness":
+            found[part] = correctness(device, tiny, sink, tuple(args.precisions.split(",")))
+        elif part in ("targets", "table-rest"):
+            import conv_table
 
-    timing, memory_rows, copy = [], [], float("nan")
-    for shape in (TINY_SHAPES if tiny else GPU_SHAPES) if "kernels" in parts else ():
-        for prec in ("bf16", "tf32"):
-            if deadline.allows(20):
-                try:
-                    timing.append(time_conv(device, shape, prec, reps))
-                except Exception as exc:
-                    timing.append({"shape": str(shape), "precision": prec, "note": f"FAILED {exc!r}"[:200]})
-                emit(timing[-1], sink)
-    if "kernels" in parts and deadline.allows(10):
-        memory_rows = time_bank(device, (TINY_SHAPES if tiny else GPU_SHAPES)[0], reps)
-        copy = copy_bandwidth(device, reps)
-        for row in memory_rows:
-            row["vs_copy"] = row["GB/s"] / copy
-            emit(row, sink)
-
-    profile_rows = []
-    if "profile" in parts:
-        profile_rows = profile_step.run(profile_specs, device, deadline, sink,
-                                        steps=args.profile_steps or (1 if tiny else 5), warmup=1 if tiny else 2,
-                                        reps=1 if tiny else None,
-                                        trace_dir=out if args.profile_trace else None)
+            found[part] = conv_table.run(device, part_deadline, sink, tiny=tiny, reps=args.reps,
+                                         which="targets" if part == "targets" else "rest", warmup=warmup)
+        elif part == "models":
+            found[part] = models.device_rows(specs, device, part_deadline, sink, reps=1 if tiny else 10,
+                                             warmup=0 if tiny else 2)
+        elif part == "scaling" and part_deadline.allows(30):
+            size = dict(batch=1, channels=2, size=8) if tiny else dict(batch=64, channels=32, size=32)
+            found[part] = scaling.run(device, backend="triton", precision="bf16" if not tiny else "fp32",
+                                      reps=reps, warmup=warmup, deadline=part_deadline, sink=sink, **size)
+        elif part == "kernels":
+            found[part], memory, copy = kernel_timing(device, TINY_SHAPES if tiny else GPU_SHAPES, reps,
+                                                      part_deadline, sink, warmup)
+            found["memory"] = memory
+        elif part == "profile":
+            found[part] = profile_step.run(profile_specs, device, part_deadline, sink,
+                                           steps=args.profile_steps or (1 if tiny else 5),
+                                           warmup=0 if tiny else 2, reps=1 if tiny else None,
+                                           trace_dir=out if args.profile_trace else None)
+    checks, model_rows, scale_rows, timing = found["correctness"], found["models"], found["scaling"], found["kernels"]
+    memory_rows, profile_rows = found.get("memory", []), found["profile"]
+    table_rows = found["targets"] + found["table-rest"]
 
     report = "\n\n".join([
-        f"{header}, {time.perf_counter() - started:.0f} s, PGCNN_AUTOTUNE={os.environ.get('PGCNN_AUTOTUNE', 'full')}",
+        f"{header}, {time.perf_counter() - started:.0f} s, PGCNN_AUTOTUNE={os.environ.get('PGCNN_AUTOTUNE', 'full')}, "
+        f"parts in order: {','.join(order)}",
         "Correctness (relative-norm error vs float64 reference):\n" + table(
             checks, ["op", "precision", "shape", "rel_err", "tol", "ok"]),
         "End-to-end (CIFAR-10 presets, static shape mode; train = fwd+bwd+Adam at batch 64, infer at batch "

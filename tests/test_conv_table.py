@@ -1,5 +1,6 @@
 """The kernel table of issue 13 (benchmarks/conv_table.py): shapes read off the presets, rows on CPU."""
 
+import functools
 import json
 import math
 import os
@@ -19,6 +20,15 @@ from common import Deadline  # noqa: E402
 from pgcnn_triton.kernels import num_disk_taps  # noqa: E402
 from pgcnn_triton.models.ckresnet import block_widths  # noqa: E402
 from pgcnn_triton.models.presets import CKRESNET_PRESETS, GCNN_PRESETS  # noqa: E402
+
+
+LAYER_CALLS = conv_table.layer_calls
+
+
+@functools.cache
+def recorded_calls(model: str) -> tuple[dict, ...]:
+    """``conv_table.layer_calls(model)`` once per test process (each builds the full preset model: seconds)."""
+    return tuple(LAYER_CALLS(model))
 
 
 def expected_layers(model: str) -> list[tuple]:
@@ -44,16 +54,18 @@ def expected_layers(model: str) -> list[tuple]:
 
 @pytest.mark.parametrize("model", conv_table.MODELS)
 def test_layer_calls_match_the_preset_config(model):
-    calls = conv_table.layer_calls(model)
+    calls = recorded_calls(model)
     got = [(c["c_in"] * c["n_in"], c["c_out"] * c["n_out"], c["k"], c["h"], c["padding"]) for c in calls]
     assert Counter(got) == Counter(expected_layers(model))
     assert all(c["w"] == c["h"] and c["pool"] is None and c["bank_samples"] == 1 for c in calls)
     assert all(c["taps"] == num_disk_taps(c["k"]) for c in calls)
 
 
-def test_distinct_shapes_and_targets():
+def test_distinct_shapes_and_targets(monkeypatch):
+    monkeypatch.setattr(conv_table, "layer_calls", lambda model, tiny=False, size=None:
+                        list(recorded_calls(model)) if not tiny and size is None else LAYER_CALLS(model, tiny, size))
     shapes = conv_table.distinct_shapes()
-    calls = {m: conv_table.layer_calls(m) for m in conv_table.MODELS}
+    calls = {m: recorded_calls(m) for m in conv_table.MODELS}
     # deduped: every recorded layer lands in exactly one shape, and no two shapes are equal
     assert sum(len(s.layers) for s in shapes) == sum(len(c) for c in calls.values())
     assert len(set(shapes)) == len(shapes) == len({(s.cols, s.rows, s.k, s.h, s.padding) for s in shapes})
@@ -67,6 +79,8 @@ def test_distinct_shapes_and_targets():
     assert plan[:9] == [(s, m, "bf16") for m in ("1", "B") for s in shapes[:3]] + [(s, "1", "tf32") for s in shapes[:3]]
     assert {(s, m) for s, m, p in plan if p == "bf16"} == {(s, m) for s in shapes for m in ("1", "B")}
     assert len(plan) == 2 * len(shapes) + 3 == 27
+    # --parts targets / table-rest split the same order
+    assert conv_table.plan(shapes, which="targets") == plan[:9] and conv_table.plan(shapes, which="rest") == plan[9:]
 
 
 def test_budget_skips_rows_and_says_so(tmp_path, capsys):
@@ -81,12 +95,13 @@ def test_budget_skips_rows_and_says_so(tmp_path, capsys):
 @pytest.mark.long(12)
 def test_table_part_runs_on_cpu(tmp_path):
     env = {**os.environ, "PGCNN_BACKEND": "auto"}
-    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "device_check.sh"), "--tiny", "--parts", "table",
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "device_check.sh"), "--tiny", "--parts", "targets,table-rest",
                            "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = json.loads((tmp_path / "device_check.json").read_text())["table"]
     shapes = conv_table.distinct_shapes(batch=conv_table.TINY_BATCH, tiny=True)
-    assert len(rows) == len(conv_table.plan(shapes))
+    assert [(r["shape"], r["S"], r["precision"]) for r in rows] == \
+        [(s.label(), m, p) for s, m, p in conv_table.plan(shapes)]  # targets (here: a stand-in) first
     assert {(r["shape"], r["S"]) for r in rows if r["precision"] == "bf16"} == \
         {(s.label(), m) for s in shapes for m in ("1", "B")}
     for row in rows:

@@ -3,19 +3,25 @@
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import device_check  # noqa: E402
+import models  # noqa: E402
+from common import Deadline  # noqa: E402
 
 
 @pytest.mark.long(54)
 def test_device_check_script_runs_on_cpu(tmp_path):
     env = {**os.environ, "PGCNN_BACKEND": "auto"}
-    # every part but the profile, which has its own test below
+    # every part but the profile and the table, which have their own tests; in the order given
     proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "device_check.sh"), "--out", str(tmp_path),
-                           "--parts", "correctness,models,scaling,kernels"],
+                           "--parts", "models,correctness,scaling,kernels"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((tmp_path / "device_check.json").read_text())
@@ -30,9 +36,14 @@ def test_device_check_script_runs_on_cpu(tmp_path):
     assert any(r.get("frozen") for r in result["models"])
     assert {r["sweep"] for r in result["scaling"]} == {"N", "theta"}
     # rows were streamed as they were measured (a run cut short by its lease keeps them)
-    streamed = (tmp_path / "results.jsonl").read_text().splitlines()
+    streamed = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert len(streamed) == len(result["correctness"]) + len(result["models"]) + len(result["scaling"]) \
         + len(result["conv"]) + len(result["memory"])
+    # ... in the order of --parts: the model rows before the correctness rows, the scaling rows after them
+    n_models, n_checks = len(result["models"]), len(result["correctness"])
+    assert all("task" in r for r in streamed[:n_models])
+    assert all("op" in r for r in streamed[n_models:n_models + n_checks])
+    assert "sweep" in streamed[n_models + n_checks]
     # the table is the last thing printed, and the Markdown copy matches it
     assert proc.stdout.rstrip().endswith((tmp_path / "device_check.md").read_text().rstrip().splitlines()[-1])
 
@@ -40,11 +51,6 @@ def test_device_check_script_runs_on_cpu(tmp_path):
 @pytest.mark.long(20)
 def test_device_check_profile_part_runs_on_cpu(tmp_path):
     """The profile part alone (issue 12): the tiny compiled step's CPU ops, streamed and tabulated."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import models
-
     from pgcnn_triton.nn.conv import _KernelConv
 
     env = {**os.environ, "PGCNN_BACKEND": "auto"}
@@ -67,3 +73,46 @@ def test_device_check_profile_part_runs_on_cpu(tmp_path):
     assert {"conv", "kernel-bank"} <= {r["kind"] for r in rows if r["table"] == "kinds"}
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == len(rows)  # streamed as measured
     assert "Step profile" in (tmp_path / "device_check.md").read_text()
+
+
+def test_parts_default_order_puts_the_decisive_rows_first():
+    """Issue 27: the table's targets, then the profile, then the model rows; the rest after them."""
+    assert device_check.part_order(",".join(device_check.PARTS))[:3] == ["targets", "profile", "models"]
+    assert device_check.part_order("models,table,targets") == ["models", "targets", "table-rest"]
+    with pytest.raises(ValueError, match=r"unknown \['tabel'\]"):
+        device_check.part_order("targets,tabel")
+    with pytest.raises(SystemExit) as exc:  # the CLI says so before any part runs
+        device_check.main(["--parts", "tabel", "--out", "/nonexistent/never-created"])
+    assert exc.value.code == 2
+
+
+def test_each_part_leaves_the_later_parts_their_reserve():
+    order = ["targets", "profile", "models"]
+    budget = Deadline(300)
+    deadlines = device_check.part_deadlines(order, budget, reserve=True)
+    reserve = device_check.RESERVE_S
+    expected = {"targets": reserve["profile"] + reserve["models"], "profile": reserve["models"], "models": 0.0}
+    for part, kept in expected.items():
+        assert deadlines[part].end == pytest.approx(budget.end - kept)
+    # the tiny CPU run reserves nothing; an unbounded budget stays unbounded
+    assert all(d.end == budget.end for d in device_check.part_deadlines(order, budget, reserve=False).values())
+    assert device_check.part_deadlines(order, Deadline(None), reserve=True)["targets"].left() == float("inf")
+
+
+def test_device_model_rows_cover_the_issue_in_order():
+    specs = models.device_specs()
+    names = [models.spec_name(s) for s in specs]
+    assert len(names) == len(set(names))
+    assert names[:2] == ["ckresnet/train/triton/bf16/compiled", "ckresnet/train/torch/fp32/eager"]
+    assert names.index("ckresnet/train/torch/tf32/eager") < names.index("gcnn/train/triton/bf16/compiled")
+    assert names[-1] == "gcnn/train/torch/fp32/eager"  # 72 GB on 2026-11-28: last
+    # CKResNet and GCNN, train and frozen inference, bf16 and TF32, eager and compiled
+    for model in ("ckresnet", "gcnn"):
+        mine = [s for s in specs if s["model"] == model]
+        assert {(s["task"], bool(s["frozen"])) for s in mine} >= {("train", False), ("infer", True)}
+        assert {s["precision"] for s in mine} == {"fp32", "bf16", "tf32"}
+        assert {bool(s["compile"]) for s in mine if s["task"] == "train"} == {True, False}
+        assert {bool(s["compile"]) for s in mine if s["frozen"]} == {True, False}
+        # each task's vs_baseline has its fp32 eager torch-backend row
+        for task in ("train", "infer"):
+            assert f"{model}/{task}/torch/fp32/eager" in names
