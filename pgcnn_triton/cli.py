@@ -1,10 +1,11 @@
 """The ``pgcnn`` console script: ``pgcnn train …``, ``pgcnn eval CHECKPOINT``, ``pgcnn plot RUN_DIR…``,
-``pgcnn reproduce``.
+``pgcnn reproduce``, ``pgcnn export CHECKPOINT --out FILE``.
 
 ``pgcnn train`` takes the same flags as ``examples/cifar10.py`` (see ``pgcnn train --help``) and runs
 under ``torchrun`` as well; ``pgcnn eval`` rebuilds a checkpoint's (or a run directory's best) model and data and evaluates a split;
 ``pgcnn plot`` redraws a run's figures, or compares the learned equivariance of several runs;
-``pgcnn reproduce`` runs the paper's comparative tables on the bundled digits (see ``pgcnn reproduce --help``).
+``pgcnn reproduce`` runs the paper's comparative tables on the bundled digits (see ``pgcnn reproduce --help``);
+``pgcnn export`` writes a trained model as a portable ONNX file or ``torch.export`` program (:mod:`.deploy`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .training.errors import NonFiniteLossError
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``pgcnn`` argument parser with its ``train`` / ``eval`` / ``plot`` subcommands."""
+    from . import deploy
     from .reproduce import cli as reproduce_cli
 
     parser = argparse.ArgumentParser(prog="pgcnn", description="Partial G-CNNs: train, evaluate, plot, reproduce.")
@@ -40,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         "reproduce", help="the paper's comparative tables on the bundled digits (multi-seed, resumable)",
         description=reproduce_cli.__doc__.split("\n\n")[0], epilog=reproduce_cli.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter))
+    deploy.add_arguments(sub.add_parser(
+        "export", help="write a trained model as an ONNX file or a torch.export program that runs without pgcnn_triton"))
     return parser
 
 
@@ -59,6 +63,10 @@ def main(argv=None) -> int:
             result = evaluate_checkpoint(args.checkpoint, split=args.split, data_dir=args.data_dir,
                                          eval_mode=args.eval_mode, device=args.device, batch_size=args.batch_size)
             print(json.dumps(result, indent=2))
+        elif args.command == "export":
+            from .deploy import run as export
+
+            print(export(args))
         else:
             for path in plot_runs(args.run_dirs, args.out):
                 print(path)
