@@ -7,8 +7,8 @@ norms run on their frozen statistics. :func:`portable` builds that program:
 
 1. :func:`~pgcnn_triton.freeze` the model (or take an already frozen one);
 2. replace every :class:`~pgcnn_triton.FrozenConv` by a :class:`DenseGroupConv` (an ``nn.Conv2d``);
-3. ``torch.export`` the copy with a dynamic batch axis and decompose the pooling custom ops into
-   ATen reductions (:func:`pool_decompositions`).
+3. ``torch.export`` the copy with a dynamic batch axis, the pooling custom ops traced as ATen
+   reductions (:class:`PlainPools`).
 
 The result is a ``torch.fx.GraphModule`` of ATen ops only (any ``GroupModel``, presets or your own:
 nothing model-specific is assumed). :func:`export_program` returns the ``ExportedProgram`` itself,
@@ -23,6 +23,7 @@ import copy
 import torch
 from torch import nn
 from torch.export import Dim
+from torch.overrides import TorchFunctionMode
 
 from .freeze import FrozenConv, freeze
 from .kernels import dense_kernel, resolve_padding
@@ -73,8 +74,9 @@ class DenseGroupConv(nn.Module):
         return f"{self.kind}: {self.in_channels}, {self.out_channels}, N_out={self.out_elements}"
 
 
+# the pooling ops as ATen reductions; the arg-max outputs (for the backward only) are left out
 def _group_pool_max(x, backend):
-    return x.amax(2), x.argmax(2).to(torch.int32)
+    return x.amax(2), None
 
 
 def _group_pool_mean(x, backend):
@@ -82,19 +84,26 @@ def _group_pool_mean(x, backend):
 
 
 def _global_max_pool(x, backend):
-    flat = x.flatten(2)
-    return flat.amax(2), flat.argmax(2).to(torch.int32)
+    return x.flatten(2).amax(2), None
 
 
-def _decompositions() -> dict:
-    ops = torch.ops.pgcnn_triton
-    return {ops.group_pool_max.default: _group_pool_max, ops.group_pool_mean.default: _group_pool_mean,
-            ops.global_max_pool.default: _global_max_pool}
+class PlainPools(TorchFunctionMode):
+    """While active, the pooling custom ops (``torch.ops.pgcnn_triton.group_pool_max``, ``group_pool_mean``,
+    ``global_max_pool``) run as ATen reductions, so a trace of a frozen model records ``amax`` / ``mean``.
 
+    Inference only: their arg-max outputs are ``None`` (the library reads them only in the backward).
+    A mode, rather than decomposing the exported graph after the fact, keeps the export at one trace
+    (the decomposition pass re-traced the whole program and cost twice the export)."""
 
-#: The pooling custom ops a frozen model's graph keeps, as ATen reductions (the arg-max outputs are
-#: unused in inference and dropped from the graph). Built on first use.
-pool_decompositions = _decompositions
+    def __init__(self):
+        super().__init__()
+        ops = torch.ops.pgcnn_triton
+        self.table = {ops.group_pool_max.default: _group_pool_max, ops.group_pool_mean.default: _group_pool_mean,
+                      ops.global_max_pool.default: _global_max_pool}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        impl = self.table.get(func, func)
+        return impl(*args, **(kwargs or {}))
 
 
 def custom_ops(program) -> list[str]:
@@ -146,11 +155,12 @@ def export_program(model: nn.Module, example_input: torch.Tensor | None = None) 
         An ``ExportedProgram`` computing ``model.eval()`` in the deterministic mode, for any batch
         size from 1 to :data:`MAX_BATCH`; ``torch.export.save`` writes it as a ``.pt2``.
     """
+    if example_input is not None:
+        example_for(model, example_input)  # its checks, before the freeze runs the model on it
     dense = dense_copy(model, example_input)
     x = example_for(dense, example_input)
-    with torch.no_grad():
+    with torch.no_grad(), PlainPools():
         program = torch.export.export(dense, (x,), dynamic_shapes=({0: Dim("batch", min=1, max=MAX_BATCH)},))
-    program = program.run_decompositions(pool_decompositions())
     left = custom_ops(program)
     if left:
         raise ValueError(f"the model's graph keeps pgcnn_triton ops with no portable form: {left} "
@@ -170,5 +180,5 @@ def portable(model: nn.Module, example_input: torch.Tensor | None = None) -> tor
     return export_program(model, example_input).module()
 
 
-__all__ = ["DenseGroupConv", "MAX_BATCH", "custom_ops", "dense_copy", "export_program",
+__all__ = ["DenseGroupConv", "MAX_BATCH", "PlainPools", "custom_ops", "dense_copy", "export_program",
            "portable"]
