@@ -1,11 +1,15 @@
 """Deployment (issue 26): `pgcnn export` / `deploy.export_model` files run without pgcnn_triton: the ONNX
 file in ONNX Runtime, the .pt2 in a fresh interpreter that never imports the library; both give the eager
-eval model's logits and predictions on real bundled digits."""
+eval model's logits and predictions on real bundled digits; the README's deploy blocks run there too."""
 
+import contextlib
+import io
 import json
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +20,7 @@ from pgcnn_triton.data import bundled_rotmnist
 from pgcnn_triton.training import data_spec, model_spec
 from pgcnn_triton.training.trainer import CHECKPOINT_FORMAT
 
+README = Path(__file__).resolve().parents[1] / "README.md"
 TINY = dict(in_channels=1, num_classes=10, hidden=3, kernel_size=3, kernel_hidden=4, num_elements=4)
 
 
@@ -54,7 +59,7 @@ def assert_same_predictions(logits, expected):
 
 
 def onnx_logits(path, x):
-    ort = pytest.importorskip("onnxruntime")
+    import onnxruntime as ort   # a test extra: CI has it, so no skip
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (inp,), (out,) = session.get_inputs(), session.get_outputs()
     assert (inp.name, out.name) == ("x", "logits") and not isinstance(inp.shape[0], int)   # dynamic batch
@@ -73,18 +78,7 @@ def checkpoint(tmp_path_factory, digits):
     return run, model
 
 
-def test_cli_onnx_of_a_partial_e2_ckresnet_matches_eager_in_onnx_runtime(checkpoint, digits, tmp_path, capsys):
-    run, model = checkpoint
-    assert all(t < 1 for t in partial_thetas(model))
-    out = tmp_path / "model.onnx"
-    assert main(["export", str(run), "--format", "onnx", "--out", str(out)]) == 0
-    assert capsys.readouterr().out.strip() == str(out)
-    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]          # one self-contained file
-    with torch.no_grad():
-        expected = model(digits)
-    assert_same_predictions(onnx_logits(out, digits), expected)
-
-
+@pytest.mark.long(8)
 def test_gcnn_preset_onnx_matches_eager_in_onnx_runtime(digits, tmp_path):
     torch.manual_seed(0)
     model = settle(GCNN.from_preset("rotmnist-se2-partial", **TINY, num_blocks=2, block_width_factors=(1, 2),
@@ -96,7 +90,15 @@ def test_gcnn_preset_onnx_matches_eager_in_onnx_runtime(digits, tmp_path):
     assert_same_predictions(onnx_logits(out, digits), expected)
 
 
-# a fresh interpreter that refuses to import pgcnn_triton, and says whether anything imported it anyway
+def readme_deploy_blocks():
+    text = README.read_text()
+    text = text[text.index("### Deploy"):]
+    text = text[:text.index("\n## ")]
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+# a fresh interpreter that refuses to import pgcnn_triton: it runs the README's deploy blocks, then the
+# .pt2 program on the given digits, and lists any pgcnn_triton module that got imported anyway
 LOADER = textwrap.dedent("""
     import json, sys
     class Refuse:
@@ -104,28 +106,42 @@ LOADER = textwrap.dedent("""
             if name.split(".")[0] == "pgcnn_triton":
                 raise ImportError("pgcnn_triton must not be imported here")
     sys.meta_path.insert(0, Refuse())
+    for block in json.loads(sys.argv[1]):
+        exec(block, {})
     import torch
-    program = torch.export.load(sys.argv[1]).module()
-    x = torch.load(sys.argv[2])
+    program = torch.export.load("model.pt2").module()
     with torch.no_grad():
-        torch.save(program(x), sys.argv[3])
+        torch.save(program(torch.load(sys.argv[2])), sys.argv[3])
     print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "pgcnn_triton")))
 """)
 
 
-def test_cli_torch_program_runs_in_an_interpreter_without_the_library(checkpoint, digits, tmp_path, capsys):
+@pytest.mark.long(15)
+def test_cli_exports_of_a_partial_e2_ckresnet_run_without_the_library(checkpoint, digits, tmp_path):
+    """`pgcnn export` in both formats: the ONNX file in ONNX Runtime, and the README's deploy blocks and
+    the .pt2 in an interpreter that refuses to import pgcnn_triton, all against the eager eval model."""
     run, model = checkpoint
-    out = tmp_path / "model.pt2"
-    assert main(["export", str(run / "best.pt"), "--out", str(out)]) == 0        # format from the suffix
-    capsys.readouterr()
-    x = digits[:5]                                                                 # another batch size
-    torch.save(x, tmp_path / "x.pt")
-    done = subprocess.run([sys.executable, "-c", LOADER, str(out), str(tmp_path / "x.pt"), str(tmp_path / "y.pt")],
-                          capture_output=True, text=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}, timeout=120)
+    assert all(t < 1 for t in partial_thetas(model))
+    folder = tmp_path / "deploy"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["export", str(run), "--format", "onnx", "--out", str(folder / "model.onnx")]) == 0
+        assert main(["export", str(run / "best.pt"), "--out", str(folder / "model.pt2")]) == 0  # format: suffix
+    assert printed.getvalue().splitlines() == [str(folder / "model.onnx"), str(folder / "model.pt2")]
+    assert sorted(p.name for p in folder.iterdir()) == ["model.onnx", "model.pt2"]   # self-contained files
+    with torch.no_grad():
+        expected = model(digits)
+    assert_same_predictions(onnx_logits(folder / "model.onnx", digits), expected)
+
+    blocks = readme_deploy_blocks()
+    assert len(blocks) == 2 and "onnxruntime" in blocks[0] and "torch.export.load" in blocks[1]
+    torch.save(digits[:40], tmp_path / "x.pt")                                     # another batch size
+    done = subprocess.run([sys.executable, "-c", LOADER, json.dumps(blocks), str(tmp_path / "x.pt"),
+                           str(tmp_path / "y.pt")], capture_output=True, text=True, cwd=folder,
+                          env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}, timeout=900)  # a hang guard only
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
-    with torch.no_grad():
-        assert_same_predictions(torch.load(tmp_path / "y.pt"), model(x))
+    assert_same_predictions(torch.load(tmp_path / "y.pt"), expected[:40])
 
 
 def test_export_errors_are_one_line_and_leave_the_output_alone(checkpoint, tmp_path, capsys, monkeypatch):

@@ -45,6 +45,7 @@ def zoo_members():
     return {name: m.eval() for name, m in members.items()}
 
 
+@pytest.mark.long(10)
 def test_portable_copy_equals_eval_for_every_family_and_custom_models():
     members = zoo_members()
     zoo = Zoo(members)
