@@ -93,7 +93,7 @@ def main(argv=None) -> list[dict]:
             expected = model(x)
             base = None
             for name, fn in paths.items():
-                ms = timed(lambda: fn(x), device, args.reps, args.warmup)
+                ms = timed(lambda fn=fn, x=x: fn(x), device, args.reps, args.warmup)
                 base = base or ms
                 y = fn(x)
                 rows.append({"model": f"{args.family} {args.preset}", "form": name, "batch": batch, "ms": ms,

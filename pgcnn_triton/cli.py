@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=reproduce_cli.__doc__.split("\n\n")[0], epilog=reproduce_cli.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter))
     deploy.add_arguments(sub.add_parser(
-        "export", help="write a trained model as an ONNX file or a torch.export program that runs without pgcnn_triton"))
+        "export", help="write a trained model as an ONNX file or a torch.export program (runs without pgcnn_triton)"))
     return parser
 
 

@@ -14,6 +14,7 @@ The ONNX file has one input ``x`` ``[batch, C, H, W]`` (float32) and one output 
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -102,8 +103,15 @@ def export_model(model: nn.Module, out, format: str | None = None,
     x = example_for(model, example_input)
 
     def write_onnx(path):
-        onnx_program = torch.onnx.export(program, (x,), dynamo=True, input_names=[ONNX_INPUT],
-                                         output_names=[ONNX_OUTPUT], external_data=False, verbose=False)
+        # the exporter logs a warning per torchvision op it cannot register: noise for these models
+        registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+        level = registration.level
+        registration.setLevel(logging.ERROR)
+        try:
+            onnx_program = torch.onnx.export(program, (x,), dynamo=True, input_names=[ONNX_INPUT],
+                                             output_names=[ONNX_OUTPUT], external_data=False, verbose=False)
+        finally:
+            registration.setLevel(level)
         onnx_program.save(path, external_data=False)
 
     return _write_atomic(out, write_onnx)
@@ -166,5 +174,5 @@ def run(args) -> Path:
     return export_checkpoint(args.checkpoint, args.out, args.format, args.input_size)
 
 
-__all__ = ["ExportDependencyError", "FORMATS", "IMAGE_SIZES", "add_arguments", "checkpoint_input", "export_checkpoint",
+__all__ = ["FORMATS", "IMAGE_SIZES", "ExportDependencyError", "add_arguments", "checkpoint_input", "export_checkpoint",
            "export_model", "load_trained", "resolve_format", "run"]

@@ -180,5 +180,5 @@ def portable(model: nn.Module, example_input: torch.Tensor | None = None) -> tor
     return export_program(model, example_input).module()
 
 
-__all__ = ["DenseGroupConv", "MAX_BATCH", "PlainPools", "custom_ops", "dense_copy", "export_program",
+__all__ = ["MAX_BATCH", "DenseGroupConv", "PlainPools", "custom_ops", "dense_copy", "example_for", "export_program",
            "portable"]

@@ -137,7 +137,7 @@ def test_cli_exports_of_a_partial_e2_ckresnet_run_without_the_library(checkpoint
     assert len(blocks) == 2 and "onnxruntime" in blocks[0] and "torch.export.load" in blocks[1]
     torch.save(digits[:40], tmp_path / "x.pt")                                     # another batch size
     done = subprocess.run([sys.executable, "-c", LOADER, json.dumps(blocks), str(tmp_path / "x.pt"),
-                           str(tmp_path / "y.pt")], capture_output=True, text=True, cwd=folder,
+                           str(tmp_path / "y.pt")], check=False, capture_output=True, text=True, cwd=folder,
                           env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}, timeout=900)  # a hang guard only
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
