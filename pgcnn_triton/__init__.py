@@ -11,6 +11,8 @@ ensure_kernels_importable()
 from . import equivariance, kernels, precision  # noqa: E402
 from ._version import package_version  # noqa: E402
 from .freeze import FrozenConv, freeze  # noqa: E402
+from .portable import portable  # noqa: E402
+from . import deploy  # noqa: E402
 from .groups import E2, SE2, Group, get_group  # noqa: E402
 from .kernelnets import SIREN, FourierNet, MAGNet, make_kernel_net  # noqa: E402
 from .models import GCNN, GroupModel, PartialGCNN, learned_equivariance, set_eval_mode, set_gumbel_anneal_steps  # noqa: E402,E501
@@ -31,8 +33,8 @@ from .sampling import SamplingConfig  # noqa: E402
 __version__ = package_version()
 
 __all__ = [
-    "E2", "GCNN", "FrozenConv", "SE2", "SIREN", "FourierNet", "GlobalMaxPool", "Group", "GroupBatchNorm", "GroupConv",
+    "E2", "GCNN", "deploy", "FrozenConv", "SE2", "SIREN", "FourierNet", "GlobalMaxPool", "Group", "GroupBatchNorm", "GroupConv",
     "GroupInstanceNorm", "GroupLayerNorm", "GroupModel", "GroupPool", "LiftingConv", "MAGNet", "PartialGCNN",
     "PointwiseGroupConv", "SamplingConfig", "SpatialMaxPool", "equivariance", "freeze", "get_group", "kernels",
-    "learned_equivariance", "make_kernel_net", "precision", "set_eval_mode", "set_gumbel_anneal_steps",
+    "learned_equivariance", "make_kernel_net", "portable", "precision", "set_eval_mode", "set_gumbel_anneal_steps",
 ]

@@ -1,11 +1,12 @@
 """The ``pgcnn`` console script: ``pgcnn train …``, ``pgcnn eval CHECKPOINT``, ``pgcnn plot RUN_DIR…``,
-``pgcnn reproduce``.
+``pgcnn reproduce``, ``pgcnn export CHECKPOINT --out FILE``.
 
 ``pgcnn train`` takes the same flags as ``examples/cifar10.py`` (see ``pgcnn train --help``) and runs
 under ``torchrun`` as well; ``pgcnn eval`` rebuilds a checkpoint's (or a run directory's best) model and data
 and evaluates a split;
 ``pgcnn plot`` redraws a run's figures, or compares the learned equivariance of several runs;
-``pgcnn reproduce`` runs the paper's comparative tables on the bundled digits (see ``pgcnn reproduce --help``).
+``pgcnn reproduce`` runs the paper's comparative tables on the bundled digits (see ``pgcnn reproduce --help``);
+``pgcnn export`` writes a trained model as a portable ONNX file or ``torch.export`` program (:mod:`.deploy`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ TRAIN_HELP = ("Train a model. Flags left unset come from the dataset's training 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``pgcnn`` argument parser with its ``train`` / ``eval`` / ``plot`` subcommands."""
-    from . import __version__
+    from . import __version__, deploy
     from .reproduce import cli as reproduce_cli
 
     parser = argparse.ArgumentParser(prog="pgcnn", description="Partial G-CNNs: train, evaluate, plot, reproduce.")
@@ -59,13 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", default=None,
                       help="output PNG of the learned-equivariance figure (default: RUN_DIR/learned_equivariance.png; "
                            "several runs: learned_equivariance_comparison.png beside the first)")
-    for p in (ev, plot):
-        p.add_argument("--traceback", action="store_true",
-                       help="on an error show the full traceback, not one line (also: PGCNN_DEBUG=1)")
     reproduce_cli.add_arguments(sub.add_parser(
         "reproduce", help="the paper's comparative tables on the bundled digits (multi-seed, resumable)",
         description=reproduce_cli.__doc__.split("\n\n")[0], epilog=reproduce_cli.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter))
+    export = sub.add_parser(
+        "export", help="write a trained model as an ONNX file or a torch.export program (runs without pgcnn_triton)")
+    deploy.add_arguments(export)
+    for p in (ev, plot, export):
+        p.add_argument("--traceback", action="store_true",
+                       help="on an error show the full traceback, not one line (also: PGCNN_DEBUG=1; default off)")
     return parser
 
 
@@ -99,6 +103,10 @@ def _run(args: argparse.Namespace, argv) -> None:
                                      eval_mode=args.eval_mode, device=args.device, batch_size=args.batch_size,
                                      verify_data=not args.no_verify_data)
         print(json.dumps(result, indent=2) if args.json else format_evaluation(result))
+    elif args.command == "export":
+        from .deploy import run as export
+
+        print(export(args))
     else:
         for path in plot_runs(args.run_dirs, args.out):
             print(path)

@@ -17,6 +17,7 @@ from torch import nn
 from ..freeze import FrozenConv
 from ..kernels import resolve_padding
 from ..nn import GroupConv, LiftingConv, SpatialMaxPool
+from ..portable import DenseGroupConv
 from ..sampling import EVAL_MODES, ElementSampler, PartialSampler
 
 __all__ = ["learned_equivariance", "set_eval_mode", "set_gumbel_anneal_steps", "samplers", "spatial_stages",
@@ -108,7 +109,7 @@ def spatial_stages(module: nn.Module) -> list[tuple[str, int, int]]:
 
     A :class:`~pgcnn_triton.models.GroupModel` says (:meth:`~GroupModel.spatial_stages`); for other
     modules they are read off the library's layers in registration order (convs with a spatial
-    kernel, frozen ones included, and :class:`~pgcnn_triton.nn.SpatialMaxPool`), which is the order
+    kernel, frozen and portable ones included, and :class:`~pgcnn_triton.nn.SpatialMaxPool`), which is the order
     they run in for a feed-forward network. 1×1 convs do not change the size and are left out.
     """
     _check_module(module)
@@ -124,7 +125,7 @@ def infer_spatial_stages(module: nn.Module) -> list[tuple[str, int, int]]:
     for layer in module.modules():
         if isinstance(layer, SpatialMaxPool):
             stages.append(("pool", layer.kernel_size, layer.stride))
-        elif isinstance(layer, (LiftingConv, GroupConv, FrozenConv)):
+        elif isinstance(layer, (LiftingConv, GroupConv, FrozenConv, DenseGroupConv)):
             k = layer.kernel_size
             if k > 1:
                 stages.append(("conv", k, resolve_padding(layer.padding, k)))

@@ -120,7 +120,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
                    help="replace the run already in OUT_DIR (its checkpoints, metrics and summary; default: refuse)")
     o.add_argument("--no-progress", action="store_true", help="no progress bars (default: bars on a terminal)")
     o.add_argument("--traceback", action="store_true",
-                   help="on an error show the full traceback, not one line (also: PGCNN_DEBUG=1)")
+                   help="on an error show the full traceback, not one line (also: PGCNN_DEBUG=1; default off)")
     parser.set_defaults(**defaults)
     return parser
 

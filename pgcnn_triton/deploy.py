@@ -1,0 +1,178 @@
+"""Deployment files of a trained model: a ``torch.export`` program (``.pt2``) or an ONNX file.
+
+Both hold the portable program of :mod:`pgcnn_triton.portable` (standard ATen ops, dynamic batch
+axis), so they run where pgcnn_triton is not installed: the ``.pt2`` with ``torch.export.load`` (plain
+torch), the ONNX file in ONNX Runtime, TensorRT, ... ::
+
+    pgcnn_triton.deploy.export_model(model, "model.onnx", example_input=x)        # from a model
+    pgcnn_triton.deploy.export_checkpoint("runs/rotmnist", "model.pt2")            # from a run
+    pgcnn export runs/rotmnist --format onnx --out model.onnx                      # the same, CLI
+
+The ONNX file has one input ``x`` ``[batch, C, H, W]`` (float32) and one output ``logits``
+``[batch, classes]``; H and W are fixed at the training images' size.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .portable import example_for, export_program
+
+#: ``--format`` values: ``torch`` (a ``torch.export.save`` program, ``.pt2``) or ``onnx``.
+FORMATS = ("onnx", "torch")
+SUFFIXES = {".onnx": "onnx", ".pt2": "torch"}
+
+#: Side of the training images of each dataset (the exported programs fix H = W at it).
+IMAGE_SIZES = {"cifar10": 32, "cifar100": 32, "rotmnist": 28, "mnist6-180": 28, "mnist6-m": 28, "pcam": 96,
+               "bundled-mnist6-180": 28, "bundled-mnist6-m": 28, "bundled-rotmnist": 28}
+
+ONNX_INPUT, ONNX_OUTPUT = "x", "logits"
+
+
+class ExportDependencyError(ImportError, ValueError):
+    """The ONNX exporter's packages are missing (a ValueError too, so the CLI reports it in one line)."""
+
+
+def resolve_format(format: str | None, out) -> str:
+    """``format`` checked, or read off ``out``'s suffix (``.onnx`` / ``.pt2``) when None."""
+    if format is None:
+        suffix = Path(out).suffix.lower()
+        if suffix not in SUFFIXES:
+            raise ValueError(f"--format is needed for an output without a .onnx or .pt2 suffix, got {str(out)!r}: "
+                             f"pass --format onnx or --format torch")
+        return SUFFIXES[suffix]
+    if format not in FORMATS:
+        raise ValueError(f"--format must be one of {FORMATS}, got {format!r}")
+    return format
+
+
+def _check_onnx_exporter() -> None:
+    missing = []
+    for name in ("onnx", "onnxscript"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise ExportDependencyError(f"ONNX export needs the {' and '.join(missing)} package"
+                                    f"{'s' if len(missing) > 1 else ''}: pip install 'pgcnn_triton[export]'")
+
+
+def _write_atomic(out: Path, write) -> Path:
+    """Run ``write(tmp_path)`` then move the file onto ``out``: a failed export leaves ``out`` as it was."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=out.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def export_model(model: nn.Module, out, format: str | None = None,
+                 example_input: torch.Tensor | None = None) -> Path:
+    """Write the portable program of ``model`` to ``out`` and return its path.
+
+    Args:
+        model: a pgcnn_triton model, frozen or not (not changed); it is exported in deterministic
+            evaluation (see :func:`pgcnn_triton.portable.export_program`).
+        out: the file to write (replaced only once the export succeeded).
+        format: ``"torch"`` (``torch.export.save``, ``.pt2``) or ``"onnx"``; default: from ``out``'s
+            suffix.
+        example_input: an input ``[B, C, H, W]``; fixes H and W (default 32×32).
+
+    ONNX needs ``onnx`` and ``onnxscript`` (``pip install 'pgcnn_triton[export]'``); the file is
+    self-contained (weights inside, no ``.data`` file).
+    """
+    out = Path(out)
+    format = resolve_format(format, out)
+    if format == "onnx":
+        _check_onnx_exporter()
+    program = export_program(model, example_input)
+    if format == "torch":
+        return _write_atomic(out, lambda path: torch.export.save(program, path))
+    x = example_for(model, example_input)
+
+    def write_onnx(path):
+        # the exporter logs a warning per torchvision op it cannot register: noise for these models
+        registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+        level = registration.level
+        registration.setLevel(logging.ERROR)
+        try:
+            onnx_program = torch.onnx.export(program, (x,), dynamo=True, input_names=[ONNX_INPUT],
+                                             output_names=[ONNX_OUTPUT], external_data=False, verbose=False)
+        finally:
+            registration.setLevel(level)
+        onnx_program.save(path, external_data=False)
+
+    return _write_atomic(out, write_onnx)
+
+
+def load_trained(path) -> tuple[nn.Module, dict]:
+    """The model of a checkpoint (``best.pt`` / ``last.pt``, or a run directory: its best), in eval
+    mode on the CPU, and its ``data_spec``."""
+    from .training.checkpoint import load_checkpoint
+    from .training.experiment import checkpoint_path
+    from .training.specs import build_model
+
+    path = checkpoint_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: pass a checkpoint file or a run directory")
+    state = load_checkpoint(path)
+    if not isinstance(state, dict) or not state.get("model_spec") or "model" not in state:
+        raise ValueError(f"{path} has no model description: not a checkpoint written by pgcnn_triton training")
+    model = build_model(state["model_spec"])
+    model.load_state_dict(state["model"])
+    return model.eval(), dict(state.get("data_spec") or {})
+
+
+def checkpoint_input(model: nn.Module, data_spec: dict, input_size: int | None = None) -> torch.Tensor:
+    """An example input ``[1, C, S, S]`` for a checkpoint's model: S = ``input_size`` or the dataset's."""
+    if input_size is None:
+        input_size = IMAGE_SIZES.get(data_spec.get("name"))
+        if input_size is None:
+            raise ValueError(f"the checkpoint's dataset {data_spec.get('name')!r} has no known image size: "
+                             f"pass --input-size")
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
+        raise ValueError(f"--input-size must be a positive int, got {input_size!r}")
+    need = model.min_input_size()
+    if input_size < need:
+        raise ValueError(f"--input-size must be >= {need} for this model ({model.describe_stages()}), "
+                         f"got {input_size}")
+    return torch.zeros(1, model.input_channels, input_size, input_size)
+
+
+def export_checkpoint(path, out, format: str | None = None, input_size: int | None = None) -> Path:
+    """:func:`export_model` of a checkpoint's model (``path``: a checkpoint or a run directory);
+    ``input_size``: the image side (default: that of the checkpoint's dataset)."""
+    format = resolve_format(format, out)  # before the (slow) load: a bad flag fails at once
+    model, spec = load_trained(path)
+    return export_model(model, out, format, checkpoint_input(model, spec, input_size))
+
+
+def add_arguments(parser) -> None:
+    """The ``pgcnn export`` flags."""
+    parser.add_argument("checkpoint", help="a checkpoint file, or a run directory (its best.pt)")
+    parser.add_argument("--format", choices=FORMATS, default=None,
+                        help="onnx (ONNX file) or torch (torch.export program, .pt2); default: from --out's suffix")
+    parser.add_argument("--out", required=True, help="the file to write (.onnx or .pt2)")
+    parser.add_argument("--input-size", type=int, default=None,
+                        help="image side H = W the program takes (default: the checkpoint's dataset's)")
+
+
+def run(args) -> Path:
+    """``pgcnn export``: write the file, return its path."""
+    return export_checkpoint(args.checkpoint, args.out, args.format, args.input_size)
+
+
+__all__ = ["FORMATS", "IMAGE_SIZES", "ExportDependencyError", "add_arguments", "checkpoint_input", "export_checkpoint",
+           "export_model", "load_trained", "resolve_format", "run"]
