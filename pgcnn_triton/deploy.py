@@ -164,7 +164,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("checkpoint", help="a checkpoint file, or a run directory (its best.pt)")
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="onnx (ONNX file) or torch (torch.export program, .pt2); default: from --out's suffix")
-    parser.add_argument("--out", required=True, help="the file to write (.onnx or .pt2)")
+    parser.add_argument("--out", required=True, help="the file to write (.onnx or .pt2; required, no default)")
     parser.add_argument("--input-size", type=int, default=None,
                         help="image side H = W the program takes (default: the checkpoint's dataset's)")
 

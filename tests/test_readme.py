@@ -28,7 +28,7 @@ def python_blocks() -> list[tuple[int, str]]:
 
 BLOCKS = python_blocks()
 #: Blocks that take seconds (they start first under pytest-xdist, tests/conftest.py)
-SLOW = {"equivariance_curve(model, x, angles)": 18, "class Net(GroupModel)": 6,
+SLOW = {"equivariance_curve(model, x, angles)": 18, "Trainer(net, data, config": 6,
         "from_preset(\"cifar10-se2-partial\")": 5}
 
 
@@ -40,7 +40,7 @@ def _params():
 
 def _checks(code: str):
     """What a block claims beyond running: the checks of the blocks that make claims, by their content."""
-    if "class Net(GroupModel)" in code:
+    if "class Net(GroupModel)" in code and "Trainer(" in code:
         yield _check_own_network
     if "equivariance_curve(model, x, angles)" in code:
         yield _check_equivariance
@@ -87,6 +87,20 @@ def _check_precision(ns):
     assert ns["logits"].dtype == (torch.bfloat16 if precision.default_amp("cpu") else torch.float32)
 
 
+def _deployed_model(code: str, where: Path) -> None:
+    """The file a deploy block loads (the README's `pgcnn export` writes it): a small model exported here,
+    so the block runs as a user runs it after the export (tests/test_deploy.py exports trained runs)."""
+    from pgcnn_triton import PartialGCNN
+    from pgcnn_triton.deploy import export_model
+
+    model = PartialGCNN(in_channels=1, num_classes=2, hidden=4, num_elements=4, method="deterministic",
+                        kernel_hidden=8).eval()
+    x = torch.rand(2, 1, 28, 28)
+    for name, fmt in (("model.onnx", "onnx"), ("model.pt2", "torch")):
+        if name in code:
+            export_model(model, where / name, fmt, example_input=x)
+
+
 def test_the_readme_has_its_blocks():
     claims = [c for _, code in BLOCKS for c in _checks(code)]
     assert len(BLOCKS) >= 8 and len(claims) == 4, "a block with claims was renamed: update _checks"
@@ -102,6 +116,8 @@ def test_block_runs_on_its_own(line, code, tmp_path, monkeypatch):
         monkeypatch.setattr(torch, "compile", lambda module, **kwargs: module)
     monkeypatch.chdir(tmp_path)  # blocks write frozen.pt, runs/
     torch.manual_seed(0)
+    if "model.onnx" in code or "model.pt2" in code:
+        _deployed_model(code, tmp_path)
     namespace = {"__name__": "readme_block"}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -47,10 +47,10 @@ class RunInterrupted(KeyboardInterrupt):
 class CheckpointWriteError(OSError):
     """A checkpoint could not be written (full disk, permissions); the previous file at its path is intact."""
 
-    def __init__(self, path, reason: str, previous: str):
-        self.path = str(path)
+    def __init__(self, path, reason: str, previous: str, errno: int | None = None):
         super().__init__(f"could not write {path} ({reason}); {previous} Free space on the disk (or fix the "
                          f"permissions of the directory), then continue with --resume")
+        self.path, self.errno = str(path), errno  # the cause's errno (e.g. ENOSPC), for callers that branch on it
 
 
 class CheckpointCorruptError(ValueError):

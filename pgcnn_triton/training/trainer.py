@@ -251,7 +251,7 @@ class Trainer:
                 previous = f"the previous {name} is intact."
             else:
                 previous = "no checkpoint was written."
-            raise CheckpointWriteError(path, reason, previous) from error
+            raise CheckpointWriteError(path, reason, previous, getattr(error, "errno", None)) from error
 
     def _check_finite(self, epoch: int, val_loss: float) -> None:
         """Refuse to keep an epoch whose validation loss or weights are NaN / infinite."""

@@ -92,16 +92,16 @@ def test_resume_with_other_architecture_or_data_flags_is_refused_naming_each(fin
 def test_resume_applies_and_records_the_new_epochs_and_learning_rate(finished, tmp_path, capsys):
     run = copy_of(finished, tmp_path)
     assert train(run, "--epochs", "3", "--lr", "0.02", "--resume") == 0
-    assert "--epochs 2 → 3, --lr 0.001 → 0.02" in capsys.readouterr().out
+    assert "--epochs 2 → 3, --lr 0.003 → 0.02" in capsys.readouterr().out
     rows = metrics(run)
     # bundled-mnist6-180: constant schedule, so the logged rate is the base rate of each epoch
-    assert [float(r["lr"]) for r in rows] == [0.001, 0.001, 0.02]
+    assert [float(r["lr"]) for r in rows] == [0.003, 0.003, 0.02]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["epochs_run"] == 3 and summary["config"]["lr"] == 0.02 and summary["flags"]["lr"] == 0.02
     assert summary["resumes"] == [{"after_epoch": 2, "changed": {"epochs": {"stored": 2, "given": 3},
-                                                                 "lr": {"stored": 0.001, "given": 0.02}}}]
+                                                                 "lr": {"stored": 0.003, "given": 0.02}}}]
     last = load_checkpoint(run / "last.pt")
-    assert last["flags"]["epochs"] == 3 and {g["lr"] for g in last["optimizer"]["param_groups"]} == {0.02}
+    assert last["flags"]["epochs"] == 3 and {g["lr"] for g in last["optimizer"]["param_groups"]} == {0.02, 0.03}  # θ keeps its --lr-probs
 
 
 def test_killed_during_a_checkpoint_write_then_resumed_is_bit_identical(finished, tmp_path):
@@ -263,11 +263,11 @@ def test_examples_and_reproduce_report_errors_as_the_cli(finished, tmp_path, mon
     assert info.value.code == 1 and "--download" in one_line_error(capsys, "cifar10.py")
     # pgcnn reproduce --resume on a run whose last.pt is corrupt
     from pgcnn_triton.reproduce import build_plan, execute
-    from tests.test_reproduce import FakeTrain
+    from tests.test_reproduce import FakeTrain, fake_measure
 
     out = tmp_path / "repro"
     plan = build_plan(["mnist6-180"], seeds=1)
-    execute(plan, out, train=FakeTrain())
+    execute(plan, out, train=FakeTrain(), measure=fake_measure)
     (out / plan[0].name / "summary.json").unlink()
     (out / plan[0].name / "last.pt").write_bytes(b"")
     capsys.readouterr()
