@@ -62,10 +62,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from common import Deadline, Precision, emit, timed  # noqa: E402
-
 from pgcnn_triton.kernels import _backend, dense_kernel, use_backend  # noqa: E402
-from pgcnn_triton.kernels.group_conv import packed_kernel  # noqa: E402
 from pgcnn_triton.kernels import group_conv as gc  # noqa: E402
+from pgcnn_triton.kernels.group_conv import packed_kernel  # noqa: E402
 
 PRESET = "cifar10-se2-partial"
 MODELS = ("ckresnet", "gcnn")

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 from common import timed  # noqa: E402
-
 from pgcnn_triton.kernels import group_conv_reference as reference  # noqa: E402
 from pgcnn_triton.kernels import group_conv_split as split  # noqa: E402
+
 from pgcnn_triton.precision import cpu_bf16_units, cpu_model_name  # noqa: E402
 
 VARIANTS = {"dense NCHW": (False, "never"), "split NCHW": (True, "never"), "split CL": (True, "always")}

@@ -150,11 +150,10 @@ def _record_hook(module_name, kind, records):
 def worker_model(args) -> dict:
     torch = _setup_torch(args)
     import torch.nn.functional as F
+    from pgcnn_triton.kernels import group_conv_reference
 
     from pgcnn_triton import PartialGCNN
     from pgcnn_triton.nn import GroupConv, LiftingConv, PointwiseGroupConv
-
-    from pgcnn_triton.kernels import group_conv_reference
 
     group_conv_reference.CPU_LOWERING = args.lowering
     model = PartialGCNN.from_preset(args.preset).train()

@@ -48,7 +48,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from common import Deadline, Precision, emit, machine, table, timed  # noqa: E402
-
 from pgcnn_triton.kernels import (  # noqa: E402
     auto_choices,
     dense_kernel,
@@ -301,7 +300,7 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", type=float, default=400.0, help="seconds; later parts are skipped past it")
     parser.add_argument("--out", default=os.environ.get("OUT") or "runs/device_check", help="output folder")
     parser.add_argument("--parts", default=",".join(PARTS),
-                        help=f"comma-separated parts, run in this order (default %(default)s; table = targets,table-rest)")
+                        help="comma-separated parts, run in this order (default %(default)s; table = targets,table-rest)")
     parser.add_argument("--models", default="ckresnet,gcnn", help="end-to-end models (GPU; default %(default)s)")
     parser.add_argument("--select", default=None,
                         help="end-to-end rows to run, in order, by name (models.spec_name); "
@@ -387,7 +386,8 @@ def main(argv=None) -> int:
         "End-to-end (CIFAR-10 presets, static shape mode; train = fwd+bwd+Adam at batch 64, infer at batch "
         "256; ms per call; vs_baseline = fp32 eager torch-backend ms / row ms, same model and task):\n"
         + table(model_rows, models.COLUMNS[:-1] + GPU_MEMORY_COLUMNS + ["note"]),
-        f"One GroupConv fwd+bwd vs N and θ (dynamic mode), Triton, {'fp32' if tiny else 'bf16'} (vs_last = ms / ms of the sweep's last row):\n"
+        f"One GroupConv fwd+bwd vs N and θ (dynamic mode), Triton, {'fp32' if tiny else 'bf16'} "
+        "(vs_last = ms / ms of the sweep's last row):\n"
         + table(scale_rows, scaling.COLUMNS),
         "Group conv, per-sample banks (S = B), Triton tap-sparse vs cuDNN dense on the masked bank "
         "(ms; speedup = cuDNN / Triton; TFLOP/s on masked FLOPs; step = fwd + bwd):\n" + table(

@@ -45,9 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from common import Deadline, Precision, emit, machine, peak_rss_mib, table, timed, write_report  # noqa: E402
+from pgcnn_triton.kernels import use_backend  # noqa: E402
 
 from pgcnn_triton import GCNN, PartialGCNN  # noqa: E402
-from pgcnn_triton.kernels import use_backend  # noqa: E402
 from pgcnn_triton.nn import collect_kernel_norms  # noqa: E402
 
 MODELS = {"ckresnet": PartialGCNN, "gcnn": GCNN, "tiny": PartialGCNN}

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 from common import Deadline, Precision, emit, machine, table, timed, write_report  # noqa: E402
+from pgcnn_triton.kernels import use_backend  # noqa: E402
 
 from pgcnn_triton import GroupConv  # noqa: E402
-from pgcnn_triton.kernels import use_backend  # noqa: E402
 
 N_VALUES = (1, 2, 4, 8, 16)
 THETAS = (0.125, 0.25, 0.5, 0.75, 1.0)

@@ -22,6 +22,7 @@ from pgcnn_triton.training import (
 from pgcnn_triton.training.args import fill_unset
 from pgcnn_triton.training.recipes import bundled_run
 
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)

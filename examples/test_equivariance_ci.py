@@ -13,11 +13,11 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
+from pgcnn_triton.kernels import global_max_pool
 from torch import nn
 
 from pgcnn_triton import GroupConv, GroupModel, LiftingConv, PartialGCNN, SamplingConfig, SpatialMaxPool
 from pgcnn_triton.equivariance import rotation
-from pgcnn_triton.kernels import global_max_pool
 from pgcnn_triton.testing import assert_invariant
 from pgcnn_triton.testing.strategies import CI_SETTINGS, exact_transforms, inputs_for, rotation_angles
 

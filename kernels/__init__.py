@@ -20,7 +20,18 @@ from ._backend import BACKENDS, auto_choices, auto_rules, capture_fallbacks, set
 from .bank import kernel_bank
 from .group_conv import conv_dtype, dense_kernel, group_conv2d, resolve_padding
 from .group_pool import global_max_pool, group_pool
-from .taps import TAP_SETS, TapLayout, check_kernel_size, check_taps, disk_taps, num_disk_taps, square_taps, tap_layout, tap_set, taps_of
+from .taps import (
+    TAP_SETS,
+    TapLayout,
+    check_kernel_size,
+    check_taps,
+    disk_taps,
+    num_disk_taps,
+    square_taps,
+    tap_layout,
+    tap_set,
+    taps_of,
+)
 
 __all__ = [
     "BACKENDS",

@@ -8,11 +8,14 @@ from ._kernels_path import ensure_kernels_importable
 
 ensure_kernels_importable()
 
-from . import equivariance, kernels, precision  # noqa: E402
+from . import (  # noqa: E402
+    deploy,  # noqa: E402
+    equivariance,
+    kernels,
+    precision,
+)
 from ._version import package_version  # noqa: E402
 from .freeze import FrozenConv, freeze  # noqa: E402
-from .portable import portable  # noqa: E402
-from . import deploy  # noqa: E402
 from .groups import E2, SE2, Group, get_group  # noqa: E402
 from .kernelnets import SIREN, FourierNet, MAGNet, make_kernel_net  # noqa: E402
 from .models import GCNN, GroupModel, PartialGCNN, learned_equivariance, set_eval_mode, set_gumbel_anneal_steps  # noqa: E402,E501
@@ -27,6 +30,7 @@ from .nn import (  # noqa: E402
     PointwiseGroupConv,
     SpatialMaxPool,
 )
+from .portable import portable  # noqa: E402
 from .sampling import SamplingConfig  # noqa: E402
 
 #: The installed distribution's version (pyproject.toml's, when run from a checkout without an install).

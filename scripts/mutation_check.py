@@ -179,9 +179,8 @@ def _patch(name: str) -> None:  # noqa: C901  (one branch per bug, read top to b
 
         sampling.PartialSampler._arc = mutated
     elif name == "bank_layout_swapped":
-        from einops import rearrange
-
         import pgcnn_triton.kernels.bank as bank
+        from einops import rearrange
         from pgcnn_triton.kernels import bank_reference as ref
 
         def forward(hidden, weight, bias, out_channels, dtype=None):
@@ -308,7 +307,7 @@ def run_tests(tests, bug: str | None, site: Path, workers: int) -> tuple[bool, f
         cmd += ["-n", str(workers)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    lines = [l for l in proc.stdout.splitlines() if l.strip()]
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
     return proc.returncode == 0, time.perf_counter() - start, lines[-1] if lines else proc.stderr[-200:]
 
 

@@ -16,11 +16,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import conv_table  # noqa: E402
 from common import Deadline  # noqa: E402
-
 from pgcnn_triton.kernels import num_disk_taps  # noqa: E402
+
 from pgcnn_triton.models.ckresnet import block_widths  # noqa: E402
 from pgcnn_triton.models.presets import CKRESNET_PRESETS, GCNN_PRESETS  # noqa: E402
-
 
 LAYER_CALLS = conv_table.layer_calls
 

@@ -59,7 +59,7 @@ def assert_same_predictions(logits, expected):
 
 
 def onnx_logits(path, x):
-    import onnxruntime as ort   # a test extra: CI has it, so no skip
+    import onnxruntime as ort  # a test extra: CI has it, so no skip
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (inp,), (out,) = session.get_inputs(), session.get_outputs()
     assert (inp.name, out.name) == ("x", "logits") and not isinstance(inp.shape[0], int)   # dynamic batch

@@ -12,9 +12,9 @@ from pgcnn_triton.reproduce import TABLES, build_plan, execute, format_markdown
 from pgcnn_triton.reproduce.cli import build_parser
 from pgcnn_triton.reproduce.cli import main as reproduce_main
 from pgcnn_triton.reproduce.cli import run as reproduce_run
-from pgcnn_triton.reproduce.structure import FULL_INVARIANCE_TOL, RowMismatchError
 from pgcnn_triton.reproduce.report import aggregate, check_claims, kept_rotations, mean_std
 from pgcnn_triton.reproduce.runner import Progress, namespace
+from pgcnn_triton.reproduce.structure import FULL_INVARIANCE_TOL, RowMismatchError
 from pgcnn_triton.training.args import model_spec_from_args
 from pgcnn_triton.training.specs import build_model
 

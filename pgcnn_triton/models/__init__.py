@@ -2,8 +2,8 @@
 
 from . import control
 from .base import T2_SAMPLING, GroupModel
-from .control import learned_equivariance, set_eval_mode, set_gumbel_anneal_steps
 from .ckresnet import CKResBlock, PartialGCNN
+from .control import learned_equivariance, set_eval_mode, set_gumbel_anneal_steps
 from .gcnn import GCNN
 from .presets import CKRESNET_PRESETS, GCNN_PRESETS
 

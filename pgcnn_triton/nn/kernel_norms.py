@@ -20,7 +20,6 @@ from contextlib import contextmanager
 
 import torch
 
-
 _ACTIVE: list | None = None
 
 

@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "for training, no E(2) rows on rotated MNIST. It shows that every step runs and what "
                              "each model is (elements per layer, rot90 / flip invariance); MNIST6-180 already "
                              "separates partial from full, but the rotated-MNIST and MNIST6-M models are not "
-                             "trained apart, so their accuracies say nothing and the paper's claims are not checked (default off)")
+                             "trained apart, so their accuracies say nothing and the paper's claims are not checked "
+                             "(default off)")
     parser.add_argument("--tables", default=",".join(TABLE_KEYS),
                         help="comma-separated subset of %(default)s (default: all)")
     parser.add_argument("--out-dir", default=None,

@@ -24,7 +24,6 @@ import inspect
 from dataclasses import dataclass, field
 
 from ..data.bundled import bundled_mnist6, bundled_rotmnist
-
 from ..training.recipes import bundled_run, for_group
 
 

@@ -89,8 +89,8 @@ def measure_model(model: torch.nn.Module, x: torch.Tensor, flips: bool = False) 
 def measure_run(directory, row, images: int = MEASURE_IMAGES) -> dict:
     """:func:`measure_model` on a finished run directory's best checkpoint, over its first test digits
     (with the flip error for an E(2) ``row``, a :class:`~.plan.Row`)."""
-    from ..training.experiment import checkpoint_path
     from ..training.checkpoint import load_checkpoint
+    from ..training.experiment import checkpoint_path
     from ..training.specs import build_model, load_from_spec
 
     path = checkpoint_path(directory)

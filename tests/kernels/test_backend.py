@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from pgcnn_triton.kernels import _backend
 
 

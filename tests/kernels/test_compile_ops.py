@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from pgcnn_triton.kernels import global_max_pool, group_conv2d, group_pool, kernel_bank, num_disk_taps, use_backend
+
 from tests.helpers import rel_err
 
 

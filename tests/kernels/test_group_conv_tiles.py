@@ -9,10 +9,10 @@ rows and columns, 98 pixels.
 
 import pytest
 import torch
-
 from pgcnn_triton.kernels import disk_taps
 from pgcnn_triton.kernels import group_conv_reference as reference
 from pgcnn_triton.kernels import group_conv_triton as gct
+
 from tests.helpers import rel_err
 
 TILES = sorted({t[:3] for tiles in gct.offered_configs().values() for t in tiles})

@@ -10,7 +10,6 @@ import sys
 
 import pytest
 import torch
-
 from pgcnn_triton.kernels import _compile
 from pgcnn_triton.kernels import group_conv_triton as gct
 

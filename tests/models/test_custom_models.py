@@ -4,13 +4,13 @@ same read-outs and switches as the presets (issue 15, item 3)."""
 import pytest
 import torch
 import torch.nn.functional as F
+from pgcnn_triton.kernels import global_max_pool
 from torch import nn
 
 import pgcnn_triton
 from pgcnn_triton import GroupConv, GroupModel, LiftingConv, SpatialMaxPool, freeze
-from pgcnn_triton.kernels import global_max_pool
 from pgcnn_triton.sampling import ElementSampler
-from pgcnn_triton.training import Trainer, TrainConfig
+from pgcnn_triton.training import TrainConfig, Trainer
 from pgcnn_triton.training import learned_equivariance as training_learned_equivariance
 from tests.training.tiny import tiny_data
 

@@ -4,9 +4,9 @@ import math
 
 import pytest
 import torch
+from pgcnn_triton.kernels import dense_kernel, square_taps
 
 from pgcnn_triton import GCNN, PartialGCNN
-from pgcnn_triton.kernels import dense_kernel, square_taps
 from pgcnn_triton.models.ckresnet import t2_element
 
 CKRESNET = {

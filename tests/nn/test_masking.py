@@ -4,8 +4,18 @@ only (what dynamic mode's smaller tensors hold), and masked slots neither contri
 import pytest
 import torch
 
-from pgcnn_triton.nn import (GlobalMaxPool, GlobalMeanPool, GroupBatchNorm, GroupConv, GroupInstanceNorm,
-                             GroupLayerNorm, GroupPool, LiftingConv, PointwiseGroupConv, collect_kernel_norms)
+from pgcnn_triton.nn import (
+    GlobalMaxPool,
+    GlobalMeanPool,
+    GroupBatchNorm,
+    GroupConv,
+    GroupInstanceNorm,
+    GroupLayerNorm,
+    GroupPool,
+    LiftingConv,
+    PointwiseGroupConv,
+    collect_kernel_norms,
+)
 
 MASK = torch.tensor([[True, False, True, True, False, False]])
 VALID = MASK[0].nonzero().flatten()

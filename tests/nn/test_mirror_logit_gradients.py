@@ -12,8 +12,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
 from pgcnn_triton.kernels import disk_taps
+
 from pgcnn_triton.nn import GroupConv, LiftingConv
 from tests.helpers import rel_err
 

@@ -4,10 +4,10 @@ here, and the assertions restore every buffer)."""
 import pytest
 import torch
 import torch.nn.functional as F
+from pgcnn_triton.kernels import global_max_pool
 from torch import nn
 
 from pgcnn_triton import GroupConv, GroupModel, LiftingConv, PartialGCNN, SamplingConfig, SpatialMaxPool
-from pgcnn_triton.kernels import global_max_pool
 
 # the presets' layout (two 2x2 pools between 'same' 7x7 convs, a final 'valid' conv), made small
 SMALL = dict(in_channels=1, num_classes=3, hidden=3, kernel_hidden=4, pool_blocks=(0, 1), block_width_factors=None,

@@ -74,7 +74,7 @@ def main(data_dir: str, out_dir: str) -> None:
         torch.nn.parallel.DistributedDataParallel = lambda module, **kwargs: module
 
     import pgcnn_triton.training.experiment as experiment
-    from pgcnn_triton.training import Trainer, TrainConfig, seed_everything, setup_distributed
+    from pgcnn_triton.training import TrainConfig, Trainer, seed_everything, setup_distributed
 
     out = Path(out_dir)
     dist = setup_distributed("cpu")

@@ -101,7 +101,8 @@ def test_resume_applies_and_records_the_new_epochs_and_learning_rate(finished, t
     assert summary["resumes"] == [{"after_epoch": 2, "changed": {"epochs": {"stored": 2, "given": 3},
                                                                  "lr": {"stored": 0.003, "given": 0.02}}}]
     last = load_checkpoint(run / "last.pt")
-    assert last["flags"]["epochs"] == 3 and {g["lr"] for g in last["optimizer"]["param_groups"]} == {0.02, 0.03}  # θ keeps its --lr-probs
+    # the weights' group takes the new --lr, θ's keeps its --lr-probs
+    assert last["flags"]["epochs"] == 3 and {g["lr"] for g in last["optimizer"]["param_groups"]} == {0.02, 0.03}
 
 
 def test_killed_during_a_checkpoint_write_then_resumed_is_bit_identical(finished, tmp_path):
