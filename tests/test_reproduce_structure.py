@@ -118,3 +118,16 @@ def test_a_t2_preset_cannot_be_turned_into_a_group_cnn():
         with pytest.raises(ValueError, match="partial=True"):
             cls.from_preset("rotmnist-t2", partial=True)
         cls.from_preset("rotmnist-t2", num_elements=1, hidden=4)  # the same T(2) model: allowed
+
+
+@pytest.mark.parametrize("dataset", ["bundled-rotmnist", "bundled-mnist6-180"])
+def test_pgcnn_train_bundled_defaults_keep_t2_translation_only(dataset, datasets, capsys):
+    from pgcnn_triton.cli import build_parser
+    from pgcnn_triton.training.args import apply_bundled_run, describe_bundled_run
+
+    args = build_parser().parse_args(["train", "--dataset", dataset, "--group", "t2"])
+    filled = apply_bundled_run(args)
+    assert "num_elements" not in filled and "preset" not in filled  # and the log line does not claim them
+    assert "num-elements" not in describe_bundled_run(dataset, filled)
+    _, model = model_from_args(args, datasets[dataset])
+    check_structure("T(2)", "t2", False, model, datasets[dataset], f"pgcnn train --dataset {dataset} --group t2")

@@ -149,8 +149,8 @@ def apply_bundled_run(args: argparse.Namespace) -> dict:
     """
     if args.dataset not in BUNDLED_RUNS:
         return {}
-    values = bundled_run(args.dataset)
-    if args.model != "ckresnet" or args.group == "t2":
+    values = bundled_run(args.dataset, args.group)  # --group t2: without the group-only flags (preset, N)
+    if args.model != "ckresnet":
         values.pop("preset", None)
     filled = {k: v for k, v in values.items() if getattr(args, k) is None}
     fill_unset(args, filled)
