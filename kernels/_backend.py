@@ -63,7 +63,16 @@ def use_backend(backend: str):
         _CONTEXT.reset(token)
 
 
-@torch.compiler.assume_constant_result
+def _constant_under_compile(fn):
+    """``torch.compiler.assume_constant_result`` without its import of ``torch._dynamo``, which took 1.6 s
+    of every process start that imports this package (CLI runs included). The decorator only marks the
+    function; tests/kernels/test_backend.py checks the mark against torch's, and the fullgraph compile tests
+    break if dynamo stops honouring it."""
+    fn._dynamo_marked_constant = True
+    return fn
+
+
+@_constant_under_compile
 def requested(backend: str | None = None) -> str:
     """The backend asked for: argument, then context, then ``PGCNN_BACKEND``, then ``"auto"``.
 

@@ -11,8 +11,10 @@ import pytest
 
 
 def test_kernels_installs_only_as_pgcnn_triton_kernels(tmp_path):
-    code = ("import importlib.util, pgcnn_triton.kernels as k;"
+    code = ("import importlib.util, sys, pgcnn_triton.kernels as k;"
             "assert importlib.util.find_spec('kernels') is None, 'a top-level kernels module is importable';"
+            # torch._dynamo costs 1.6 s of every process start (each CLI run): loaded only when compiling
+            "assert 'torch._dynamo' not in sys.modules, 'importing pgcnn_triton imported torch._dynamo';"
             "assert k.disk_taps(7).num_taps == 29; print(k.__name__)")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "pgcnn_triton.kernels"

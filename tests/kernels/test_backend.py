@@ -17,6 +17,18 @@ def test_precedence_argument_context_env(monkeypatch):
         _backend.use_backend("cudnn").__enter__()
 
 
+def test_requested_carries_torchs_constant_result_mark():
+    """``requested`` is marked by hand (no ``torch._dynamo`` import when the package loads): the same
+    attributes that ``torch.compiler.assume_constant_result`` sets."""
+    def probe():
+        return "x"
+
+    torch.compiler.assume_constant_result(probe)
+    marks = vars(probe)
+    assert marks, "torch's decorator no longer marks the function: update _constant_under_compile"
+    assert {name: getattr(_backend.requested, name, None) for name in marks} == marks
+
+
 def test_resolve_on_cpu(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.setenv("TRITON_INTERPRET", "1")

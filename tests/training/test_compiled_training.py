@@ -51,7 +51,7 @@ def first_step_gradients(tmp_path, compile_model):
     """Gradients of the trainer's first training step (captured before the optimizer applies them)."""
     torch._dynamo.reset()  # no compiled code or recompile counts left over from other tests
     torch.manual_seed(0)
-    spec = tiny_spec("mnist6-m-e2-partial", shape_mode="static")
+    spec = tiny_spec("mnist6-m-e2-partial", shape_mode="static", num_blocks=1, pool_blocks=(1,))
     data = tiny_data("mirror")
     data = SimpleNamespace(**{**vars(data), **{s: Float64TieFree(getattr(data, s)) for s in ("train", "val", "test")}})
     config = tiny_config(epochs=1, max_batches=1, weight_decay=1e-3, compile=compile_model)
