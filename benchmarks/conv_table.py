@@ -219,7 +219,10 @@ def _inputs(shape: ConvShape, samples: int, device, dtype):
 
 
 def pass_functions(shape: ConvShape, samples: int, device, prec: str):
-    """``{pass: (triton_fn, cudnn_fn)}`` and the tensors they use, for one shape and bank mode."""
+    """``{pass: (triton_fn, cudnn_fn)}`` (``"cl"``: ``{pass: channels-last triton_fn}``), what makes each
+    function's result comparable (``{pass: (triton_post, cudnn_post)}``, ``"cl"``: ``{pass: post}``: the
+    Triton pass's output against cuDNN's, as a tensor of the same layout) and the tensors they use, for one
+    shape and bank mode."""
     from pgcnn_triton.kernels import group_conv_triton as gct
 
     dtype = Precision(prec).dtype
@@ -249,16 +252,18 @@ def pass_functions(shape: ConvShape, samples: int, device, prec: str):
         return torch.ops.aten.convolution_backward(gy4, x4, dense, None, [1, 1], [pad, pad], [1, 1], False,
                                                    [0, 0], groups, [need_x, need_w, False])
 
-    def cudnn_wgrad_packed():  # the dense weight gradient gathered back to the in-disk taps, as the bank
-        dense_grad = cudnn_backward(False, True)[1]
-        return packed_kernel(dense_grad.reshape(samples, shape.rows, shape.cols, k, k), k, shape.taps)
+    def wgrad_packed(grads):  # cuDNN's dense weight gradient gathered back to the in-disk taps, as the bank
+        return packed_kernel(grads[1].reshape(samples, shape.rows, shape.cols, k, k), k, shape.taps)
 
-    # what each pass returns, for the Triton-vs-cuDNN agreement check: (triton, cudnn) as comparable tensors
-    functions_out = {
-        "fwd": lambda: (functions["fwd"][0]() if not shape.pool else functions["fwd"][0]()[0],
-                        cudnn_fwd().reshape(b, -1, h_out, w_out)),
-        "dgrad": lambda: (functions["dgrad"][0](), cudnn_backward(True, False)[0].reshape(x.shape)),
-        "wgrad": lambda: (functions["wgrad"][0](), cudnn_wgrad_packed()),
+    def pooled_value(y):  # a fused-pool forward returns (values, argmax)
+        return y[0] if shape.pool else y
+
+    # for the Triton-vs-cuDNN agreement check: each pass's (triton, cudnn) results as comparable tensors
+    comparable = {
+        "fwd": (pooled_value, lambda y: y.reshape(b, -1, h_out, w_out)),
+        "dgrad": (lambda dx: dx, lambda grads: grads[0].reshape(x.shape)),
+        "wgrad": (lambda dbank: dbank, wgrad_packed),
+        "cl": {"fwd": pooled_value, "dgrad": lambda dx: dx, "wgrad": lambda dbank: dbank},
     }
     # the NHWC variant: the same kernels on channels-last activations / output gradient, outputs
     # written channels-last (their operand rows are channel-contiguous, so the bf16 build pipelines)
@@ -270,16 +275,13 @@ def pass_functions(shape: ConvShape, samples: int, device, prec: str):
         "dgrad": lambda: gct.conv_input_grad(gy_cl, bank, x.shape, k, pad, tf32, channels_last=True),
         "wgrad": lambda: gct.conv_bank_grad(gy_cl, x_cl, bank.shape, k, pad, tf32),
     }
-    functions_out["cl"] = {
-        "fwd": lambda: channels_last["fwd"]() if not shape.pool else channels_last["fwd"]()[0],
-        "dgrad": channels_last["dgrad"], "wgrad": channels_last["wgrad"]}
     functions = {
         "fwd": (triton_fwd, cudnn_fwd),
         "dgrad": (lambda: gct.conv_input_grad(gy, bank, x.shape, k, pad, tf32), lambda: cudnn_backward(True, False)),
         "wgrad": (lambda: gct.conv_bank_grad(gy, x, bank.shape, k, pad, tf32), lambda: cudnn_backward(False, True)),
     }
     functions["cl"] = channels_last
-    return functions, functions_out, (x, bank, bias, gy)
+    return functions, comparable, (x, bank, bias, gy)
 
 
 def auto_picks(device, shape: ConvShape, tensors) -> tuple[str, str]:
@@ -315,6 +317,28 @@ def auto_verdict(row: dict) -> str:
     return "yes" if ok else "NO"
 
 
+def timed_results(fns, posts, device, reps: int, warmup: int = 1) -> tuple[list[float], list]:
+    """``common.timed`` of each of ``fns`` in turn, and each one's result through its ``posts`` entry.
+
+    On the GPU the results come from one more call of each, after all the timings: ``timed`` keeps none,
+    and a result held meanwhile would take memory from the calls timed after it. On a CPU the last timed
+    call's result is kept instead: through the interpreter (the tiny table) the Triton calls are what a
+    row costs, and calling each again would double it."""
+    if device.type == "cuda":
+        times = [timed(fn, device, reps, warmup) for fn in fns]
+        return times, [post(fn()) for fn, post in zip(fns, posts)]
+    times, results = [], []
+    for fn, post in zip(fns, posts):
+        last = [None]
+
+        def call(fn=fn, last=last):
+            last[0] = fn()
+
+        times.append(timed(call, device, reps, warmup))
+        results.append(post(last[0]))
+    return times, results
+
+
 def measure(device, shape: ConvShape, samples: int, prec: str, reps: int, warmup: int = 1) -> dict:
     """One table row: the three passes of ``shape`` with ``samples`` banks (1 or B), Triton vs cuDNN."""
     row = {"model": shape.model, "layers": ",".join(shape.layers), "shape": shape.label(),
@@ -324,13 +348,11 @@ def measure(device, shape: ConvShape, samples: int, prec: str, reps: int, warmup
     torch.backends.cudnn.benchmark = True
     try:
         with Precision(prec):
-            functions, outputs, tensors = pass_functions(shape, samples, device, prec)
+            functions, comparable, tensors = pass_functions(shape, samples, device, prec)
             errors, expected = [], {}
             for name in PASSES:
-                triton_fn, cudnn_fn = functions[name]
-                row[f"{name}_triton_ms"] = timed(triton_fn, device, reps, warmup)
-                row[f"{name}_cudnn_ms"] = timed(cudnn_fn, device, reps, warmup)
-                got, expected[name] = outputs[name]()
+                (row[f"{name}_triton_ms"], row[f"{name}_cudnn_ms"]), (got, expected[name]) = timed_results(
+                    functions[name], comparable[name], device, reps, warmup)
                 errors.append(rel_err(got, expected[name]))
                 del got
             row["max_rel_err"] = max(errors)
@@ -341,8 +363,10 @@ def measure(device, shape: ConvShape, samples: int, prec: str, reps: int, warmup
             try:  # the channels-last variant is an experiment: its failure must not cost the row
                 cl_errors = []
                 for name in PASSES:
-                    row[f"{name}_triton_cl_ms"] = timed(functions["cl"][name], device, reps, warmup)
-                    cl_errors.append(rel_err(outputs["cl"][name](), expected[name]))
+                    (row[f"{name}_triton_cl_ms"],), (got,) = timed_results(
+                        [functions["cl"][name]], [comparable["cl"][name]], device, reps, warmup)
+                    cl_errors.append(rel_err(got, expected[name]))
+                    del got
                 row["cl_max_rel_err"] = max(cl_errors)
                 if row["cl_max_rel_err"] > TOL[prec]:
                     notes.append(f"FAILED: channels-last Triton and cuDNN differ ({row['cl_max_rel_err']:.2g})")

@@ -23,7 +23,8 @@ call their minimum (``RESERVE_S``):
    gradient (shared and per-sample banks, fused max pooling), kernel bank forward/backward, pooling;
 5. ``table-rest``: the kernel table's other shapes (the GCNN's, lifting convs, 1×1 shortcuts), bf16,
    S = 1 then S = B (``table`` = ``targets,table-rest``);
-6. ``scaling`` of one group conv with N and with θ (``benchmarks/scaling.py``), bf16, Triton;
+6. ``scaling`` of one group conv with N and with θ (``benchmarks/scaling.py``), bf16, Triton (tiny: two
+   points per sweep);
 7. ``kernels``: the group conv forward and forward + backward against cuDNN's dense conv on the
    same zero-masked bank (per-sample banks), with TFLOP/s on the masked FLOPs and the fraction of
    the roofline; the bank and pooling kernels' GB/s against device copy bandwidth.
@@ -363,8 +364,9 @@ def main(argv=None) -> int:
                                              warmup=0 if tiny else 2)
         elif part == "scaling" and part_deadline.allows(30):
             size = dict(batch=1, channels=2, size=8) if tiny else dict(batch=64, channels=32, size=32)
+            points = dict(n_values=scaling.TINY_N_VALUES, thetas=scaling.TINY_THETAS) if tiny else {}
             found[part] = scaling.run(device, backend="triton", precision="bf16" if not tiny else "fp32",
-                                      reps=reps, warmup=warmup, deadline=part_deadline, sink=sink, **size)
+                                      reps=reps, warmup=warmup, deadline=part_deadline, sink=sink, **size, **points)
         elif part == "kernels":
             found[part], memory, copy = kernel_timing(device, TINY_SHAPES if tiny else GPU_SHAPES, reps,
                                                       part_deadline, sink, warmup)

@@ -30,6 +30,11 @@ from pgcnn_triton import GroupConv  # noqa: E402
 
 N_VALUES = (1, 2, 4, 8, 16)
 THETAS = (0.125, 0.25, 0.5, 0.75, 1.0)
+# the tiny CPU run of the device check (interpreter, ~1 s a row): two points per sweep run every code path
+# (N = 1 and the presets' 8; θ < 1 with fewer output elements than N, and θ = 1); the full sweeps on the
+# torch backend are tests/test_benchmark_script.py's
+TINY_N_VALUES = (1, 8)
+TINY_THETAS = (0.5, 1.0)
 COLUMNS = ["sweep", "N", "theta", "n_out", "backend", "precision", "ms", "vs_last"]
 
 
@@ -43,12 +48,13 @@ def _layer_step(layer, x, elements, prec):
 
 
 def run(device, batch, channels, size, backend="torch", precision="fp32", reps=5, warmup=1,
-        deadline: Deadline | None = None, sink=None) -> list[dict]:
+        deadline: Deadline | None = None, sink=None, n_values=N_VALUES, thetas=THETAS) -> list[dict]:
+    """The N sweep over ``n_values``, then the θ sweep over ``thetas`` (N = 8), each row emitted as measured."""
     deadline = deadline or Deadline(None)
     prec = Precision(precision, device.type)
     rows = []
     with prec, use_backend(backend):
-        for n in N_VALUES:
+        for n in n_values:
             if not deadline.allows(5):
                 break
             torch.manual_seed(0)
@@ -64,7 +70,7 @@ def run(device, batch, channels, size, backend="torch", precision="fp32", reps=5
         layer = GroupConv(channels, channels, 7, num_elements=8, partial=True, shape_mode="dynamic").to(device)
         x = torch.randn(batch, channels, 8, size, size, device=device, requires_grad=True)
         elements = (2 * torch.pi * torch.arange(8, dtype=torch.float64, device=device) / 8)[None]
-        for theta in THETAS:
+        for theta in thetas:
             if not deadline.allows(5):
                 break
             with torch.no_grad():

@@ -1,6 +1,9 @@
 """Smoke test of benchmarks/cpu_model.py: a tiny run prints the table with a positive ratio."""
 
+import argparse
+import contextlib
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -16,13 +19,46 @@ def _load_script():
     return module
 
 
-@pytest.mark.long(15)
-def test_cpu_model_benchmark_quick_run(capsys):
+@contextlib.contextmanager
+def _library_state_kept(monkeypatch):
+    """Restore what an in-process benchmark worker changes in this process: the CPU lowering globals (a
+    ``dense`` row sets them) and torch's thread count (``--threads``)."""
+    import torch
+    from pgcnn_triton.kernels import group_conv_reference, group_conv_split
+
+    monkeypatch.setattr(group_conv_reference, "CPU_LOWERING", group_conv_reference.CPU_LOWERING)
+    monkeypatch.setattr(group_conv_split, "CHANNELS_LAST", group_conv_split.CHANNELS_LAST)
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.long(4)
+def test_cpu_model_benchmark_quick_run(capsys, monkeypatch):
     bench = _load_script()
     assert bench.default_image_size("mnist6-180-se2-partial") == 28
     assert bench.default_image_size("cifar10-se2-partial") == 32
-    result = bench.main(["--preset", "mnist6-180-se2-partial", "--batch", "2", "--repeats", "1",
-                         "--warmup", "0", "--threads", "1"])
+    # The four model workers run in this process: a fresh interpreter each (for its own peak RSS, which
+    # this smoke test does not check) costs ~4 s of CPU to import torch and the library. The convs worker
+    # still runs as a subprocess, so the spawn / result-marker path is exercised.
+    spawn, workers = bench._spawn, []
+
+    def spawn_models_here(args, worker, payload=None, precision="fp32", lowering="auto"):
+        workers.append((worker, precision, lowering))
+        if worker != "model":
+            return spawn(args, worker, payload, precision, lowering)
+        worker_args = argparse.Namespace(**{**vars(args), "worker": worker, "precision": precision,
+                                            "lowering": lowering})
+        return json.loads(json.dumps(bench.worker_model(worker_args)))  # as the worker's JSON line
+
+    monkeypatch.setattr(bench, "_spawn", spawn_models_here)
+    with _library_state_kept(monkeypatch):
+        result = bench.main(["--preset", "mnist6-180-se2-partial", "--batch", "2", "--repeats", "1",
+                             "--warmup", "0", "--threads", "1"])
+    assert workers == [("model", p, lowering) for p in ("fp32", "bf16") for lowering in ("auto", "dense")] \
+        + [("convs", "fp32", "auto")]
     out = capsys.readouterr().out
     assert "input [2, 1, 28, 28]" in out  # channels from model.lift.in_channels, 28x28 for mnist presets
     assert "bf16 units:" in out and "CPU:" in out
@@ -47,11 +83,27 @@ def _load(name):
     return module
 
 
-@pytest.mark.long(15)
-def test_models_benchmark_quick_run(tmp_path):
+@pytest.mark.long(7)
+def test_models_benchmark_quick_run(tmp_path, monkeypatch):
+    import torch
+
     bench = _load("models")
-    assert bench.main(["--quick", "--threads", "1", "--out", str(tmp_path)]) == 0
-    rows = __import__("json").loads((tmp_path / "models.json").read_text())
+    # The first row runs in its worker subprocess, as every row of the script does (the `--row` path and
+    # its ROW line); the other two in this process: a fresh interpreter costs ~4 s of CPU to import torch
+    # and the library, and their peak RSS, the reason for one process per row, is not checked here.
+    run_row, rows_run = bench._run_row_subprocess, []
+
+    def later_rows_here(spec, reps, warmup, threads):
+        rows_run.append(bench.spec_name(spec))
+        if len(rows_run) == 1:
+            return run_row(spec, reps, warmup, threads)
+        return json.loads(json.dumps(bench.measure(spec, torch.device("cpu"), reps, warmup), default=str))
+
+    monkeypatch.setattr(bench, "_run_row_subprocess", later_rows_here)
+    with _library_state_kept(monkeypatch):
+        assert bench.main(["--quick", "--threads", "1", "--out", str(tmp_path)]) == 0
+    assert rows_run == list(bench.QUICK)
+    rows = json.loads((tmp_path / "models.json").read_text())
     names = [bench.spec_name(r) for r in rows]
     assert names == list(bench.QUICK)
     assert all(r["ms"] > 0 and r["peak_MiB"] > 0 for r in rows)
