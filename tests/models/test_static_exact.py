@@ -24,10 +24,11 @@ FLOOR = {torch.float64: 1e-4, torch.float32: 1e-1}
 N = 8
 
 
-def build(kind, shape_mode, dtype, **sampling):
+def build(kind, shape_mode, dtype, num_blocks=2, **sampling):
     torch.manual_seed(0)
-    if kind == "ckresnet":
-        model = PartialGCNN(in_channels=1, num_classes=3, hidden=4, pool_blocks=(1,), kernel_size=3,
+    if kind == "ckresnet":  # blocks of width 4, then 8 (num_blocks=1: one block of width 4)
+        model = PartialGCNN(in_channels=1, num_classes=3, hidden=4, num_blocks=num_blocks,
+                            block_width_factors=(1, 1, 2, num_blocks - 1), pool_blocks=(1,), kernel_size=3,
                             kernel_hidden=6, num_elements=N, shape_mode=shape_mode, **sampling)
     else:
         model = GCNN(in_channels=1, num_classes=3, hidden=4, num_blocks=3, block_width_factors=(1, 1, 2, 2),
@@ -175,14 +176,19 @@ def test_freeze_of_either_mode_gives_the_same_frozen_model(group, method):
 @pytest.mark.parametrize("group", ["SE2", "E2"])
 def test_compiled_static_step_equals_eager_dynamic_and_never_syncs(group):
     """The exact static mode compiles as one graph (fullgraph=True) and never reads the device on the
-    host, with θ below 1 (masked slots) and mirrors mostly closed; the compiled step's loss and
-    gradients equal eager dynamic mode's."""
+    host, with random elements, θ below 1 (masked slots) and mirrors mostly closed; the compiled training
+    step's logits, kernel norms and gradients (two steps: the Gumbel counters and BN statistics move in
+    between) and the compiled evaluation's logits equal eager dynamic mode's.
+
+    This is also the random SE(2) / E(2) case of tests/models/test_compile_static.py (compiled = eager). One
+    block with 2-layer kernel nets: tracing time grows with the graph, and that holds every layer kind."""
     from tests.models.test_static_mode import ForbidHostSync
 
     torch._dynamo.reset()
-    dyn = build("ckresnet", "dynamic", torch.float64, group=group, gumbel_anneal_steps=3)
+    small = dict(num_blocks=1, kernel_layers=2, group=group, gumbel_anneal_steps=3)
+    dyn = build("ckresnet", "dynamic", torch.float64, **small)
     set_partial(dyn, [0.3, 0.05, 0.6, 1.3], -0.5)
-    sta = build("ckresnet", "static", torch.float64, group=group, gumbel_anneal_steps=3)
+    sta = build("ckresnet", "static", torch.float64, **small)
     sta.load_state_dict(dyn.state_dict())
     x, y = torch.randn(3, 1, 8, 8, dtype=torch.float64), torch.tensor([0, 2, 1])
     with ForbidHostSync():
@@ -197,3 +203,7 @@ def test_compiled_static_step_equals_eager_dynamic_and_never_syncs(group):
             assert grads_s.keys() == grads_d.keys()
             flat = [torch.cat([g[n].flatten() for n in grads_d]) for g in (grads_s, grads_d)]
             assert rel(*flat) <= 1e-10
+        with torch.no_grad():  # evaluation: the deterministic elements, compiled as its own graph
+            logits_d, norms_d, _ = step(dyn.eval(), x, y, 3)
+            logits_s, norms_s, _ = step(sta.eval(), x, y, 3, compiled)
+        assert rel(logits_s, logits_d) <= 1e-10 and rel(norms_s, norms_d) <= 1e-10
