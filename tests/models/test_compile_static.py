@@ -5,11 +5,11 @@ These steps compile with ``aot_eager``: the same AOTAutograd partitioning as ind
 Gumbel-counter bug lived) without its code generation. The inductor step is compared with eager,
 parameter by parameter in float64, through the trainer in tests/training/test_compiled_training.py.
 
-Here: the C_n gates (CKResNet) and per-sample elements (GCNN). Random SE(2) / E(2) elements (θ, mirrors,
-masked slots) compile in tests/models/test_static_exact.py, whose compiled step and evaluation equal eager
-*dynamic* mode exactly. The models are as small as the checks allow: Dynamo / AOT tracing time grows with the
-graph, and one block with 2-layer kernel nets already holds every layer kind (lifting, group conv, shortcut,
-norms, pools, head)."""
+Here: the C_n gates (two gated group convs in a row) and per-sample elements, on the GCNN. Random SE(2) /
+E(2) elements (θ, mirrors, masked slots) compile on the CKResNet (residual blocks, shortcut, 'valid' last
+conv) in tests/models/test_static_exact.py, whose compiled step and evaluation equal eager *dynamic* mode
+exactly. The models are as small as the checks allow (the GCNN: a lift and one or two group convs; 2-layer
+kernel nets): Dynamo / AOT tracing time grows with the graph, and the method-specific code is the sampler's."""
 
 import copy
 
@@ -22,12 +22,12 @@ from pgcnn_triton.nn import collect_kernel_norms
 
 SMALL = dict(in_channels=1, num_classes=3, hidden=4, num_blocks=1, block_width_factors=(1, 1), pool_blocks=(1,),
              kernel_size=3, kernel_hidden=6, kernel_layers=2)
+GCNN_SMALL = dict(in_channels=1, num_classes=3, hidden=4, pool_blocks=(1,), dropout_blocks=(), kernel_hidden=4,
+                  kernel_layers=2, num_elements=4, shape_mode="static")
 CASES = {
-    "se2-gates": lambda: PartialGCNN(**SMALL, group="SE2", num_elements=4, method="deterministic",
-                                     shape_mode="static"),
-    "gcnn-per-sample": lambda: GCNN(in_channels=1, num_classes=3, hidden=4, num_blocks=1, block_width_factors=(1, 1),
-                                    pool_blocks=(1,), dropout_blocks=(), kernel_hidden=4, kernel_layers=2, num_elements=4,
-                                    per_batch_element=True, shape_mode="static"),
+    "se2-gates": lambda: GCNN(**GCNN_SMALL, num_blocks=2, block_width_factors=(1, 2), group="SE2",
+                              method="deterministic"),
+    "gcnn-per-sample": lambda: GCNN(**GCNN_SMALL, num_blocks=1, block_width_factors=(1, 1), per_batch_element=True),
 }
 
 
