@@ -5,11 +5,12 @@ These steps compile with ``aot_eager``: the same AOTAutograd partitioning as ind
 Gumbel-counter bug lived) without its code generation. The inductor step is compared with eager,
 parameter by parameter in float64, through the trainer in tests/training/test_compiled_training.py.
 
-Here: the C_n gates (two gated group convs in a row) and per-sample elements, on the GCNN. Random SE(2) /
-E(2) elements (θ, mirrors, masked slots) compile on the CKResNet (residual blocks, shortcut, 'valid' last
-conv) in tests/models/test_static_exact.py, whose compiled step and evaluation equal eager *dynamic* mode
-exactly. The models are as small as the checks allow (the GCNN: a lift and one or two group convs; 2-layer
-kernel nets): Dynamo / AOT tracing time grows with the graph, and the method-specific code is the sampler's."""
+Here: the C_n gates (two gated group convs in a row) and per-sample elements, on the GCNN. Random elements
+(θ, mirrors, masked slots) compile in tests/models/test_static_exact.py, SE(2) on the CKResNet (residual
+block, shortcut, 'valid' last conv) and E(2) on the GCNN; there the compiled step and evaluation equal
+eager *dynamic* mode exactly. The models are as small as the checks allow (the GCNN: a lift and one or two
+group convs; 2-layer kernel nets): Dynamo / AOT tracing time grows with the graph, and the code of each
+sampling method and group is the sampler's and the group's, not the architecture's."""
 
 import copy
 
