@@ -256,9 +256,11 @@ def png_size(path):
 @pytest.mark.long(18)
 def test_tiny_reproduction_writes_table_figure_and_runs_and_resumes(tmp_path, capsys, monkeypatch):
     out = tmp_path / "repro"
-    # the smallest real run: one batch per epoch and per evaluation, and the structure of each model measured
-    # on 4 test digits instead of 64 (the measurement was half of this test's time; the checks below hold
-    # the same: rounding-level errors for full rows, a T(2) error of ~0.3)
+    # the smallest real run: one batch of 8 digits per epoch and per evaluation (16), and the structure of
+    # each model measured on 4 test digits instead of 64 (the measurement was half of this test's time; the
+    # checks below hold the same: rounding-level errors for full rows, a T(2) error of ~0.3)
+    for table in TABLES:
+        monkeypatch.setitem(table.flags, "batch_size", 8)
     monkeypatch.setattr(structure, "MEASURE_IMAGES", 4)
     argv = ["--seeds", "1", "--epochs", "1", "--max-batches", "1", "--out-dir", str(out)]
     assert reproduce_main(argv) == 0
