@@ -253,7 +253,7 @@ def png_size(path):
     return struct.unpack(">II", data[16:24])
 
 
-@pytest.mark.long(18)
+@pytest.mark.long(15)
 def test_tiny_reproduction_writes_table_figure_and_runs_and_resumes(tmp_path, capsys, monkeypatch):
     out = tmp_path / "repro"
     # the smallest real run: one batch of 8 digits per epoch and per evaluation (16), and the structure of
