@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 
+from . import structure
 from .plan import Table
 from .structure import format_elements, format_error
 
@@ -76,8 +77,11 @@ def aggregate(records: list[dict], tables: tuple[Table, ...]) -> list[dict]:
                 "flip_error": [st["flip_error"] for st in measured if st.get("flip_error") is not None],
             })
         sizes = next((r["summary"].get("dataset_sizes") for r in records if r["table"] == table.key), None)
+        # how many test digits the invariance errors were measured on (recorded by measure_run)
+        images = sorted({st["images"] for r in records if r["table"] == table.key
+                         for st in [r.get("structure")] if st and st.get("images")})
         result.append({"table": table.key, "title": table.title, "dataset": table.dataset, "sizes": sizes,
-                       "rows": rows})
+                       "measure_images": images, "rows": rows})
     return result
 
 
@@ -145,6 +149,7 @@ def format_markdown(tables: list[dict], claims: list[dict], header: str = "") ->
             continue
         sizes = ", ".join(f"{k} {v}" for k, v in (entry["sizes"] or {}).items())
         flips = any(r.get("flip_error") for r in entry["rows"])
+        images = " / ".join(str(n) for n in entry.get("measure_images") or [structure.MEASURE_IMAGES])
         out += [f"### {entry['title']}", "", f"Images: {sizes}." if sizes else "", "",
                 "| model | params | test acc % (mean ± std) | per seed | epochs | wall time / run "
                 "| group elements per layer | rot90 error |" + (" flip error |" if flips else ""),
@@ -159,7 +164,7 @@ def format_markdown(tables: list[dict], claims: list[dict], header: str = "") ->
                 line += f" {_errors(r.get('flip_error'))} |"
             out.append(line)
         out += ["", "Invariance errors: relative change of the logits, ‖f(T x) − f(x)‖ / ‖f(x)‖, under rot90 "
-                "(flip: a horizontal flip) on 64 test digits, float32, deterministic evaluation of each seed's "
+                f"(flip: a horizontal flip) on {images} test digits, float32, deterministic evaluation of each seed's "
                 "best checkpoint; the worst seed is shown. A full row is exactly invariant (rounding, ~1e-6), "
                 "a T(2) CNN is not; a partial row's error is what it learned. Group elements: what each "
                 "lifting / group conv used, in order (T(2): 1 each)."]

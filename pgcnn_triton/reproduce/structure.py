@@ -27,7 +27,7 @@ from ..nn import GroupConv, LiftingConv
 #: its float32 error is rounding (measured 1e-6 – 3e-6 on 64 bundled digits, untrained and trained); 1e-4 leaves room
 #: for any CPU's rounding and no room for a model that is not invariant (a T(2) CNN: 0.05–0.5).
 FULL_INVARIANCE_TOL = 1e-4
-#: How many test digits the errors are measured on.
+#: How many test digits the errors are measured on (read at each call: the tiny CI reproduction lowers it).
 MEASURE_IMAGES = 64
 
 
@@ -86,9 +86,10 @@ def measure_model(model: torch.nn.Module, x: torch.Tensor, flips: bool = False) 
     return {"layers": layers, "rot90_error": rot, "flip_error": flip}
 
 
-def measure_run(directory, row, images: int = MEASURE_IMAGES) -> dict:
-    """:func:`measure_model` on a finished run directory's best checkpoint, over its first test digits
-    (with the flip error for an E(2) ``row``, a :class:`~.plan.Row`)."""
+def measure_run(directory, row, images: int | None = None) -> dict:
+    """:func:`measure_model` on a finished run directory's best checkpoint, over its first ``images`` test
+    digits (default :data:`MEASURE_IMAGES`; with the flip error for an E(2) ``row``, a :class:`~.plan.Row`).
+    The result records how many digits it used (``images``) and from which ``checkpoint``."""
     from ..training.checkpoint import load_checkpoint
     from ..training.experiment import checkpoint_path
     from ..training.specs import build_model, load_from_spec
@@ -98,7 +99,7 @@ def measure_run(directory, row, images: int = MEASURE_IMAGES) -> dict:
     model = build_model(state["model_spec"])
     model.load_state_dict(state["model"])
     data = load_from_spec(state["data_spec"], progress=False)
-    x, _ = next(iter(torch.utils.data.DataLoader(data.test, batch_size=images)))
+    x, _ = next(iter(torch.utils.data.DataLoader(data.test, batch_size=images or MEASURE_IMAGES)))
     result = measure_model(model, x, flips=row.group == "e2")
     result.update(checkpoint=path.name, images=int(x.shape[0]))
     return result

@@ -24,13 +24,18 @@ FLOOR = {torch.float64: 1e-4, torch.float32: 1e-1}
 N = 8
 
 
-def build(kind, shape_mode, dtype, **sampling):
+def build(kind, shape_mode, dtype, num_blocks=None, **sampling):
+    """A small CKResNet (2 blocks) or GCNN (3 group convs, dropout after the second): one block of width 4,
+    the rest of width 8."""
     torch.manual_seed(0)
+    num_blocks = num_blocks or (2 if kind == "ckresnet" else 3)
+    widths = (1, 1, 2, num_blocks - 1)
     if kind == "ckresnet":
-        model = PartialGCNN(in_channels=1, num_classes=3, hidden=4, pool_blocks=(1,), kernel_size=3,
-                            kernel_hidden=6, num_elements=N, shape_mode=shape_mode, **sampling)
+        model = PartialGCNN(in_channels=1, num_classes=3, hidden=4, num_blocks=num_blocks, block_width_factors=widths,
+                            pool_blocks=(1,), kernel_size=3, kernel_hidden=6, num_elements=N, shape_mode=shape_mode,
+                            **sampling)
     else:
-        model = GCNN(in_channels=1, num_classes=3, hidden=4, num_blocks=3, block_width_factors=(1, 1, 2, 2),
+        model = GCNN(in_channels=1, num_classes=3, hidden=4, num_blocks=num_blocks, block_width_factors=widths,
                      pool_blocks=(1,), dropout=0.3, dropout_blocks=(2,), kernel_hidden=4, num_elements=N,
                      shape_mode=shape_mode, **sampling)
     return model.to(dtype)
@@ -171,18 +176,25 @@ def test_freeze_of_either_mode_gives_the_same_frozen_model(group, method):
     assert rel(fs(x), dyn.eval()(x)) <= 1e-10
 
 
-@pytest.mark.long(12)
-@pytest.mark.parametrize("group", ["SE2", "E2"])
-def test_compiled_static_step_equals_eager_dynamic_and_never_syncs(group):
+@pytest.mark.long(10)
+@pytest.mark.parametrize("kind,group", [("ckresnet", "SE2"), ("gcnn", "E2")])
+def test_compiled_static_step_equals_eager_dynamic_and_never_syncs(kind, group):
     """The exact static mode compiles as one graph (fullgraph=True) and never reads the device on the
-    host, with θ below 1 (masked slots) and mirrors mostly closed; the compiled step's loss and
-    gradients equal eager dynamic mode's."""
+    host, with random elements, θ below 1 (masked slots) and mirrors mostly closed; the compiled training
+    step's logits, kernel norms and gradients (two steps: the Gumbel counters and BN statistics move in
+    between) and the compiled evaluation's logits equal eager dynamic mode's.
+
+    This is also the random SE(2) / E(2) case of tests/models/test_compile_static.py (compiled = eager).
+    Small models, since Dynamo / AOT tracing time grows with the graph: a one-block CKResNet (residual
+    block, shortcut, 'valid' last conv) for SE(2), a two-conv GCNN (dropout) for E(2), whose own code is
+    in the sampler and the group, not the architecture; 2-layer kernel nets."""
     from tests.models.test_static_mode import ForbidHostSync
 
     torch._dynamo.reset()
-    dyn = build("ckresnet", "dynamic", torch.float64, group=group, gumbel_anneal_steps=3)
+    small = dict(num_blocks=1 if kind == "ckresnet" else 2, kernel_layers=2, group=group, gumbel_anneal_steps=3)
+    dyn = build(kind, "dynamic", torch.float64, **small)
     set_partial(dyn, [0.3, 0.05, 0.6, 1.3], -0.5)
-    sta = build("ckresnet", "static", torch.float64, group=group, gumbel_anneal_steps=3)
+    sta = build(kind, "static", torch.float64, **small)
     sta.load_state_dict(dyn.state_dict())
     x, y = torch.randn(3, 1, 8, 8, dtype=torch.float64), torch.tensor([0, 2, 1])
     with ForbidHostSync():
@@ -197,3 +209,7 @@ def test_compiled_static_step_equals_eager_dynamic_and_never_syncs(group):
             assert grads_s.keys() == grads_d.keys()
             flat = [torch.cat([g[n].flatten() for n in grads_d]) for g in (grads_s, grads_d)]
             assert rel(*flat) <= 1e-10
+        with torch.no_grad():  # evaluation: the deterministic elements, compiled as its own graph
+            logits_d, norms_d, _ = step(dyn.eval(), x, y, 3)
+            logits_s, norms_s, _ = step(sta.eval(), x, y, 3, compiled)
+        assert rel(logits_s, logits_d) <= 1e-10 and rel(norms_s, norms_d) <= 1e-10
