@@ -9,9 +9,9 @@ from its mirror image): it sits at 50 %. A partial network can learn to drop the
 hurts. The script trains both, prints a results table and the learned θ (and mirror probability) per
 layer, and writes OUT_DIR/{partial,full}/ runs plus OUT_DIR/learned_equivariance.png and results.json.
 
-Time on a 2-core CPU (README): MNIST6-180 about 35 s with bf16 units (AMD EPYC with AVX512-BF16, bf16 by
-the precision policy), about 3 min without them (an AMD EPYC without AVX512, fp32); MNIST6-M 1.5 min with
-bf16 units, several times that without.
+Time on a 2-core CPU (README): MNIST6-180 about 35-45 s with bf16 units (AMD EPYC with AVX512-BF16 or an
+Intel Xeon with AMX, bf16 by the precision policy), about 3 min without them (an AMD EPYC without AVX512,
+fp32); MNIST6-M 1.5 min with bf16 units, several times that without.
 
 Default (bundled) configuration, a short CPU run; the deviations from the paper (method.md §7.2) are:
 SIREN kernels instead of MAGNet (MAGNet's initial kernels are nearly isotropic, so rotated copies are
