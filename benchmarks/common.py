@@ -61,6 +61,28 @@ def timed(fn, device: torch.device, reps: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def timed_results(fns, posts, device, reps: int, warmup: int = 1) -> tuple[list[float], list]:
+    """:func:`timed` of each of ``fns`` in turn, and each one's result through its ``posts`` entry.
+
+    On the GPU the results come from one more call of each, after all the timings: ``timed`` keeps none,
+    and a result held meanwhile would take memory from the calls timed after it. On a CPU the last timed
+    call's result is kept instead: through the interpreter (the tiny table) the Triton calls are what a
+    row costs, and calling each again would double it."""
+    if device.type == "cuda":
+        times = [timed(fn, device, reps, warmup) for fn in fns]
+        return times, [post(fn()) for fn, post in zip(fns, posts)]
+    times, results = [], []
+    for fn, post in zip(fns, posts):
+        last = [None]
+
+        def call(fn=fn, last=last):
+            last[0] = fn()
+
+        times.append(timed(call, device, reps, warmup))
+        results.append(post(last[0]))
+    return times, results
+
+
 def write_report(out, name: str, report: str, rows) -> None:
     """Print ``report`` and, if ``out`` is a folder path, write ``name``.md (the report) and ``name``.json (rows)."""
     from pathlib import Path

@@ -61,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from common import Deadline, Precision, emit, timed  # noqa: E402
+from common import Deadline, Precision, emit, timed_results  # noqa: E402
 from pgcnn_triton.kernels import _backend, dense_kernel, use_backend  # noqa: E402
 from pgcnn_triton.kernels import group_conv as gc  # noqa: E402
 from pgcnn_triton.kernels.group_conv import packed_kernel  # noqa: E402
@@ -315,28 +315,6 @@ def auto_verdict(row: dict) -> str:
         chosen = ms["triton" if picked == "triton" else "cudnn"]
         ok &= chosen <= min(ms.values()) * (1 + AUTO_NOISE)
     return "yes" if ok else "NO"
-
-
-def timed_results(fns, posts, device, reps: int, warmup: int = 1) -> tuple[list[float], list]:
-    """``common.timed`` of each of ``fns`` in turn, and each one's result through its ``posts`` entry.
-
-    On the GPU the results come from one more call of each, after all the timings: ``timed`` keeps none,
-    and a result held meanwhile would take memory from the calls timed after it. On a CPU the last timed
-    call's result is kept instead: through the interpreter (the tiny table) the Triton calls are what a
-    row costs, and calling each again would double it."""
-    if device.type == "cuda":
-        times = [timed(fn, device, reps, warmup) for fn in fns]
-        return times, [post(fn()) for fn, post in zip(fns, posts)]
-    times, results = [], []
-    for fn, post in zip(fns, posts):
-        last = [None]
-
-        def call(fn=fn, last=last):
-            last[0] = fn()
-
-        times.append(timed(call, device, reps, warmup))
-        results.append(post(last[0]))
-    return times, results
 
 
 def measure(device, shape: ConvShape, samples: int, prec: str, reps: int, warmup: int = 1) -> dict:

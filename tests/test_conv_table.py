@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import common  # noqa: E402
 import conv_table  # noqa: E402
 from common import Deadline  # noqa: E402
 from pgcnn_triton.kernels import num_disk_taps  # noqa: E402
@@ -140,14 +141,14 @@ def test_timed_results_keep_the_gpu_order_and_reuse_the_cpu_results(monkeypatch)
             return torch.tensor([float(len(calls))])
         return call
 
-    times, results = conv_table.timed_results([side("triton"), side("cudnn")], [lambda r: 10 * r, lambda r: -r],
+    times, results = common.timed_results([side("triton"), side("cudnn")], [lambda r: 10 * r, lambda r: -r],
                                               torch.device("cpu"), reps=2, warmup=1)
     assert calls == ["triton"] * 3 + ["cudnn"] * 3
     assert [r.item() for r in results] == [30.0, -6.0]  # each side's last timed call, through its post
     assert len(times) == 2 and all(t >= 0 for t in times)
     calls.clear()  # the GPU branch, with a stand-in for the CUDA-event timer
-    monkeypatch.setattr(conv_table, "timed", lambda fn, device, reps, warmup=1: [fn() for _ in range(warmup + reps)] and 1.0)
-    times, results = conv_table.timed_results([side("triton"), side("cudnn")], [lambda r: r, lambda r: r],
+    monkeypatch.setattr(common, "timed", lambda fn, device, reps, warmup=1: [fn() for _ in range(warmup + reps)] and 1.0)
+    times, results = common.timed_results([side("triton"), side("cudnn")], [lambda r: r, lambda r: r],
                                               torch.device("cuda"), reps=2, warmup=1)
     assert calls == ["triton"] * 3 + ["cudnn"] * 3 + ["triton", "cudnn"] and times == [1.0, 1.0]
     assert [r.item() for r in results] == [7.0, 8.0]
