@@ -21,7 +21,7 @@ from torch import nn
 
 from ..kernelnets import make_kernel_net
 from ..kernels import check_kernel_size, check_taps, conv_dtype, group_conv2d, kernel_bank, resolve_padding, taps_of
-from ..sampling import FullGroupSampler, PartialSampler, make_config
+from ..sampling import FullGroupSampler, PartialSampler, constructor_arguments, make_config
 from .kernel_norms import record_kernel
 
 
@@ -217,7 +217,7 @@ class LiftingConv(_KernelConv):
     def __init__(self, in_channels, out_channels, kernel_size=7, *, sampling=None, kernel_net="SIREN",
                  kernel_hidden=32, kernel_layers=3, omega0=10.0, learn_omega0=False, padding="same",
                  bias=True, taps="disk", **sampling_options):
-        config = make_config(sampling, sampling_options)
+        config = make_config(sampling, sampling_options, type(self).__name__, constructor_arguments(type(self)))
         super().__init__(in_channels, out_channels, kernel_size, config, kernel_net, kernel_hidden,
                          kernel_layers, omega0, learn_omega0, padding, bias, coordinate_dim=2, taps=taps)
         self.sampler = FullGroupSampler(config.replace(partial=False))
@@ -247,7 +247,7 @@ class GroupConv(_KernelConv):
     def __init__(self, in_channels, out_channels, kernel_size=7, *, sampling=None, kernel_net="SIREN",
                  kernel_hidden=32, kernel_layers=3, omega0=10.0, learn_omega0=False, padding="same",
                  bias=True, taps="disk", **sampling_options):
-        config = make_config(sampling, sampling_options)
+        config = make_config(sampling, sampling_options, type(self).__name__, constructor_arguments(type(self)))
         dim = 2 + config.group_obj.coordinate_dim(config.coordinate)
         super().__init__(in_channels, out_channels, kernel_size, config, kernel_net, kernel_hidden,
                          kernel_layers, omega0, learn_omega0, padding, bias, coordinate_dim=dim, taps=taps)
@@ -288,7 +288,7 @@ class PointwiseGroupConv(_KernelConv):
 
     def __init__(self, in_channels, out_channels, *, sampling=None, kernel_net="SIREN", kernel_hidden=16,
                  kernel_layers=3, omega0=10.0, learn_omega0=False, **sampling_options):
-        config = make_config(sampling, sampling_options)
+        config = make_config(sampling, sampling_options, type(self).__name__, constructor_arguments(type(self)))
         dim = config.group_obj.coordinate_dim(config.coordinate)
         super().__init__(in_channels, out_channels, 1, config, kernel_net, kernel_hidden, kernel_layers,
                          omega0, learn_omega0, 0, False, coordinate_dim=dim)
