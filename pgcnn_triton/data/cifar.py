@@ -55,9 +55,13 @@ def _unpickle(blob: bytes, path, spec) -> tuple[np.ndarray, np.ndarray]:
     try:
         # never pickle.loads: a batch file could name os.system; only arrays, containers and strings load
         entry = restricted_loads(blob, encoding="bytes")
-        data, labels = entry[b"data"], entry[spec["label_key"].encode()]
     except Exception as error:  # any decoding problem is a corrupt file
         raise DatasetCorruptError(spec["title"], path, f"cannot read a CIFAR batch: {error}", _how_to_get(spec)) from error
+    keys = (b"data", spec["label_key"].encode())
+    if not isinstance(entry, dict) or any(key not in entry for key in keys):
+        found = (f"a dict with keys {sorted(entry)}" if isinstance(entry, dict) else f"a {type(entry).__name__}")
+        raise DatasetFormatError(spec["title"], path, found, f"a dict with the keys {keys[0]!r} and {keys[1]!r}")
+    data, labels = entry[keys[0]], entry[keys[1]]
     images = check_images(data, path, spec["title"])
     return images, check_labels(labels, images.shape[0], spec["classes"], path, spec["title"])
 
@@ -70,8 +74,10 @@ EXPECTED_IMAGES = ("a uint8 array of shape (N, 3072) (each row: the 1024 red, th
 def _describe(array) -> str:
     if not isinstance(array, np.ndarray):
         return f"a {type(array).__name__}"
-    text = f"a {array.dtype} array of shape {array.shape}"
-    if array.size and (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+    text = f"{'an' if str(array.dtype)[0] in 'aeiou' else 'a'} {array.dtype} array of shape {array.shape}"
+    if array.size and np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        text += ", non-finite values (NaN or inf)"
+    elif array.size and (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         low, high = array.min(), array.max()
         text += f", values {low:g}..{high:g}" if np.issubdtype(array.dtype, np.floating) else f", values {low}..{high}"
     return text

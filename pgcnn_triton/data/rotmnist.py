@@ -37,7 +37,9 @@ def parse_amat(text: bytes | str, path) -> tuple[torch.Tensor, torch.Tensor]:
         raise DatasetCorruptError("RotMNIST", path, f"rows have {rows.shape[1]} values, expected 785", HOW_TO_GET)
     values, labels = rows[:, :784], rows[:, 784]
     if not np.isfinite(values).all() or values.min(initial=0.0) < 0 or values.max(initial=0.0) > 1:
-        raise DatasetFormatError("RotMNIST", path, f"pixel values {values.min():g}..{values.max():g}",
+        found = (f"pixel values {values.min():g}..{values.max():g}" if np.isfinite(values).all()
+                 else "non-finite pixel values (NaN or inf)")
+        raise DatasetFormatError("RotMNIST", path, found,
                                  "784 pixel values in [0, 1] then the label on each row",
                                  "Scale the pixels to [0, 1].")
     if not np.isfinite(labels).all() or (labels != np.round(labels)).any() or labels.min() < 0 or labels.max() > 9:

@@ -135,6 +135,9 @@ class _KernelConv(nn.Module):
         return self.kernel_net.output.weight.dtype
 
     def _check_input(self, x, rank):
+        if isinstance(x, torch.Tensor) and x.device.type == "meta":
+            raise ValueError(f"{type(self).__name__} got x on the meta device (a shape without data), which it "
+                             f"cannot compute on: pass a cpu or cuda tensor")
         check_features(x, rank, self.in_channels)
         check_dtype(x, self.dtype, type(self).__name__)
 

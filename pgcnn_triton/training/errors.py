@@ -25,6 +25,8 @@ class NonFiniteLossError(FloatingPointError):
         self.checkpoint, self.checkpoint_epoch = checkpoint, checkpoint_epoch
         if checkpoint is None:
             kept = "No checkpoint was written yet (no epoch ended with finite weights and validation loss)."
+            if split != "test":
+                kept += f" Run again {_HINTS[split]}."
         elif split == "test":
             kept = f"The checkpoints are kept ({checkpoint}, end of epoch {checkpoint_epoch}); {_HINTS[split]}."
         else:
@@ -40,16 +42,18 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class DivergenceError(NonFiniteLossError):
-    """Training diverged: a batch's training cross-entropy rose above ``bound`` (finite, but far beyond what
-    any sane classifier gives, see :data:`~pgcnn_triton.training.trainer.DIVERGENCE_FACTOR`). Reported,
-    kept and exited like a non-finite loss (exit status 2, the last good ``last.pt`` kept)."""
+    """Training diverged: a loss rose above ``bound`` (finite, but far beyond what any classifier that trains
+    gives, see :data:`~pgcnn_triton.training.trainer.DIVERGENCE_FACTOR`): a training batch's cross-entropy
+    (``split="training"``) or the validation loss after an epoch (``"validation"``). Reported, kept and exited
+    like a non-finite loss (exit status 2, the last good ``last.pt`` kept)."""
 
     def __init__(self, value: float, bound: float, epoch: int, batch: int | None, checkpoint: str | None,
-                 checkpoint_epoch: int | None):
-        super().__init__(value, epoch, batch, checkpoint, checkpoint_epoch)
+                 checkpoint_epoch: int | None, split: str = "training"):
+        super().__init__(value, epoch, batch, checkpoint, checkpoint_epoch, split)
         self.bound = bound
-        head = (f"training diverged at epoch {epoch}, batch {batch}: the training loss {value:.4g} exceeds "
-                f"{bound:.4g} (1000 x ln(classes), the divergence bound): training stopped.")
+        where = f"epoch {epoch}" + (f", batch {batch}" if batch is not None else "")
+        head = (f"training diverged at {where}: the {split} loss {value:.4g} exceeds {bound:.4g} (1000 x "
+                f"ln(classes), the divergence bound): training stopped.")
         if checkpoint is None:
             kept = "No checkpoint was written yet; run again with a lower --lr (or --gradient-clip)."
         else:

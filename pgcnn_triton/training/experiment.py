@@ -44,7 +44,13 @@ def load_data(args: argparse.Namespace, dist: DistContext) -> DataSplits:
 def model_from_args(args: argparse.Namespace, data: DataSplits) -> tuple[dict, torch.nn.Module]:
     """``(model_spec, model)``: the model the flags train on ``data`` (what ``pgcnn train`` builds)."""
     spec = model_spec_from_args(args, data.in_channels, data.num_classes, data.image_size)
-    return spec, build_model(spec)
+    model = build_model(spec)
+    need = model.min_input_size() if hasattr(model, "min_input_size") else None
+    if need is not None and data.image_size is not None and need > data.image_size:
+        raise ValueError(f"the model these flags build needs images of at least {need}x{need} pixels "
+                         f"({model.describe_stages()}), but --dataset {args.dataset} has {data.image_size}x"
+                         f"{data.image_size}: pass a smaller --kernel-size")
+    return spec, model
 
 
 def train_from_args(args: argparse.Namespace, dist: DistContext | None = None, verbose: bool = True) -> dict:
@@ -230,6 +236,10 @@ def model_of_checkpoint(state: dict, path: str | Path) -> torch.nn.Module:
         raise ValueError(f"the model description (model_spec) in {path} cannot be built ({_first_line(error)}); "
                          "the file was edited or written by another version: use the run's other checkpoint, or "
                          "train again") from None
+    if not isinstance(state.get("model"), dict):
+        raise ValueError(f"{path} holds no model weights (its 'model' entry is "
+                         f"{'missing' if 'model' not in state else type(state['model']).__name__}): it is not a "
+                         "checkpoint of pgcnn_triton training, or was edited; use the run's other checkpoint")
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, ValueError, KeyError, TypeError) as error:

@@ -12,8 +12,8 @@ Run directory layout (written by rank 0):
 
 Divergence stops a run in every precision (fp32 and bf16 autocast alike), with exit status 2 from the CLI
 and the last good ``last.pt`` kept: a non-finite training loss (:class:`~.errors.NonFiniteLossError`), a
-non-finite validation loss or weight / buffer after an epoch, or a training batch whose cross-entropy
-exceeds :data:`DIVERGENCE_FACTOR` × ln(classes) (:class:`~.errors.DivergenceError`). bf16 rarely overflows
+non-finite validation loss or weight / buffer after an epoch, or a training batch's cross-entropy or an
+epoch's validation loss above :data:`DIVERGENCE_FACTOR` × ln(classes) (:class:`~.errors.DivergenceError`). bf16 rarely overflows
 to inf, so a diverging bf16 run shows as ever larger finite losses: the bound catches it.
 """
 
@@ -145,6 +145,7 @@ class Trainer:
         self.epochs_since_best = 0
         self.history: list[dict] = []
         self.stopped = None
+        self.loss_bound: float | None = None  # the divergence bound, known once a batch gave the class count
 
     # -- small helpers ------------------------------------------------------------------------------
     def _autocast(self):
@@ -187,7 +188,7 @@ class Trainer:
             reg = torch.stack(reg).sum() if reg else torch.zeros((), device=self.device)
             loss = ce + reg
             value, ce_value = float(loss.detach()), float(ce.detach())
-            bound = DIVERGENCE_FACTOR * math.log(max(logits.shape[-1], 2))
+            bound = self.loss_bound = DIVERGENCE_FACTOR * math.log(max(logits.shape[-1], 2))
             if self.dist.any(not math.isfinite(value) or ce_value > bound):  # one collective: every rank stops
                 if not math.isfinite(value):
                     raise NonFiniteLossError(value, epoch, b + 1, *self._last_good())
@@ -272,9 +273,12 @@ class Trainer:
             raise CheckpointWriteError(path, reason, previous, getattr(error, "errno", None), then) from error
 
     def _check_finite(self, epoch: int, val_loss: float) -> None:
-        """Refuse to keep an epoch whose validation loss or weights are NaN / infinite."""
+        """Refuse to keep an epoch whose validation loss or weights are NaN / infinite, or whose validation
+        loss is above the divergence bound."""
         if not math.isfinite(val_loss):
             raise NonFiniteLossError(val_loss, epoch, None, *self._last_good(), split="validation")
+        if self.loss_bound is not None and val_loss > self.loss_bound:
+            raise DivergenceError(val_loss, self.loss_bound, epoch, None, *self._last_good(), split="validation")
         # one host sync per epoch, outside the forward path; buffers too (BN statistics go into best.pt)
         tensors = [t for t in self.model.state_dict().values() if t.is_floating_point()]
         bad = torch.stack([~torch.isfinite(t.detach()).all() for t in tensors]).any() if tensors else False
@@ -309,7 +313,9 @@ class Trainer:
             remove_stale_temps(self.out_dir)
         state = load_checkpoint(path)
         if state.get("format") != CHECKPOINT_FORMAT or "optimizer" not in state:
-            raise ValueError(f"{path} is not a training checkpoint written by pgcnn_triton (last.pt)")
+            raise ValueError(f"{path} is not a training checkpoint written by pgcnn_triton: --resume needs a last.pt "
+                             "(weights, optimizer and schedule); a best.pt holds the weights only (pgcnn eval "
+                             "reads it)")
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as error:

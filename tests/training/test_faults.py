@@ -73,14 +73,17 @@ def poison(path: Path, key: str = "model", value=float("nan")) -> str:
 
 
 # -- own data: validated, never cast ------------------------------------------------------------------
-def cifar_folder(tmp_path, data=None, labels=None):
+def cifar_folder(tmp_path, **changes):
     folder = write_cifar10(tmp_path / "data", extract=True)
-    if data is not None or labels is not None:
+    data, labels = changes.get("data"), changes.get("labels")
+    if changes:
         entry = pickle.loads((folder / "data_batch_1").read_bytes())
         if data is not None:
             entry[b"data"] = data
         if labels is not None:
             entry[b"labels"] = labels
+        if "labels" in changes and labels is None:
+            del entry[b"labels"]
         (folder / "data_batch_1").write_bytes(pickle.dumps(entry))
     return folder / "data_batch_1"
 
@@ -95,6 +98,7 @@ BAD_DATA = {
     "label -1": (dict(labels=[0, -1, 2, 3]), ("label -1", "0..9")),
     "label count": (dict(labels=[0, 1, 2]), ("3 labels for 4 images",)),
     "float labels": (dict(labels=[0.0, 1.5, 2.0, 3.0]), ("non-integer label", "integer labels")),
+    "no labels": (dict(labels=None), ("b'labels'",)),
 }
 
 
@@ -174,9 +178,8 @@ def test_resume_refuses_nan_optimizer_state_and_changes_nothing(finished, tmp_pa
 
 
 def test_a_non_finite_buffer_stops_the_run_before_best_pt(tmp_path):
-    from tests.training.tiny import tiny_config, tiny_data, tiny_spec
-
     from pgcnn_triton.training import NonFiniteLossError, Trainer, build_model
+    from tests.training.tiny import tiny_config, tiny_data, tiny_spec
 
     trainer = Trainer(build_model(tiny_spec()), tiny_data(), tiny_config(), tmp_path / "run")
     params = dict(trainer.model.named_parameters())
@@ -198,6 +201,14 @@ def test_divergence_stops_with_exit_2_naming_lr_and_keeps_the_good_checkpoint(tm
     err = one_line_error(capsys)
     assert "diverged" in err and "--lr" in err and str(run / "last.pt") in err and "epoch 1" in err, err
     assert snapshot(run) == before  # the good epoch-1 checkpoints, metrics and summary are untouched
+
+
+def test_a_first_epoch_that_blows_up_names_lr(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train(run, "--epochs", "1", "--lr", "1e30") == 2
+    err = one_line_error(capsys)
+    assert "--lr" in err and "No checkpoint was written" in err, err
+    assert not (run / "last.pt").exists() and not (run / "best.pt").exists()
 
 
 # -- dead ends have a way out the messages name --------------------------------------------------------
@@ -254,6 +265,7 @@ def test_a_plain_run_removes_temp_files_a_killed_write_left(tmp_path):
     (["--warmup-epochs", "10", "--epochs", "1"], "--warmup-epochs"),
     (["--no-partial", "--lr-probs", "0.5"], "--lr-probs"),
     (["--lr", "1e38"], "--lr"),
+    (["--kernel-size", "31"], "--kernel-size"),  # larger than the 28x28 digits allow
 ])
 def test_contradicting_or_impossible_flags_are_one_line_errors(tmp_path, capsys, flags, named):
     out = tmp_path / "run"
@@ -310,3 +322,5 @@ def test_a_meta_device_input_is_named():
                                     kernel_hidden=4, in_channels=1, num_classes=2)
     with pytest.raises(ValueError, match="PartialGCNN got x on the meta device"):
         model(torch.zeros(1, 1, 28, 28, device="meta"))
+    with pytest.raises(ValueError, match="LiftingConv got x on the meta device"):
+        LiftingConv(1, 2, 3, num_elements=2)(torch.zeros(1, 1, 8, 8, device="meta"))
