@@ -116,7 +116,7 @@ def _train_in(args, dist, verbose, config, flags, out_dir, resume, owner) -> dic
         if not resume.is_file() and resume.name == LAST and found:
             raise FileNotFoundError(
                 f"--resume: {resume.parent} holds {', '.join(found)} but no {LAST} (the run stopped before its first "
-                f"full checkpoint was written), so there is nothing to continue: start it again with --overwrite "
+                f"full checkpoint, or {LAST} was removed), so there is nothing to continue: start it again with --overwrite "
                 f"instead of --resume (pgcnn eval {resume.parent} still reads its best.pt until then)"
                 if BEST in found else
                 f"--resume: {resume.parent} holds {', '.join(found)} but no {LAST}, so there is nothing to continue: "

@@ -30,8 +30,8 @@ def existing_run_message(path: Path, found: list[str]) -> str:
     if "last.pt" in found:
         return (f"--out-dir {path} already holds a run ({', '.join(found)}): pass --resume to continue it, "
                 f"--overwrite to replace it, or choose another --out-dir")
-    return (f"--out-dir {path} holds {', '.join(found)} but no last.pt (a run stopped before its first full "
-            f"checkpoint was written), so it cannot be continued: pass --overwrite to start it again (replacing "
+    return (f"--out-dir {path} holds {', '.join(found)} but no last.pt (the run stopped before its first full "
+            f"checkpoint, or last.pt was removed), so it cannot be continued: pass --overwrite to start it again (replacing "
             f"{', '.join(found)}), or choose another --out-dir")
 
 

@@ -153,7 +153,7 @@ def test_nan_weights_are_refused_by_eval_and_export_naming_file_and_tensor(finis
     assert not program.exists() and snapshot(run) == before
 
 
-def test_load_trained_refuses_inf_weights(finished, tmp_path):
+def test_load_trained_refuses_inf_weights_and_nan_theta_naming_the_file(finished, tmp_path):
     from pgcnn_triton.deploy import load_trained
 
     run = copy_of(finished, tmp_path)
@@ -161,6 +161,13 @@ def test_load_trained_refuses_inf_weights(finished, tmp_path):
     with pytest.raises(ValueError) as info:
         load_trained(run)
     assert "\n" not in str(info.value) and name in str(info.value) and str(run / "best.pt") in str(info.value)
+    state = torch.load(finished / "best.pt", weights_only=True)
+    theta = next(k for k in state["model"] if k.endswith("probs"))
+    state["model"][theta].fill_(float("nan"))
+    save_atomic(state, run / "best.pt")
+    with pytest.raises(ValueError) as info:
+        load_trained(run / "best.pt")
+    assert theta in str(info.value) and str(run / "best.pt") in str(info.value) and "last.pt" in str(info.value)
 
 
 def test_resume_refuses_nan_optimizer_state_and_changes_nothing(finished, tmp_path, capsys):
