@@ -112,7 +112,7 @@ def _train_in(args, dist, verbose, config, flags, out_dir, resume, owner) -> dic
     """Data, model, trainer, resume, fit: into the run directory ``owner`` holds."""
     changes = {}
     if resume is not None:
-        found = existing_run_files(resume.parent) if resume.parent.is_dir() else []
+        found = existing_run_files(resume.parent) if resume.parent.is_dir() and owner.resume else []
         if not resume.is_file() and resume.name == LAST and found:
             raise FileNotFoundError(
                 f"--resume: {resume.parent} holds {', '.join(found)} but no {LAST} (the run stopped before its first "
@@ -121,6 +121,9 @@ def _train_in(args, dist, verbose, config, flags, out_dir, resume, owner) -> dic
                 if BEST in found else
                 f"--resume: {resume.parent} holds {', '.join(found)} but no {LAST}, so there is nothing to continue: "
                 f"start it again with --overwrite instead of --resume")
+        if not resume.is_file() and args.resume != "last":
+            raise FileNotFoundError(f"--resume {args.resume}: no such file; check the path (--resume takes a run's "
+                                    f"{LAST}, or alone: {out_dir / LAST})")
         if not resume.is_file():
             hint = "train once without --resume first"
             if not args.out_dir:
