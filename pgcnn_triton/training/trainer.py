@@ -187,7 +187,7 @@ class Trainer:
                                monotonic_penalty(self.model, cfg.monotonic_decay)) if t is not None]
             reg = torch.stack(reg).sum() if reg else torch.zeros((), device=self.device)
             loss = ce + reg
-            value, ce_value = float(loss.detach()), float(ce.detach())
+            value, ce_value = torch.stack([loss.detach().float(), ce.detach().float()]).tolist()  # one host sync
             bound = self.loss_bound = DIVERGENCE_FACTOR * math.log(max(logits.shape[-1], 2))
             if self.dist.any(not math.isfinite(value) or ce_value > bound):  # one collective: every rank stops
                 if not math.isfinite(value):
