@@ -377,7 +377,7 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def plan(shapes: list[ConvShape], tf32: bool = True, which: str = "all") -> list[tuple[ConvShape, str, str]]:
-    """Measurement order (a lease can end at any row): the issue's targets first — bf16 at S = 1, then
+    """Measurement order (a run under --budget can end at any row): the issue's targets first — bf16 at S = 1, then
     S = B, then TF32 at S = 1 (its TF32 target) — then the other shapes in bf16, S = 1 then S = B.
     Without targets (the tiny shapes) the first shape stands in for them. ``which``: ``"all"``,
     ``"targets"`` (the target rows only: ``--parts targets``) or ``"rest"`` (the others: ``--parts table-rest``)."""
@@ -406,7 +406,7 @@ def run(device, deadline: Deadline, sink=None, tiny: bool = False, reps: int | N
             continue
         try:
             row = measure(device, shape, shape.batch if s == "B" else 1, prec, reps, warmup)
-        except Exception as exc:  # one failing shape must not cost the rest of the lease
+        except Exception as exc:  # one failing shape must not cost the rest of the run
             row = {"model": shape.model, "layers": ",".join(shape.layers), "shape": shape.label(), "S": s,
                    "precision": prec, "target": is_target(shape), "note": f"FAILED {exc!r}"[:300]}
         emit(row, sink)

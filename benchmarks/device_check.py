@@ -1,9 +1,9 @@
-"""One GPU check for a short lease: kernels against their references, then the end-to-end rows.
+"""One GPU check within a wall-clock limit (--budget): kernels against their references, then the end-to-end rows.
 
     bash benchmarks/device_check.sh                  # on the H200 (budget 400 s: --budget)
     bash benchmarks/device_check.sh --tiny           # CPU: tiny shapes through the Triton interpreter (CI)
 
-Parts run in the order of ``--parts`` (default: most decisive first, so a lease cut short keeps what
+Parts run in the order of ``--parts`` (default: most decisive first, so a run cut short keeps what
 matters), each printed (``ROW {...}``) as soon as it is measured and appended to ``results.jsonl`` in
 ``--out``, so a run cut short still reports what it did; rows are skipped when the ``--budget``
 (seconds) runs low, and on the GPU each part stops early enough to leave the later parts of the same
@@ -32,7 +32,7 @@ call their minimum (``RESERVE_S``):
 The commands for the next H200 session (which parts in which call, budgets) are in BENCHMARKS.md.
 Tables are printed last and written to ``--out`` (device_check.md / .json). On the GPU the script
 sets ``PGCNN_AUTOTUNE=quick`` unless it is set (3–4 tile configs per dtype: compiling the full set for
-every dtype costs minutes of a lease).
+every dtype costs minutes).
 """
 
 from __future__ import annotations
@@ -337,7 +337,7 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
 
     batches = (2, 2) if tiny else (64, 256)
-    # resolved before any part runs, so a misspelt row fails at once, not after minutes of a lease
+    # resolved before any part runs, so a misspelt row fails at once, not after minutes of measuring
     profile_names = (args.profile_rows or (TINY_PROFILE_ROWS if tiny else PROFILE_ROWS)).split(",")
     profile_known = models.tiny_specs(*batches) if tiny else models.gpu_specs(("ckresnet", "gcnn"), *batches)
     profile_specs = models.select(profile_known, profile_names) if "profile" in order else []
