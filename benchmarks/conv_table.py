@@ -69,8 +69,8 @@ from pgcnn_triton.kernels.group_conv import packed_kernel  # noqa: E402
 PRESET = "cifar10-se2-partial"
 MODELS = ("ckresnet", "gcnn")
 PASSES = ("fwd", "dgrad", "wgrad")
-PEAK_TFLOPS = {"bf16": 790.0, "tf32": 400.0, "fp32": 60.0}  # kernels.md §1.1 ceilings for the H200
-TOL = {"bf16": 2e-2, "tf32": 5e-3, "fp32": 1e-5}  # Triton vs cuDNN, relative norm (kernels.md §9)
+PEAK_TFLOPS = {"bf16": 790.0, "tf32": 400.0, "fp32": 60.0}  # docs/kernels.md#roofline ceilings for the H200
+TOL = {"bf16": 2e-2, "tf32": 5e-3, "fp32": 1e-5}  # Triton vs cuDNN, relative norm (docs/kernels.md#how-the-kernels-are-tested)
 AUTO_NOISE = 0.05  # auto may pick a path up to 5 % slower than the table's faster one (timing noise)
 # what the tiny (CPU) table derives its shapes from: the tiny model of benchmarks/models.py, batch 2
 TINY_MODEL = dict(hidden=4, kernel_size=3, kernel_hidden=6, num_elements=4)

@@ -19,7 +19,7 @@ call their minimum (``RESERVE_S``):
    GCNN training step and frozen inference, torch vs Triton backend, bf16 / TF32 (and the fp32
    baselines), eager vs compiled;
 4. ``correctness`` (relative-norm error against a float64 reference on the same device; tolerances of
-   kernels.md §9: fp32 1e-5, TF32 5e-3, bf16 2e-2): group conv forward / input gradient / bank
+   docs/kernels.md#how-the-kernels-are-tested: fp32 1e-5, TF32 5e-3, bf16 2e-2): group conv forward / input gradient / bank
    gradient (shared and per-sample banks, fused max pooling), kernel bank forward/backward, pooling;
 5. ``table-rest``: the kernel table's other shapes (the GCNN's, lifting convs, 1×1 shortcuts), bf16,
    S = 1 then S = B (``table`` = ``targets,table-rest``);
@@ -59,7 +59,7 @@ from pgcnn_triton.kernels import (  # noqa: E402
     kernel_bank,
 )
 
-PEAK_TFLOPS = {"bf16": 790.0, "tf32": 400.0, "fp32": 60.0}  # kernels.md §1.1 ceilings for the H200
+PEAK_TFLOPS = {"bf16": 790.0, "tf32": 400.0, "fp32": 60.0}  # docs/kernels.md#roofline ceilings for the H200
 TOL = {"fp32": 1e-5, "tf32": 5e-3, "bf16": 2e-2}
 # (B, C, N, k, H): the kernel benchmark shapes (C_in = C_out = C, G = N, H = W, 'same')
 GPU_SHAPES = [(64, 64, 8, 7, 32), (64, 32, 8, 7, 32), (64, 64, 8, 5, 32), (64, 10, 8, 7, 28)]

@@ -12,7 +12,7 @@ import torch
 # forward / input-gradient kernel (M = pixels, N = bank rows or input channels, K = reduction) and the
 # bank-gradient kernel (R = bank rows, C = bank columns, P = pixels, the reduction).
 #
-# The original family (the Hopper matmul tutorial's, kernels.md §2.3), offered in "full" mode:
+# The original family (the Hopper matmul tutorial's, docs/kernels.md#tiles), offered in "full" mode:
 _GPU_CONFIGS = [
     (128, 128, 64, 8, 3), (128, 64, 64, 4, 4), (64, 128, 64, 4, 4), (128, 256, 64, 8, 3),
     (256, 128, 64, 8, 3), (64, 64, 64, 4, 4), (128, 128, 32, 8, 4), (64, 64, 32, 4, 4),
