@@ -1,9 +1,9 @@
-"""One GPU check for a short lease: kernels against their references, then the end-to-end rows.
+"""One GPU check within a wall-clock limit (--budget): kernels against their references, then the end-to-end rows.
 
     bash benchmarks/device_check.sh                  # on the H200 (budget 400 s: --budget)
     bash benchmarks/device_check.sh --tiny           # CPU: tiny shapes through the Triton interpreter (CI)
 
-Parts run in the order of ``--parts`` (default: most decisive first, so a lease cut short keeps what
+Parts run in the order of ``--parts`` (default: most decisive first, so a run cut short keeps what
 matters), each printed (``ROW {...}``) as soon as it is measured and appended to ``results.jsonl`` in
 ``--out``, so a run cut short still reports what it did; rows are skipped when the ``--budget``
 (seconds) runs low, and on the GPU each part stops early enough to leave the later parts of the same
@@ -19,7 +19,7 @@ call their minimum (``RESERVE_S``):
    GCNN training step and frozen inference, torch vs Triton backend, bf16 / TF32 (and the fp32
    baselines), eager vs compiled;
 4. ``correctness`` (relative-norm error against a float64 reference on the same device; tolerances of
-   kernels.md §9: fp32 1e-5, TF32 5e-3, bf16 2e-2): group conv forward / input gradient / bank
+   docs/kernels.md#how-the-kernels-are-tested: fp32 1e-5, TF32 5e-3, bf16 2e-2): group conv forward / input gradient / bank
    gradient (shared and per-sample banks, fused max pooling), kernel bank forward/backward, pooling;
 5. ``table-rest``: the kernel table's other shapes (the GCNN's, lifting convs, 1×1 shortcuts), bf16,
    S = 1 then S = B (``table`` = ``targets,table-rest``);
@@ -32,7 +32,7 @@ call their minimum (``RESERVE_S``):
 The commands for the next H200 session (which parts in which call, budgets) are in BENCHMARKS.md.
 Tables are printed last and written to ``--out`` (device_check.md / .json). On the GPU the script
 sets ``PGCNN_AUTOTUNE=quick`` unless it is set (3–4 tile configs per dtype: compiling the full set for
-every dtype costs minutes of a lease).
+every dtype costs minutes).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from pgcnn_triton.kernels import (  # noqa: E402
     kernel_bank,
 )
 
-PEAK_TFLOPS = {"bf16": 790.0, "tf32": 400.0, "fp32": 60.0}  # kernels.md §1.1 ceilings for the H200
+PEAK_TFLOPS = {"bf16": 790.0, "tf32": 400.0, "fp32": 60.0}  # docs/kernels.md#roofline ceilings for the H200
 TOL = {"fp32": 1e-5, "tf32": 5e-3, "bf16": 2e-2}
 # (B, C, N, k, H): the kernel benchmark shapes (C_in = C_out = C, G = N, H = W, 'same')
 GPU_SHAPES = [(64, 64, 8, 7, 32), (64, 32, 8, 7, 32), (64, 64, 8, 5, 32), (64, 10, 8, 7, 28)]
@@ -337,7 +337,7 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
 
     batches = (2, 2) if tiny else (64, 256)
-    # resolved before any part runs, so a misspelt row fails at once, not after minutes of a lease
+    # resolved before any part runs, so a misspelt row fails at once, not after minutes of measuring
     profile_names = (args.profile_rows or (TINY_PROFILE_ROWS if tiny else PROFILE_ROWS)).split(",")
     profile_known = models.tiny_specs(*batches) if tiny else models.gpu_specs(("ckresnet", "gcnn"), *batches)
     profile_specs = models.select(profile_known, profile_names) if "profile" in order else []

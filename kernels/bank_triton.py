@@ -323,7 +323,7 @@ def bank_backward(
 
 
 # ---------------------------------------------------------------------------------------------
-# sm_90 compile check (CI compiles every case without a GPU, see docs/kernels.md §4.1)
+# sm_90 compile check (CI compiles every case without a GPU, see docs/kernels.md#compiling-without-a-gpu)
 
 _TL_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16", torch.float64: "fp64"}
 

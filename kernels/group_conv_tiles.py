@@ -12,12 +12,12 @@ import torch
 # forward / input-gradient kernel (M = pixels, N = bank rows or input channels, K = reduction) and the
 # bank-gradient kernel (R = bank rows, C = bank columns, P = pixels, the reduction).
 #
-# The original family (the Hopper matmul tutorial's, kernels.md §2.3), offered in "full" mode:
+# The original family (the Hopper matmul tutorial's, docs/kernels.md#tiles), offered in "full" mode:
 _GPU_CONFIGS = [
     (128, 128, 64, 8, 3), (128, 64, 64, 4, 4), (64, 128, 64, 4, 4), (128, 256, 64, 8, 3),
     (256, 128, 64, 8, 3), (64, 64, 64, 4, 4), (128, 128, 32, 8, 4), (64, 64, 32, 4, 4),
 ]
-# The short per-dtype sets ("quick" mode, what a short device session tunes over; issue 13): wgmma-sized
+# The short per-dtype sets ("quick" mode, for a short benchmark run; issue 13): wgmma-sized
 # tiles (BLOCK_M 128, BLOCK_N 128–256, 8 warps, 3–4 stages; BLOCK_K 64 for 2-byte types, 32 for 4-byte
 # ones, whose 64-deep stages do not fit shared memory at 3 stages of 128×256) plus one small tile for
 # the small problems (the lifting conv's 3 input channels, the final conv's 2×2 output).
@@ -49,7 +49,7 @@ def fits_sm90(tile: tuple, element_bytes: int) -> bool:
 def autotune_configs(dtype: torch.dtype = torch.bfloat16) -> list[tuple]:
     """The tile configurations the autotuner tries for operands of ``dtype``, as ``PGCNN_AUTOTUNE`` says:
 
-    * ``quick``: the short per-dtype set (3–4 configurations, so tuning fits a short device window);
+    * ``quick``: the short per-dtype set (3–4 configurations, so tuning takes seconds, not minutes);
     * ``full`` (default): that set, the extra Hopper tiles and the original eight, less any whose
       operand buffers do not fit sm_90 shared memory at this element size (e.g. 128×256×64 at
       3 stages in fp32: 288 KB).

@@ -1,6 +1,6 @@
 """Tap-sparse implicit-GEMM group convolution in Triton: forward, input gradient, bank gradient.
 
-GEMM view of the forward (kernels.md §5.3): M = output pixels, N = bank rows (``o·N + n``),
+GEMM view of the forward (docs/kernels.md#group-convolution-kernel): M = output pixels, N = bank rows (``o·N + n``),
 K = in-disk taps × input channels (``c·G + g``). One flat K loop walks (tap, channel block); the tap's
 (dy, dx) comes from a per-tap scalar table, so the 20 of 49 taps outside the disk at k = 7 cost
 nothing. Padding is the zero fill of masked loads. A program's M tile lies inside one image when

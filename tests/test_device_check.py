@@ -48,7 +48,7 @@ def test_device_check_script_runs_on_cpu(tmp_path):
     assert [(r["sweep"], r["N"], r["theta"]) for r in result["scaling"]] == \
         [("N", n, 1.0) for n in scaling.TINY_N_VALUES] + [("theta", 8, t) for t in scaling.TINY_THETAS]
     assert all(r["ms"] > 0 and r["backend"] == "triton" for r in result["scaling"])
-    # rows were streamed as they were measured (a run cut short by its lease keeps them)
+    # rows were streamed as they were measured (a run cut short by its time limit keeps them)
     streamed = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert len(streamed) == len(result["correctness"]) + len(result["models"]) + len(result["scaling"]) \
         + len(result["conv"]) + len(result["memory"])
