@@ -324,6 +324,8 @@ def run(backend: str | None, device: torch.device, key, candidates: dict, precis
 
     if which == "auto":
         which = _auto_choice(the_key(), candidates, precision, auto)
+    elif which == "triton" and by_auto and _TORCH_ONLY and the_key() in _TORCH_ONLY:  # the interpreter's auto
+        which = "torch"
     cuda = device.type == "cuda"
     if which == "triton" and cuda and the_key() not in _WARM and torch.cuda.is_current_stream_capturing():
         if not by_auto:
