@@ -13,6 +13,15 @@ every sample has its own bank (S = B: grid axis 2 is the sample), so the bank is
 * :func:`conv_bank_grad` — per tap a GEMM ``grad_y[rows, pixels] · x[pixels, cols]``; every program
   owns one output tile and loops over its pixel range, and split-K partial sums go to separate buffers
   added by ``torch.sum`` in a fixed order: deterministic, no atomics.
+
+Reproducibility: a launch's result depends only on its inputs and its tile (``BLOCK_K`` / ``BLOCK_P`` fix
+the summation order) and split. The split is a function of the shape; the tile is autotuned once per
+process (timings differ between processes) unless the reproducible mode pins it
+(:func:`._launch.deterministic`, :func:`.group_conv_tiles.pinned_tile`).
+
+Grid limits: per-sample banks put the samples on grid axis z (and the bank gradient samples × taps ×
+split), which CUDA caps at 65,535 programs: the launchers fold larger batches into several launches
+(:func:`._launch.fold`), all through :func:`._launch.launch` (device guard, grid check).
 """
 
 from __future__ import annotations
