@@ -52,8 +52,8 @@ def test_reproducible_mode_launches_the_pinned_tile(gpu_launches, monkeypatch, s
     else:
         monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: True)
     conv_all(3, True, dtype)
-    bm, bn, bk, warps, stages = gct.pinned_tile(dtype)
     assert tuned == []  # no autotuning: the summation order is the same in every process
+    bm, bn, bk, warps, stages = gct.pinned_tile(dtype)
     assert [name for name, _ in launches] == ["conv", "conv", "wgrad"]
     for name, meta in launches:
         blocks = (meta["BLOCK_M"], meta["BLOCK_N"], meta["BLOCK_K"]) if name == "conv" else \
