@@ -80,7 +80,19 @@ def offered_configs() -> dict[int, list[tuple]]:
             os.environ["PGCNN_AUTOTUNE"] = saved
 
 
+# The reproducible mode's tile per element size (``_launch.deterministic()``): one of each size's
+# autotune set, so the sm_90 compile test covers it, sized for the CKResNet's layers.
+_PINNED_BY_SIZE = {2: (128, 128, 64, 8, 4), 4: (128, 128, 32, 8, 3), 8: (64, 64, 32, 4, 4)}
+
+
+def pinned_tile(dtype: torch.dtype) -> tuple:
+    """The ``(BLOCK_M, BLOCK_N, BLOCK_K, warps, stages)`` tile the reproducible mode launches for operands
+    of ``dtype`` instead of autotuning (the same for every shape and process)."""
+    return _PINNED_BY_SIZE[torch.empty(0, dtype=dtype).element_size()]
+
+
 _FORCED_TILE: list = [None]
+_FORCED_SPLIT: list = [None]
 
 
 @contextmanager
@@ -93,3 +105,17 @@ def forced_tile(tile: tuple):
         yield
     finally:
         _FORCED_TILE[0] = None
+
+
+@contextmanager
+def forced_split(split: int):
+    """Split every bank-gradient reduction over pixels into ``split`` fixed-order partial sums (the GPU picks
+    its split from the shape; the interpreter and :func:`forced_tile` use 1): how tests and the device
+    check reach the split-K path on any device."""
+    if isinstance(split, bool) or not isinstance(split, int) or split < 1:
+        raise ValueError(f"forced_split: split must be a positive int, got {split!r}")
+    _FORCED_SPLIT[0] = split
+    try:
+        yield
+    finally:
+        _FORCED_SPLIT[0] = None

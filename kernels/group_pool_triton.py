@@ -16,14 +16,13 @@ Design notes:
 """
 
 import inspect
-from contextlib import nullcontext
 
 import torch
 import triton
 import triton.language as tl
 
 from ._backend import interpreting
-from ._launch import check_dtype, next_pow2, upcast_loads
+from ._launch import check_dtype, launch, next_pow2, upcast_loads
 
 _NO_INDEX = tl.constexpr(2**31 - 1)  # index sentinel: larger than any valid index, so tl.min ignores it
 # Elements per loop trip on the GPU (4 warps): 4 positions per thread per g in the group kernels,
@@ -229,11 +228,8 @@ def _check(x: torch.Tensor, argument: str = "x") -> None:
 
 
 def _launch(kernel, n_programs: int, device: torch.device, *args, **meta) -> None:
-    if n_programs == 0:  # empty output: nothing to do (a zero-size grid is an error on some backends)
-        return
-    # Triton launches on the current CUDA device: make it the tensors' device.
-    with torch.cuda.device(device) if device.type == "cuda" else nullcontext():
-        kernel[(n_programs,)](*args, num_warps=_GPU_WARPS, **meta)
+    # an empty output launches nothing (a zero-size grid is an error on some backends)
+    launch(kernel, (n_programs,), device, *args, num_warps=_GPU_WARPS, **meta)
 
 
 def group_max_forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
