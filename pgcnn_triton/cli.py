@@ -91,10 +91,14 @@ def _run(args: argparse.Namespace, argv) -> None:
     from .training import evaluate_checkpoint, plot_runs, train_from_args
 
     if args.command == "train":
+        from .training.args import check_flag_combinations
+
+        typed = {name for name, value in vars(args).items() if value is not None}  # before any filling in
         if not args.paper:
             filled = apply_bundled_run(args)
             if filled and os.environ.get("RANK", "0") == "0":  # under torchrun: rank 0 says it once
                 print(describe_bundled_run(args.dataset, filled), flush=True)
+        check_flag_combinations(args, typed)
         train_from_args(args)
     elif args.command == "reproduce":
         words = sys.argv[1:] if argv is None else list(argv)

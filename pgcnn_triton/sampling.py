@@ -43,7 +43,7 @@ where its element was kept (quirk Q7, as official).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import nn
@@ -146,8 +146,34 @@ class SamplingConfig:
         return replace(self, **changes)
 
 
-def make_config(sampling: SamplingConfig | None, options: dict) -> SamplingConfig:
-    """A layer's or model's config: ``sampling`` (or the defaults) with keyword ``options`` applied."""
+def unexpected_keywords(names, valid, owner: str) -> None:
+    """``TypeError`` naming ``owner`` (the entry point the user called) and the first of ``names`` not in
+    ``valid``, with the closest valid name; nothing if all are valid."""
+    import difflib
+
+    for name in names:
+        if name not in valid:
+            close = difflib.get_close_matches(str(name), sorted(valid), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"{owner} got an unexpected keyword argument {name!r}{hint}")
+
+
+def constructor_arguments(cls) -> tuple:
+    """The named keyword arguments of ``cls.__init__`` (not ``self`` nor ``**options``)."""
+    import inspect
+
+    return tuple(name for name, p in inspect.signature(cls.__init__).parameters.items()
+                 if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
+
+
+def make_config(sampling: SamplingConfig | None, options: dict, owner: str | None = None,
+                valid: tuple = ()) -> SamplingConfig:
+    """A layer's or model's config: ``sampling`` (or the defaults) with keyword ``options`` applied.
+
+    ``owner`` (e.g. ``"LiftingConv"``) names the constructor the user called in the ``TypeError`` for an
+    unknown keyword; ``valid`` are that constructor's own argument names (offered as suggestions too)."""
+    if owner is not None:
+        unexpected_keywords(options, {f.name for f in fields(SamplingConfig)} | set(valid), f"{owner}()")
     if sampling is None:
         return SamplingConfig(**options)
     if not isinstance(sampling, SamplingConfig):

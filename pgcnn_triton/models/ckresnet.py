@@ -11,7 +11,7 @@ from .._checks import integer, positive
 from ..nn import GroupConv, GroupInstanceNorm, LiftingConv, PointwiseGroupConv, SpatialMaxPool, make_norm
 from ..nn.conv import split_output
 from ..nn.pooling import masked_global_max_pool, masked_group_pool
-from ..sampling import make_config
+from ..sampling import constructor_arguments, make_config
 from .base import GroupModel, check_model_arguments, conv_stage, pool_stage
 
 
@@ -109,7 +109,7 @@ class PartialGCNN(GroupModel):
                 raise ValueError(f"final_spatial_dim must be a pair (h, w), got {final_spatial_dim!r}")
             for side in final_spatial_dim:
                 integer(side, "final_spatial_dim entry")
-        self.sampling = make_config(sampling, sampling_options)
+        self.sampling = make_config(sampling, sampling_options, type(self).__name__, constructor_arguments(type(self)))
         self._eval_mode = self.sampling.eval_mode
         self.in_channels = in_channels
         if learnable_final_pooling and self.sampling.partial:

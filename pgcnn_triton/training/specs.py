@@ -52,6 +52,8 @@ def build_model(spec: dict):
     """Build the model a :func:`model_spec` describes."""
     if not isinstance(spec, dict) or "family" not in spec:
         raise TypeError("spec must be a dict made by model_spec()")
+    if spec["family"] not in FAMILIES:
+        raise ValueError(f"unknown model family {spec['family']!r}: expected one of {sorted(FAMILIES)}")
     cls = FAMILIES[spec["family"]]
     overrides = dict(spec.get("overrides") or {})
     for key in ("pool_blocks", "block_width_factors", "final_spatial_dim", "dropout_blocks"):
