@@ -216,7 +216,7 @@ def warn_if_partial(module, transform: Transform) -> None:
     parts = []
     if partial:
         shown = ", ".join(partial[:4]) + (f", … ({len(partial)} in all)" if len(partial) > 4 else "")
-        parts.append(f"partial layers keep part of the group ({shown})")
+        parts.append(f"partial layers do not sample the full element grid ({shown})")
     if transform.disk:
         parts += [p for p in [layer_problem(module, transform)] if p]
     if parts:

@@ -80,12 +80,12 @@ def _final_pooling(model: nn.Module) -> list[LayerProblem]:
 def _translation_only(model: nn.Module) -> list[LayerProblem]:
     from .nn import GroupConv, LiftingConv
 
-    grid = _lift_elements(model)
-    if grid is None or grid <= 1:
-        return []
     problems = []
     if getattr(model, "last_conv_t2", False) and isinstance(getattr(model, "last_conv", None), nn.Module):
-        problems.append(_t2_last_conv(model))
+        problems.append(_t2_last_conv(model))  # also on a frozen copy, which has no lifting layer left
+    grid = _lift_elements(model)
+    if grid is None or grid <= 1:
+        return problems
     for name, layer in model.named_modules():
         if isinstance(layer, (LiftingConv, GroupConv)) and name != "last_conv" \
                 and layer.sampling.num_elements == 1 and not layer.sampling.partial:
@@ -149,6 +149,6 @@ def not_meant_equivariant(model, transform=None) -> str | None:
     partial = partial_layers(model, transform)
     if partial:
         shown = ", ".join(partial[:4]) + (f", … ({len(partial)} in all)" if len(partial) > 4 else "")
-        parts.append(f"partial layers keep part of the group ({shown})")
+        parts.append(f"partial layers do not sample the full element grid ({shown})")
     parts += [p.reason for p in layer_problems(model) if transform is None or p.breaks(transform)]
     return "; ".join(parts) if parts else None

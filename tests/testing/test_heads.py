@@ -123,7 +123,7 @@ def test_checks_of_partial_models_warn_first_naming_the_layers():
     texts, first = warned_before_the_first_forward(mirror_only, lambda: equivariance_error(mirror_only, x, rot90(1)))
     assert texts == []                                    # a closed mirror gate does not break rotations
     texts, _ = warned_before_the_first_forward(mirror_only, lambda: equivariance_error(mirror_only, x, flip_w()))
-    assert len(texts) == 1 and "under flip_w: partial layers keep part of the group" in texts[0]
+    assert len(texts) == 1 and "under flip_w: partial layers do not sample the full element grid" in texts[0]
 
 
 def test_checks_of_a_model_with_such_a_head_warn_first(cifar10_full):
