@@ -3,9 +3,11 @@
 This is the one module of the library that imports hypothesis (``pip install hypothesis``, in the
 ``test`` extra). Model-level:
 
-* :func:`exact_transforms` — the rot90 / flip compositions exact for a model's element grid;
-* :func:`inputs_for` — batches of the model's channels at sizes that keep its pooling exact, optionally
-  smooth (band-limited) for arbitrary-angle tests;
+* :func:`exact_transforms` — the rot90 / flip compositions that can be exact for a model: its element
+  grid permutes under them and no layer breaks them (a learnable final pooling or a translation-only
+  last conv removes them, :mod:`pgcnn_triton.layer_symmetry`);
+* :func:`inputs_for` — batches of the model's channels at sizes that it takes and that keep its pooling
+  exact, optionally smooth (band-limited) for arbitrary-angle tests;
 * :func:`rotation_angles` — arbitrary angles (radians), away from the exact multiples of 90°.
 
 Layer-level, for your own blocks: :func:`sampling_configs`, :func:`thetas`, :func:`group_elements`.
