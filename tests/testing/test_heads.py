@@ -130,3 +130,17 @@ def test_checks_of_a_model_with_such_a_head_warn_first(cifar10_full):
     texts, first = warned_before_the_first_forward(cifar10_full, lambda: check_equivariance(
         cifar10_full, random_images(1, 3, 32), transforms=[rot90(1)], angles=(), show=False))
     assert first and "learnable final pooling `final_pool`" in texts[0]
+
+
+def test_a_frozen_copy_keeps_its_head_problem():
+    from pgcnn_triton.symmetries import symmetry_problem
+
+    torch.manual_seed(0)
+    model = PartialGCNN(**{**SMALL, "group": "E2", "num_elements": 4}, last_conv_t2=True).eval()
+    frozen = model.freeze(example_input=random_images(1, 1, 28))     # no lifting layer left to read elements from
+    assert symmetry_problem(frozen, rot90(2)).startswith("head: translation-only last conv `last_conv`")
+    assert symmetry_problem(frozen, flip_w()) is None
+    x = random_images(1, 1, 28)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert equivariance_error(frozen, x, flip_w()) <= 1e-5 < 1e-2 <= equivariance_error(frozen, x, rot90(2))
