@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 import torch
 
 from ..equivariance import TransformError, _seeded, _state_restored, equivariance_error, exact_size_problem, rotation
-from ..layer_symmetry import layer_problem, not_meant_equivariant
+from ..layer_symmetry import layer_problem, layer_problems, not_meant_equivariant
 from ..models.control import learned_equivariance
 from ..symmetries import element_grid, pixel_symmetries, symmetry_problem
-from .inputs import example_input
+from .inputs import example_input, input_size_problem
 from .tolerances import compute_dtype, default_rtol
 
 __all__ = ["EquivarianceReport", "check_equivariance", "DEFAULT_ANGLES"]
@@ -32,7 +32,8 @@ class EquivarianceReport:
     is None; ``layers``:
     :func:`~pgcnn_triton.learned_equivariance` rows; ``model`` (its class name), ``input_shape``,
     ``group``; ``size_problem``: why the input size cannot be exact, or None; ``not_meant``: why the
-    model is not meant to be exactly invariant (partial layers, a head), or None."""
+    model is not meant to be exactly invariant (partial layers, a head), or None; ``breaking_layers``:
+    the names of the layers that break rot90 / flips by construction."""
 
     model: str
     group: str
@@ -43,6 +44,7 @@ class EquivarianceReport:
     size_problem: str | None = None
     not_meant: str | None = None
     angle_problem: str | None = None
+    breaking_layers: tuple = ()
 
     @property
     def passed(self) -> bool:
@@ -70,7 +72,8 @@ class EquivarianceReport:
         if self.layers:
             lines.append("  learned subset per layer:")
             for row in self.layers:
-                lines.append(f"    {row['layer']:<24}{_subset(row)}")
+                mark = " (breaks it by construction, above)" if row["layer"] in self.breaking_layers else ""
+                lines.append(f"    {row['layer']:<24}{_subset(row)}{mark}")
         return "\n".join(lines)
 
 
@@ -144,6 +147,7 @@ def check_equivariance(model, x: torch.Tensor | None = None, angles=DEFAULT_ANGL
         report.angle_problem = report.angle_problem or problem
     if isinstance(model, torch.nn.Module):
         report.layers = learned_equivariance(model)
+        report.breaking_layers = tuple(p.layer for p in layer_problems(model))
     report.size_problem = exact_size_problem(model, x.shape[-2], x.shape[-1])
     if show:
         print(report)
@@ -176,5 +180,8 @@ def _model_error(model, x, transform, err, seed) -> Exception:
     cause = str(err).strip().splitlines()[0] if str(err).strip() else ""
     text = (f"check_equivariance: {type(model).__name__} raised {type(err).__name__} on {where}"
             + (f": {cause}" if cause else ""))
+    size = input_size_problem(model, x.shape[-2], x.shape[-1]) if x.dim() >= 2 else None
+    if size:
+        text += f" ({type(model).__name__} refuses that size: {size}; example_input(model) picks one it takes)"
     cls = next((c for c in (ValueError, TypeError) if isinstance(err, c)), RuntimeError)
     return cls(text)

@@ -39,6 +39,7 @@ def test_every_preset_at_its_default_inputs(cls, name):
     if head:
         assert not rot["exact"] and rot["kind"] == "layers" and rot["why"].startswith(head)
         assert rot["error"] > 1e-2 and head in str(caught[0].message)     # warned first, and it does break
+        assert report.breaking_layers == (head.split("`")[1],) and f"not exact by construction: {head}" in str(report)
     elif cls.PRESETS[name]["num_elements"] == 1:
         assert not rot["exact"] and rot["kind"] == "elements" and caught == []   # T(2): no rotation
     else:

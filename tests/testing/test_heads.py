@@ -65,7 +65,8 @@ def test_a_model_error_is_raised_not_reported_as_nan_rows(cifar10_full):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match=r"^check_equivariance: PartialGCNN raised ValueError on x \[1, 3, 28, 28\]: "
-                                             r"learnable_final_pooling was sized for 32 .*$"):
+                                             r"learnable_final_pooling was sized for 32 .*use 32x32 to 35x35; "
+                                             r"example_input\(model\) picks one it takes\)$"):
             check_equivariance(cifar10_full, random_images(1, 3, 28), angles=(), show=False)
 
 
