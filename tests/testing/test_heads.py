@@ -145,3 +145,22 @@ def test_a_frozen_copy_keeps_its_head_problem():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert equivariance_error(frozen, x, flip_w()) <= 1e-5 < 1e-2 <= equivariance_error(frozen, x, rot90(2))
+
+
+def test_layers_that_cannot_be_proved_symmetric_are_named():
+    from torch import nn
+
+    from pgcnn_triton import GroupConv
+    from pgcnn_triton.testing import excluded_transforms_of
+
+    full = SamplingConfig(group="E2", num_elements=8, method="deterministic", partial=False)
+    net = nn.Module()
+    net.stem = nn.Conv2d(1, 1, 3, padding=1)                       # an unconstrained kernel
+    net.lift = LiftingConv(1, 2, 3, kernel_hidden=4, sampling=full)
+    net.mix = nn.Conv3d(2, 2, 1)                                   # pointwise: no spatial kernel, not flagged
+    net.t2 = GroupConv(2, 2, 3, kernel_hidden=4, sampling=SamplingConfig(group="SE2", num_elements=1,
+                                                                                 partial=False))
+    assert exact_transforms_of(net) == []
+    why = dict((t.name, w) for t, w in excluded_transforms_of(net))["flip_w"]
+    assert "layer: `stem` is a plain Conv2d (3×3 kernel)" in why and "`mix`" not in why
+    assert "layer: `t2` (GroupConv) has one element, translations only" in why
