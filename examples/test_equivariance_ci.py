@@ -13,10 +13,17 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
-from pgcnn_triton.kernels import global_max_pool
 from torch import nn
 
-from pgcnn_triton import GroupConv, GroupModel, LiftingConv, PartialGCNN, SamplingConfig, SpatialMaxPool
+from pgcnn_triton import (
+    GlobalMaxPool,
+    GroupConv,
+    GroupModel,
+    LiftingConv,
+    PartialGCNN,
+    SamplingConfig,
+    SpatialMaxPool,
+)
 from pgcnn_triton.equivariance import rotation
 from pgcnn_triton.testing import assert_invariant
 from pgcnn_triton.testing.strategies import CI_SETTINGS, exact_transforms, inputs_for, rotation_angles
@@ -30,12 +37,13 @@ class Net(GroupModel):
         self.lift = LiftingConv(1, 8, kernel_size=5, sampling=sampling)
         self.pool = SpatialMaxPool(2)
         self.conv = GroupConv(8, 8, kernel_size=5, sampling=sampling)
+        self.global_pool = GlobalMaxPool()
         self.head = nn.Linear(8, 10)
 
     def forward_once(self, x):
         y, g = self.lift(x)
         y, g = self.conv(self.pool(F.relu(y)), g)
-        return self.head(global_max_pool(F.relu(y)))
+        return self.head(self.global_pool(F.relu(y)))
 
 
 def build(name):

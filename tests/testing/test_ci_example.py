@@ -1,4 +1,4 @@
-"""The README's CI file, examples/test_equivariance_ci.py: the same text as the README shows, it passes
+"""The CI file to copy, examples/test_equivariance_ci.py: the docs show its test verbatim, it passes
 on its preset and custom model, and fails naming the cause on a broken model (issue 25, item 4)."""
 
 import importlib.util
@@ -11,11 +11,23 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "test_equivariance_ci.py"
 
 
-def test_readme_shows_the_example_file_verbatim():
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("### Test your model's equivariance in CI"):]
+def test_the_docs_show_the_example_files_test_verbatim():
+    # docs/testing.md shows the file's core: its imports are the file's, its test function is the file's
+    text = (ROOT / "docs" / "testing.md").read_text()
+    section = text[text.index("## Equivariance tests for your models in CI"):]
     block = re.findall(r"```python\n(.*?)```", section, re.S)[0]
-    assert block == EXAMPLE.read_text()
+    example = EXAMPLE.read_text()
+    test = block[block.index("@pytest.mark.parametrize"):]
+    assert test in example, "the docs' test function differs from examples/test_equivariance_ci.py"
+    imports = [line for line in block.splitlines() if line.startswith(("import ", "from "))]
+    flat = example.replace("(\n    ", "").replace(",\n    ", ", ").replace(",\n)", "")
+    missing = [line for line in imports if line not in flat and not _names_imported(line, example)]
+    assert not missing, f"docs import lines the example file does not have: {missing}"
+
+
+def _names_imported(line, example):
+    module, names = line.removeprefix("from ").split(" import ")
+    return f"from {module} import" in example and all(n.strip() in example for n in names.split(","))
 
 
 @pytest.mark.long(12)
