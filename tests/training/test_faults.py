@@ -331,3 +331,47 @@ def test_a_meta_device_input_is_named():
         model(torch.zeros(1, 1, 28, 28, device="meta"))
     with pytest.raises(ValueError, match="LiftingConv got x on the meta device"):
         LiftingConv(1, 2, 3, num_elements=2)(torch.zeros(1, 1, 8, 8, device="meta"))
+
+
+# -- refused up front: absurd regulariser weights, and what --gradient-clip takes ------------------------
+@pytest.mark.parametrize("flags", [["--weight-decay", "1e38"], ["--monotonic-decay", "1e30"]])
+def test_absurd_regulariser_weights_are_refused_naming_the_flag(tmp_path, capsys, flags):
+    from pgcnn_triton.training import TrainConfig
+
+    out = tmp_path / "run"
+    assert train(out, "--epochs", "1", *flags) == 1
+    err = one_line_error(capsys)
+    assert flags[0] in err and "--lr" not in err and "--gradient-clip" not in err, err
+    assert not out.exists()
+    with pytest.raises(ValueError, match=f"TrainConfig: {flags[0][2:].replace('-', '_')}"):
+        TrainConfig(**{flags[0][2:].replace("-", "_"): float(flags[1])})
+
+
+def test_regulariser_weights_at_the_bound_keep_adams_state_finite(tmp_path):
+    from pgcnn_triton.training.config import REGULARISER_MAX
+
+    # the bound's reason: the penalties' gradients, squared in Adam's second moment, stay within float32
+    # (beyond it the moment overflows to inf and the parameter never moves again, silently)
+    run = tmp_path / "run"
+    assert train(run, "--epochs", "1", "--weight-decay", f"{REGULARISER_MAX:g}",
+                 "--monotonic-decay", f"{REGULARISER_MAX:g}") == 0
+    state = torch.load(run / "last.pt", weights_only=True)["optimizer"]["state"]
+    assert all(torch.isfinite(s["exp_avg_sq"]).all() for s in state.values())
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_gradient_clip_takes_a_finite_positive_norm_or_0_for_off(tmp_path, capsys, value):
+    out = tmp_path / "run"
+    assert train(out, f"--gradient-clip={value}") == 1
+    err = one_line_error(capsys)
+    assert "--gradient-clip" in err and "0 for no clipping" in err, err
+    assert not out.exists()
+
+
+def test_gradient_clip_help_says_a_huge_norm_clips_nothing(capsys):
+    from pgcnn_triton.training.args import add_train_arguments, check_flag_values
+
+    parser = add_train_arguments(__import__("argparse").ArgumentParser())
+    check_flag_values(parser.parse_args(["--gradient-clip", "1e38"]))  # accepted: a norm no gradient reaches
+    text = " ".join(parser.format_help().split())
+    assert "above every gradient norm (e.g. 1e38) clips nothing" in text, text[text.rfind("--gradient-clip G"):][:200]
