@@ -375,3 +375,22 @@ def test_gradient_clip_help_says_a_huge_norm_clips_nothing(capsys):
     check_flag_values(parser.parse_args(["--gradient-clip", "1e38"]))  # accepted: a norm no gradient reaches
     text = " ".join(parser.format_help().split())
     assert "above every gradient norm (e.g. 1e38) clips nothing" in text, text[text.rfind("--gradient-clip G"):][:200]
+
+
+# -- API errors name the API, CLI errors the flag ---------------------------------------------------------
+def test_export_model_names_its_format_argument_not_the_cli_flag(finished, tmp_path, capsys):
+    from pgcnn_triton.deploy import export_checkpoint, export_model
+
+    model = PartialGCNN.from_preset("mnist6-180-se2-partial", hidden=2, num_elements=2, kernel_size=3,
+                                    kernel_hidden=4, in_channels=1, num_classes=2)
+    for call, entry in ((lambda: export_model(model, tmp_path / "x.txt"), "export_model"),
+                        (lambda: export_checkpoint(finished, tmp_path / "x.txt"), "export_checkpoint"),
+                        (lambda: export_model(model, tmp_path / "x.onnx", format="tflite"), "export_model")):
+        with pytest.raises(ValueError) as info:
+            call()
+        message = str(info.value)
+        assert f"{entry}(..., format=" in message and "--format" not in message and "\n" not in message, message
+    assert main(["export", str(finished), "--out", str(tmp_path / "x.txt")]) == 1
+    err = one_line_error(capsys)
+    assert "--format onnx" in err and "--out" in err and "format=" not in err, err
+    assert not list(tmp_path.glob("x.*"))
