@@ -394,3 +394,30 @@ def test_export_model_names_its_format_argument_not_the_cli_flag(finished, tmp_p
     err = one_line_error(capsys)
     assert "--format onnx" in err and "--out" in err and "format=" not in err, err
     assert not list(tmp_path.glob("x.*"))
+
+
+# -- own files read without the md5 check: what is wrong with them, no re-download advice ------------------
+def test_a_truncated_own_batch_says_what_is_wrong_without_advising_a_download(tmp_path, capsys):
+    path = cifar_folder(tmp_path)
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError) as info:
+        load_cifar("cifar10", tmp_path / "data", verify=False)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and "truncated" in message, message
+    assert f"{len(blob) // 2:,} bytes" in message and "3,072 bytes per image" in message, message
+    assert "get it again" not in message and "Download" not in message, message
+    assert main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--no-verify-data",
+                 "--out-dir", str(tmp_path / "out"), "--epochs", "1", "--no-progress"]) == 1
+    err = one_line_error(capsys)
+    assert "truncated" in err and "get it again" not in err and "--no-verify-data" in err, err
+
+
+def test_a_truncated_own_tarball_says_what_is_wrong_without_advising_a_download(tmp_path):
+    tarball = write_cifar10(tmp_path)
+    tarball.write_bytes(tarball.read_bytes()[:-200])
+    with pytest.raises(ValueError) as info:
+        load_cifar("cifar10", tmp_path, verify=False)
+    message = str(info.value)
+    assert "\n" not in message and str(tarball) in message and "truncated" in message, message
+    assert "get it again" not in message and "Download" not in message, message
