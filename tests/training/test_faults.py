@@ -421,3 +421,41 @@ def test_a_truncated_own_tarball_says_what_is_wrong_without_advising_a_download(
     message = str(info.value)
     assert "\n" not in message and str(tarball) in message and "truncated" in message, message
     assert "get it again" not in message and "Download" not in message, message
+
+
+# -- ImageDataset: the in-memory data of the Python API is checked, never cast ----------------------------
+IMAGES = torch.zeros(4, 1, 8, 8, dtype=torch.uint8)
+LABELS = torch.tensor([0, 1, 0, 1])
+BAD_IN_MEMORY = {
+    "floats 0..255": (dict(images=torch.full((4, 1, 8, 8), 255.0)), ("images", "0..255", "/ 255")),
+    "normalised floats": (dict(images=torch.full((4, 1, 8, 8), -0.5)), ("images", "-0.5", "[0, 1]")),
+    "NaN pixel": (dict(images=torch.full((4, 1, 8, 8), float("nan"))), ("images", "NaN")),
+    "int64 pixels": (dict(images=torch.zeros(4, 1, 8, 8, dtype=torch.long)), ("images", "int64", "uint8")),
+    "float labels": (dict(labels=torch.tensor([0.0, 1.5, 0.0, 1.0])), ("labels", "float32", "integer")),
+    "negative label": (dict(labels=torch.tensor([0, -1, 0, 1])), ("labels", "-1")),
+    "mean of 3 for 1 channel": (dict(mean=(0.5, 0.5, 0.5)), ("mean", "3 values", "1 channel")),
+    "zero std": (dict(std=0.0), ("std", "> 0")),
+}
+
+
+@pytest.mark.parametrize("case", BAD_IN_MEMORY)
+def test_image_dataset_refuses_what_it_would_cast_naming_the_argument(case):
+    from pgcnn_triton.data import ImageDataset
+
+    changes, words = BAD_IN_MEMORY[case]
+    kwargs = {"images": IMAGES, "labels": LABELS, "mean": 0.5, "std": 0.25, **changes}
+    with pytest.raises(ValueError) as info:
+        ImageDataset(**kwargs)
+    message = str(info.value)
+    assert message.startswith("ImageDataset") and "\n" not in message, message
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_data_splits_refuse_labels_beyond_num_classes():
+    from pgcnn_triton.data import DataSplits, ImageDataset
+
+    good = ImageDataset(IMAGES.float() / 255, LABELS, 0.5, 0.25)  # floats in [0, 1] are taken as they are
+    with pytest.raises(ValueError, match=r"DataSplits: the test labels go up to 2.*num_classes=2"):
+        DataSplits("mine", good, good, ImageDataset(IMAGES, LABELS * 2, 0.5, 0.25), num_classes=2,
+                   in_channels=1, image_size=8)
