@@ -9,6 +9,8 @@
 * :func:`check_equivariance`: a printed table (exact transforms, a few arbitrary angles, the learned
   subset per layer), returned as an :class:`EquivarianceReport`;
 * :func:`exact_sizes`, :func:`random_images`, :func:`example_input`: inputs that keep the pooling exact;
+* :func:`rotation_curve`: a model's outputs as its input turns through a range of angles (how far a
+  partial model's learned invariance reaches);
 * :mod:`.strategies`: hypothesis strategies and a CI settings profile (the only module here that
   imports hypothesis).
 
@@ -20,8 +22,9 @@ from ..symmetries import exact_transforms_of, symmetry_problem
 from .assertions import assert_equivariant, assert_invariant
 from .inputs import exact_sizes, example_input, random_images
 from .report import EquivarianceReport, check_equivariance
+from .rotation_curve import rotate_images, rotation_curve
 from .tolerances import CONTINUOUS_RTOL, EXACT_RTOL
 
 __all__ = ["assert_equivariant", "assert_invariant", "check_equivariance", "EquivarianceReport", "exact_sizes",
            "random_images", "example_input", "exact_transforms_of", "symmetry_problem", "EXACT_RTOL",
-           "CONTINUOUS_RTOL"]
+           "CONTINUOUS_RTOL", "rotation_curve", "rotate_images"]
