@@ -185,8 +185,9 @@ class GaborNet(_MultiplicativeFilterNet):
 
     def __init__(self, dim_in, out_features, hidden=32, num_layers=3, input_scale=256.0, alpha=6.0, beta=1.0):
         super().__init__(dim_in, out_features, hidden, num_layers, input_scale)
-        alpha = number(alpha, "alpha", low=1e-6)
-        beta = number(beta, "beta", low=1e-6)
+        # outside these the Gamma draws (mean alpha/((L+1)·beta)) under- or overflow the filters' weights
+        alpha = number(alpha, "alpha", low=1e-3, high=1e3)
+        beta = number(beta, "beta", low=1e-3, high=1e3)
         shape = torch.full((hidden, 1), alpha / (num_layers + 1))
         gammas, mus = [], []
         for f in self.filters:
