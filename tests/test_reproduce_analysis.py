@@ -54,3 +54,12 @@ def test_tiny_analysis_trains_measures_reports_and_resumes(tmp_path, monkeypatch
     again = run_analysis(tmp_path, TINY, resume=True)
     assert [row["curve"] for row in again["rows"]] == [row["curve"] for row in rows]
     assert capsys.readouterr().out.count("read back") == 1
+
+
+def test_tables_flag_names_the_analysis_and_refuses_unknown_keys(tmp_path):
+    from pgcnn_triton.reproduce.cli import build_parser, run
+
+    parser = build_parser()
+    assert parser.parse_args([]).tables.split(",")[-1] == "analysis"  # part of the default reproduction
+    with pytest.raises(ValueError, match="--tables must be .*rotmnist,mnist6-180,mnist6-m,analysis, got 'analyis'"):
+        run(parser.parse_args(["--tables", "analyis", "--out-dir", str(tmp_path)]))

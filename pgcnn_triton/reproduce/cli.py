@@ -110,6 +110,10 @@ def run(args: argparse.Namespace, command: str | None = None, train=None, measur
     _check(args)
     seeds = args.seeds or (1 if args.quick else 3)
     keys = [k.strip() for k in args.tables.split(",") if k.strip()]
+    known = (*TABLE_KEYS, analysis.KEY)
+    if not keys or any(k not in known for k in keys):
+        raise ValueError(f"--tables must be a comma-separated, non-empty subset of {','.join(known)}, "
+                         f"got {args.tables!r}")
     with_analysis = analysis.KEY in keys
     keys = [k for k in keys if k != analysis.KEY]
     tables = select_tables(keys) if keys or not with_analysis else ()
