@@ -120,7 +120,8 @@ def test_specs_select_the_nets_and_reject_mistakes():
         LiftingConv(1, 2, 3, kernel_net="MLP", kernel_layers=1)
     # the command line takes the same specs; a wrong one is a usage error naming the flag
     parser = add_train_arguments(argparse.ArgumentParser())
-    assert parser.parse_args(["--kernel-net", "MLP(norm=batch)"]).kernel_net == "MLP(norm=batch)"
+    assert parser.parse_args(["--kernel-net", "MLP(norm=batch, activation=GELU)"]).kernel_net == \
+        "MLP(norm=batch,activation=GELU)"  # no spaces: it names the run directory
     with pytest.raises(SystemExit):
         parser.parse_args(["--kernel-net", "MLP(norm=group)"])
 

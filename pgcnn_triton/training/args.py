@@ -52,12 +52,13 @@ _TRAIN_FLAGS = ("epochs", "batch_size", "lr", "lr_probs", "lr_omega0", "weight_d
 
 
 def kernel_net_flag(value: str) -> str:
-    """``--kernel-net``: a kernel-net spec (:func:`~pgcnn_triton.kernelnets.parse_kernel_net`), unchanged."""
+    """``--kernel-net``: a kernel-net spec (:func:`~pgcnn_triton.kernelnets.parse_kernel_net`), without its
+    spaces (it becomes part of the default run-directory name)."""
     try:
         parse_kernel_net(value)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-    return value
+    return "".join(value.split())
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | None = None,
