@@ -215,14 +215,16 @@ MLP_ACTIVATIONS = {"ReLU": nn.ReLU, "LeakyReLU": nn.LeakyReLU, "GELU": nn.GELU, 
 
 class _PointBatchNorm(nn.BatchNorm1d):
     """BatchNorm over every kernel point fed at once (the original's BatchNorm on 1×1-conv kernel nets):
-    per hidden unit, statistics over all points of the call."""
+    per hidden unit, statistics over all points of the call (a single point: the running statistics)."""
 
     def forward(self, x):
         flat = x.reshape(-1, x.shape[-1])
         if self.training and flat.shape[0] == 1:
-            # e.g. the 1×1 shortcut of a T(2) model: one (output, input) element pair
-            raise ValueError("MLP(norm=batch) got one kernel point in training, which has no batch statistics "
-                             "(a 1x1 group conv with one element, as in T(2) models); use norm=layer or norm=none")
+            # one point has no batch variance: the 1×1 shortcut of a T(2) model, or of a partial layer whose
+            # subset shrank to one element; it is normalised with the running statistics (left unchanged)
+            out = nn.functional.batch_norm(flat, self.running_mean, self.running_var, self.weight, self.bias,
+                                           training=False, eps=self.eps)
+            return out.reshape(x.shape)
         return super().forward(flat).reshape(x.shape)
 
 
@@ -235,10 +237,11 @@ class MLP(KernelNet):
 
     Args:
         norm: ``"none"`` (default), ``"batch"`` (BatchNorm per hidden unit over all kernel points of a
-            call, running statistics in eval mode) or ``"layer"`` (LayerNorm over the hidden units of each
-            point). The original's names ``"Identity"``, ``"BatchNorm"``, ``"LayerNorm"`` are accepted too.
-            (The original's LayerNorm, applied to its channels-first 1×1-conv layout, normalises a spatial
-            axis; here it normalises the hidden units, as a LayerNorm of an MLP does.)
+            call, running statistics in eval mode and for a call with a single point) or ``"layer"``
+            (LayerNorm over the hidden units of each point). The original's names ``"Identity"``,
+            ``"BatchNorm"``, ``"LayerNorm"`` are accepted too.
+            (The original's ``LayerNorm(hidden)``, applied to its channels-first 1×1-conv layout, acts on the
+            last, spatial axis; here it normalises the hidden units, as a LayerNorm of an MLP does.)
         activation: one of :data:`MLP_ACTIVATIONS` (default ``"ReLU"``; ``"Swish"`` is SiLU).
     """
 

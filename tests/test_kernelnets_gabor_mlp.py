@@ -164,9 +164,15 @@ def test_exact_invariance_with_the_new_nets(kernel_net):
         assert_invariant(c2, x, rot90(1), rtol=1e-5)
 
 
-def test_batch_norm_mlp_refuses_a_single_kernel_point():
+def test_batch_norm_mlp_normalises_a_single_kernel_point_with_its_running_statistics():
+    # one point has no batch variance (a T(2) model's 1×1 shortcut, a partial layer shrunk to one element)
+    torch.manual_seed(0)
     net = MLP(2, 3, hidden=4, norm="batch")
-    with pytest.raises(ValueError, match=r"MLP\(norm=batch\) got one kernel point"):
-        net(torch.zeros(1, 1, 2))
-    net.eval()
-    assert net(torch.zeros(1, 1, 2)).shape == (1, 1, 3)  # running statistics: fine
+    net(torch.rand(50, 2))  # running statistics away from their init
+    stats = [n.running_mean.clone() for n in net.norms]
+    one = torch.rand(1, 1, 2)
+    trained = net(one)
+    assert all(torch.equal(a, n.running_mean) for a, n in zip(stats, net.norms))  # left unchanged
+    assert torch.allclose(trained, net.eval()(one))
+    model = PartialGCNN(**SMALL, num_elements=1, partial=False, kernel_net="MLP(norm=batch)")
+    model(torch.randn(2, 2, 9, 9)).sum().backward()  # trains
