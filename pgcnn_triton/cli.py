@@ -22,8 +22,9 @@ from .training.args import add_train_arguments, apply_bundled_run, describe_bund
 from .training.records import format_evaluation
 
 #: ``pgcnn train --help``'s description: where unset flags come from.
-TRAIN_HELP = ("Train a model. Flags left unset come from the dataset's training recipe (the paper's, method.md "
-              "§7.2) and the model preset. On a bundled-* dataset they come first from its short CPU run "
+TRAIN_HELP = ("Train a model. Flags left unset come from the dataset's training recipe (the paper's, "
+              "docs/method.md#settings-per-dataset) and the model preset. "
+              "On a bundled-* dataset they come first from its short CPU run "
               "(training/recipes.py BUNDLED_RUNS, the same as examples/mnist6.py and examples/rotmnist.py; "
               "a log line lists them); --paper skips it.")
 
@@ -90,10 +91,14 @@ def _run(args: argparse.Namespace, argv) -> None:
     from .training import evaluate_checkpoint, plot_runs, train_from_args
 
     if args.command == "train":
+        from .training.args import check_flag_combinations
+
+        typed = {name for name, value in vars(args).items() if value is not None}  # before any filling in
         if not args.paper:
             filled = apply_bundled_run(args)
             if filled and os.environ.get("RANK", "0") == "0":  # under torchrun: rank 0 says it once
                 print(describe_bundled_run(args.dataset, filled), flush=True)
+        check_flag_combinations(args, typed)
         train_from_args(args)
     elif args.command == "reproduce":
         words = sys.argv[1:] if argv is None else list(argv)

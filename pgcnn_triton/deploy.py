@@ -119,10 +119,13 @@ def export_model(model: nn.Module, out, format: str | None = None,
 
 def load_trained(path) -> tuple[nn.Module, dict]:
     """The model of a checkpoint (``best.pt`` / ``last.pt``, or a run directory: its best), in eval
-    mode on the CPU, and its ``data_spec``."""
+    mode on the CPU, and its ``data_spec``.
+
+    A ``ValueError`` naming the file refuses a checkpoint holding NaN / ±inf in any floating tensor
+    (:class:`~pgcnn_triton.training.NonFiniteCheckpointError`) or weights that do not fit its model
+    description."""
     from .training.checkpoint import load_checkpoint
-    from .training.experiment import checkpoint_path
-    from .training.specs import build_model
+    from .training.experiment import checkpoint_path, model_of_checkpoint
 
     path = checkpoint_path(path)
     if not path.is_file():
@@ -130,8 +133,7 @@ def load_trained(path) -> tuple[nn.Module, dict]:
     state = load_checkpoint(path)
     if not isinstance(state, dict) or not state.get("model_spec") or "model" not in state:
         raise ValueError(f"{path} has no model description: not a checkpoint written by pgcnn_triton training")
-    model = build_model(state["model_spec"])
-    model.load_state_dict(state["model"])
+    model = model_of_checkpoint(state, path)
     return model.eval(), dict(state.get("data_spec") or {})
 
 

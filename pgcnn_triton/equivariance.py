@@ -5,7 +5,7 @@ features f with elements g it acts by the spatial transform and a permutation of
 
     (T′f)[:, :, j] = T(f[:, :, σ(j)]),    σ(j) = index of t·g_j among the elements
 
-(method.md §2.4; e.g. SE2 N = 4 under rot90: σ(j) = j + 1). An equivariant layer satisfies
+(docs/method.md#exact-symmetries; e.g. SE2 N = 4 under rot90: σ(j) = j + 1). An equivariant layer satisfies
 ``layer(T′x) = T′ layer(x)``; an invariant model ``model(T x) = model(x)``.
 
 Exact transforms (:func:`rot90`, :func:`flip_w`, :func:`flip_h`) permute pixels, so with a deterministic
@@ -27,8 +27,13 @@ import torch.nn.functional as F
 
 from .groups import E2, SE2, Group
 
-__all__ = ["Transform", "rot90", "flip_w", "flip_h", "transpose", "antitranspose", "rotation", "equivariance_error",
-           "equivariance_curve", "exact_size_problem", "transform_features"]
+__all__ = ["Transform", "TransformError", "rot90", "flip_w", "flip_h", "transpose", "antitranspose", "rotation",
+           "equivariance_error", "equivariance_curve", "exact_size_problem", "transform_features"]
+
+
+class TransformError(ValueError):
+    """A transform cannot act on the features at hand (their elements are not permuted by it, or the
+    module drew different elements for x and T x): a property of the check, not a failure of the module."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class Transform:
 
     def element(self, group: Group, dtype=torch.float64, device=None) -> torch.Tensor:
         if self.mirror == -1 and group.element_rank == 0:
-            raise ValueError(f"{self.name} contains a mirror: SE2 features have no mirrored elements (use E2)")
+            raise TransformError(f"{self.name} contains a mirror: SE2 features have no mirrored elements (use E2)")
         angle = torch.tensor(self.angle, dtype=dtype, device=device)
         return group.make(angle, torch.tensor(float(self.mirror), dtype=dtype, device=device))
 
@@ -65,7 +70,7 @@ class Transform:
         dist = dist + (group.mirror(moved)[:, :, None] - group.mirror(g)[:, None, :]).abs()
         best, sigma = dist.min(-1)
         if bool((best > atol).any()):
-            raise ValueError(
+            raise TransformError(
                 f"the element set is not closed under {self.name}: equivariance of group features needs "
                 "elements that the transform permutes (e.g. a deterministic C_n grid with n a multiple of 4)"
             )
@@ -181,6 +186,7 @@ def equivariance_error(module, x: torch.Tensor, transform: Transform, elements: 
     if not transform.disk:
         warn_if_size_breaks_exactness(module, x.shape[-2], x.shape[-1], transform)
         warn_if_not_a_symmetry(module, transform, elements)
+    warn_if_partial(module, transform)
     with _state_restored(module):
         actual, expected = transformed_outputs(module, x, transform, elements, seed)
     return float((actual - expected).detach().norm() / expected.detach().norm())
@@ -195,6 +201,32 @@ def warn_if_not_a_symmetry(module, transform: Transform, elements=None) -> None:
     if problem:
         warnings.warn(f"{transform.name} is not an exact symmetry of this model: {problem}. The measured error "
                       "is not expected to be at rounding level.", UserWarning, stacklevel=3)
+
+
+def warn_if_partial(module, transform: Transform) -> None:
+    """Warn (``UserWarning``), before a check, if ``module`` is not meant to be exactly equivariant under
+    ``transform`` by its learned parameters: the partial layers that keep part of the group (θ ≠ 1, a gate
+    or, for a transform with a mirror, the E(2) mirror gate closed), named
+    (:func:`pgcnn_triton.layer_symmetry.partial_layers`). For arbitrary angles also the layers that break
+    every rotation (a learnable final pooling, a translation-only conv), which exact transforms report
+    through :func:`warn_if_not_a_symmetry`."""
+    from .layer_symmetry import layer_problem, partial_layers
+
+    partial = partial_layers(module, transform)
+    parts = []
+    if partial:
+        shown = ", ".join(partial[:4]) + (f", … ({len(partial)} in all)" if len(partial) > 4 else "")
+        parts.append(f"partial layers do not sample the full element grid ({shown})")
+    if transform.disk:
+        parts += [p for p in [layer_problem(module, transform)] if p]
+    if parts:
+        warnings.warn(f"{_module_name(module)} is not meant to be exactly equivariant under {transform.name}: "
+                      f"{'; '.join(parts)}. Its error is expected above the fully equivariant model's.",
+                      UserWarning, stacklevel=3)
+
+
+def _module_name(module) -> str:
+    return type(module).__name__ if isinstance(module, torch.nn.Module) else getattr(module, "__name__", "module")
 
 
 def transformed_outputs(module, x, transform, elements=None, seed: int = 0):
@@ -213,7 +245,7 @@ def transformed_outputs(module, x, transform, elements=None, seed: int = 0):
         feats, g_out = out[:2]  # (features, elements[, mask])
         feats_t, g_out_t = out_t[:2]
         if g_out.shape != g_out_t.shape or not torch.allclose(g_out.detach(), g_out_t.detach()):
-            raise ValueError("the module drew different output elements for x and T x; use eval mode or a "
+            raise TransformError("the module drew different output elements for x and T x; use eval mode or a "
                              "deterministic grid")
         expected = transform.features(feats, g_out)
         actual = transform.restrict(feats_t)
@@ -286,7 +318,7 @@ def _state_restored(module):
 def equivariance_curve(module, x: torch.Tensor, angles, elements: torch.Tensor | None = None,
                        seed: int = 0) -> list[tuple[float, float]]:
     """``[(angle, equivariance_error at rotation(angle)), ...]``: how equivariant a (partial) network is
-    as a function of the rotation angle (method.md §10). Angles in radians."""
+    as a function of the rotation angle (docs/method.md#measuring-equivariance). Angles in radians."""
     return [(float(a), equivariance_error(module, x, rotation(float(a)), elements, seed)) for a in angles]
 
 

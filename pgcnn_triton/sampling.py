@@ -9,7 +9,7 @@ Every sampler is a small module that returns ``(elements, mask, gate)``:
 * ``gate``: ``None``, or with ``mirror_gradient="features"`` a ``[1, G]`` multiplier of value 1 whose
   straight-through gradient reaches the mirror logit through the mirrored elements' features.
 
-Behaviour (method.md §3 and the decisions of §15):
+Behaviour (docs/method.md#sampling-group-elements and docs/method.md#differences-from-the-official-code):
 
 * **full group** (lifting layer, non-partial per-layer sampling): stratified grid with one random offset
   ``g_i = 2π(i + u)/N`` (E2: N/2 rotations × 2 mirrors), ``u ~ U[0, 1)`` per sample set;
@@ -43,7 +43,7 @@ where its element was kept (quirk Q7, as official).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import nn
@@ -146,8 +146,34 @@ class SamplingConfig:
         return replace(self, **changes)
 
 
-def make_config(sampling: SamplingConfig | None, options: dict) -> SamplingConfig:
-    """A layer's or model's config: ``sampling`` (or the defaults) with keyword ``options`` applied."""
+def unexpected_keywords(names, valid, owner: str) -> None:
+    """``TypeError`` naming ``owner`` (the entry point the user called) and the first of ``names`` not in
+    ``valid``, with the closest valid name; nothing if all are valid."""
+    import difflib
+
+    for name in names:
+        if name not in valid:
+            close = difflib.get_close_matches(str(name), sorted(valid), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"{owner} got an unexpected keyword argument {name!r}{hint}")
+
+
+def constructor_arguments(cls) -> tuple:
+    """The named keyword arguments of ``cls.__init__`` (not ``self`` nor ``**options``)."""
+    import inspect
+
+    return tuple(name for name, p in inspect.signature(cls.__init__).parameters.items()
+                 if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
+
+
+def make_config(sampling: SamplingConfig | None, options: dict, owner: str | None = None,
+                valid: tuple = ()) -> SamplingConfig:
+    """A layer's or model's config: ``sampling`` (or the defaults) with keyword ``options`` applied.
+
+    ``owner`` (e.g. ``"LiftingConv"``) names the constructor the user called in the ``TypeError`` for an
+    unknown keyword; ``valid`` are that constructor's own argument names (offered as suggestions too)."""
+    if owner is not None:
+        unexpected_keywords(options, {f.name for f in fields(SamplingConfig)} | set(valid), f"{owner}()")
     if sampling is None:
         return SamplingConfig(**options)
     if not isinstance(sampling, SamplingConfig):
@@ -250,7 +276,7 @@ class ElementSampler(nn.Module):
         self.group = config.group_obj
         self.eval_mode = config.eval_mode
         self.anneal_steps = config.gumbel_anneal_steps
-        # Each layer owns its counter (method.md §2.3): advanced once per training forward.
+        # Each layer owns its counter (docs/method.md#gumbel-temperature): advanced once per training forward.
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
 
     @property

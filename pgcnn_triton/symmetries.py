@@ -7,8 +7,10 @@ such grid, whatever u, exactly when a is a multiple of 2π/R and, if m = −1, t
 Only then can the layers be exactly equivariant under it: rot90 needs R a multiple of 4 (SE(2) N = 4,
 8, …; E(2) N = 8, 16, …), flips need E(2), rot90(2) an even R. A T(2) model (N = 1) has no rotation.
 
-:func:`symmetry_problem` says why a transform is not exact for a module, :func:`exact_transforms_of`
-lists the exact rot90 / flip compositions (the dihedral group D4 of the pixel grid, less the identity).
+:func:`symmetry_problem` says why a transform is not exact for a module (its elements, then its layers:
+:mod:`pgcnn_triton.layer_symmetry`), :func:`exact_transforms_of` lists the exact rot90 / flip
+compositions (the dihedral group D4 of the pixel grid, less the identity) and
+:func:`excluded_transforms_of` the others with the reason.
 They serve :func:`pgcnn_triton.equivariance.equivariance_error`'s warning,
 :mod:`pgcnn_triton.testing` (the assertions' likely causes) and its hypothesis strategies.
 """
@@ -23,8 +25,8 @@ from torch import nn
 from .groups import TWO_PI, get_group
 from .sampling import SamplingConfig
 
-__all__ = ["ElementGrid", "element_grid", "symmetry_problem", "exact_transforms_of", "pixel_symmetries",
-           "is_identity"]
+__all__ = ["ElementGrid", "element_grid", "symmetry_problem", "exact_transforms_of", "excluded_transforms_of",
+           "pixel_symmetries", "is_identity"]
 
 _ANGLE_ATOL = 1e-9
 
@@ -89,10 +91,24 @@ def _is_multiple(angle: float, step: float) -> bool:
 
 
 def symmetry_problem(source, transform) -> str | None:
-    """Why ``transform`` is not an exact symmetry of the group elements of ``source`` (a module, a
-    ``SamplingConfig`` or an :class:`ElementGrid`), or None if it is (or the elements are unknown).
-    Arbitrary-angle rotations (:func:`~pgcnn_triton.equivariance.rotation`) are judged by their angle
-    too: ``rotation(math.pi / 2)`` is exact inside the disk for a C4 grid, ``rotation(0.3)`` is not."""
+    """Why ``transform`` is not an exact symmetry of ``source`` (a module, a ``SamplingConfig`` or an
+    :class:`ElementGrid`), or None if it is (or nothing is known against it).
+
+    First its group elements: arbitrary-angle rotations (:func:`~pgcnn_triton.equivariance.rotation`)
+    are judged by their angle too: ``rotation(math.pi / 2)`` is exact inside the disk for a C4 grid,
+    ``rotation(0.3)`` is not. Then, for a module, its layers
+    (:func:`pgcnn_triton.layer_symmetry.layer_problem`): a learnable final pooling, a translation-only
+    or plain torch conv, e.g. ``"head: learnable final pooling `final_pool` (...) is not rotation- or
+    mirror-invariant ..."``."""
+    problem = _element_problem(source, transform)
+    if problem is None and isinstance(source, nn.Module):
+        from .layer_symmetry import layer_problem
+
+        problem = layer_problem(source, transform)
+    return problem
+
+
+def _element_problem(source, transform) -> str | None:
     grid = element_grid(source)
     if grid is None:
         return None
@@ -134,10 +150,31 @@ def pixel_symmetries() -> list:
 
 
 def exact_transforms_of(model_or_group, num_elements: int | None = None) -> list:
-    """The rot90 / flip compositions that permute the element grid of a model (or of
-    ``group`` with ``num_elements=N``): the transforms under which it can be exactly equivariant.
+    """The rot90 / flip compositions under which a model (or ``group`` with ``num_elements=N``) can be
+    exactly equivariant: those that permute its element grid and, for a model, that no layer breaks
+    (its head included, :mod:`pgcnn_triton.layer_symmetry`).
 
     SE2 N = 8: rot90(1), rot90(2), rot90(3); E2 N = 4: rot90(2), flip_w, flip_h; E2 N = 8: all 7.
-    Empty for a T(2) model (N = 1)."""
+    Empty for a T(2) model (N = 1) and for a model whose head is not invariant (the learnable final
+    pooling of ``cifar10-se2-full``); :func:`excluded_transforms_of` says why each one is left out."""
+    return [t for t, why in _judged(model_or_group, num_elements) if why is None]
+
+
+def excluded_transforms_of(model_or_group, num_elements: int | None = None) -> list[tuple]:
+    """The rot90 / flip compositions that :func:`exact_transforms_of` leaves out, each with the reason:
+    ``[(transform, reason), ...]``, e.g. ``(rot90(1), "head: learnable final pooling `final_pool` ...")``."""
+    return [(t, why) for t, why in _judged(model_or_group, num_elements) if why is not None]
+
+
+def _judged(model_or_group, num_elements):
     grid = _grid_of(model_or_group, num_elements)
-    return [t for t in pixel_symmetries() if symmetry_problem(grid, t) is None]
+    layers = model_or_group if isinstance(model_or_group, nn.Module) else None
+    judged = []
+    for t in pixel_symmetries():
+        why = symmetry_problem(grid, t)
+        if why is None and layers is not None:
+            from .layer_symmetry import layer_problem
+
+            why = layer_problem(layers, t)
+        judged.append((t, why))
+    return judged

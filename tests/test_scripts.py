@@ -55,7 +55,7 @@ def test_test_sh_runs_only_the_given_paths(repo):
 
 def test_setup_sh_reinstalls_only_when_what_decides_the_install_changes(repo, tmp_path_factory):
     _bash(repo, "setup.sh")
-    assert len(_installs(repo)) == 1 and "-e .[test]" in _installs(repo)[0]
+    assert len(_installs(repo)) == 1 and "-e .[test,docs]" in _installs(repo)[0]
     _bash(repo, "setup.sh")
     assert len(_installs(repo)) == 1, "reinstalled with nothing changed"
     with open(repo / "pyproject.toml", "a") as f:

@@ -21,7 +21,7 @@ from .bundled import (
     load_bundled_digits,
 )
 from .cifar import load_cifar
-from .errors import DatasetCorruptError, DatasetNotFoundError
+from .errors import DatasetCorruptError, DatasetFormatError, DatasetNotFoundError
 from .files import download, file_digest, verify_file
 from .mnist import load_mnist6, load_mnist_idx
 from .mnist6 import mnist6_dataset, mnist6_splits
@@ -33,7 +33,7 @@ from .transforms import rotate
 
 __all__ = [
     "BUNDLED_DIGITS", "BUNDLED_DIGITS_SHA256", "DATASETS", "OFFICIAL_TRAIN_SIZES", "DataSplits",
-    "DatasetCorruptError", "DatasetNotFoundError", "ImageDataset", "bundled_mnist6", "bundled_rotmnist",
+    "DatasetCorruptError", "DatasetFormatError", "DatasetNotFoundError", "ImageDataset", "bundled_mnist6", "bundled_rotmnist",
     "download", "file_digest", "load_bundled_digits", "load_cifar", "load_dataset", "load_mnist6",
     "load_mnist_idx", "load_pcam", "load_rotmnist", "load_stl10", "mnist6_dataset", "mnist6_splits", "rotate",
     "split_indices", "verify_file",

@@ -2,7 +2,7 @@
 
 Files (in ``root``): ``cifar-10-python.tar.gz`` or its extracted ``cifar-10-batches-py/``;
 ``cifar-100-python.tar.gz`` or ``cifar-100-python/``. Train 50,000 → 45,000 train + 5,000 validation
-(seeded random split, seed 42), test 10,000. Normalisation as method.md §11.
+(seeded random split, seed 42), test 10,000. Normalisation as the official code (docs/method.md#datasets).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .base import DataSplits, ImageDataset, split_indices, val_size_for
-from .errors import DatasetCorruptError, DatasetNotFoundError
+from .errors import DatasetCorruptError, DatasetFormatError, DatasetNotFoundError
 from .files import download, verify_file
 from .safe_pickle import restricted_loads
 
@@ -55,13 +55,87 @@ def _unpickle(blob: bytes, path, spec) -> tuple[np.ndarray, np.ndarray]:
     try:
         # never pickle.loads: a batch file could name os.system; only arrays, containers and strings load
         entry = restricted_loads(blob, encoding="bytes")
-        data = np.asarray(entry[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        labels = np.asarray(entry[spec["label_key"].encode()], dtype=np.int64)
     except Exception as error:  # any decoding problem is a corrupt file
         raise DatasetCorruptError(spec["title"], path, f"cannot read a CIFAR batch: {error}", _how_to_get(spec)) from error
-    if labels.shape != (data.shape[0],):
-        raise DatasetCorruptError(spec["title"], path, "labels do not match images", _how_to_get(spec))
-    return data, labels
+    keys = (b"data", spec["label_key"].encode())
+    if not isinstance(entry, dict) or any(key not in entry for key in keys):
+        found = (f"a dict with keys {sorted(entry)}" if isinstance(entry, dict) else f"a {type(entry).__name__}")
+        raise DatasetFormatError(spec["title"], path, found, f"a dict with the keys {keys[0]!r} and {keys[1]!r}")
+    data, labels = entry[keys[0]], entry[keys[1]]
+    images = check_images(data, path, spec["title"])
+    return images, check_labels(labels, images.shape[0], spec["classes"], path, spec["title"])
+
+
+#: What a batch's ``data`` must be (the official layout); stated in every refusal.
+EXPECTED_IMAGES = ("a uint8 array of shape (N, 3072) (each row: the 1024 red, then green, then blue values of a "
+                   "32x32 image, row-major) or (N, 3, 32, 32) (NCHW), values 0..255")
+
+
+def _describe(array) -> str:
+    if not isinstance(array, np.ndarray):
+        return f"a {type(array).__name__}"
+    text = f"{'an' if str(array.dtype)[0] in 'aeiou' else 'a'} {array.dtype} array of shape {array.shape}"
+    if array.size and np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        text += ", non-finite values (NaN or inf)"
+    elif array.size and (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        low, high = array.min(), array.max()
+        text += f", values {low:g}..{high:g}" if np.issubdtype(array.dtype, np.floating) else f", values {low}..{high}"
+    return text
+
+
+def check_images(data, path, title: str = "CIFAR") -> np.ndarray:
+    """The images of a CIFAR batch as ``uint8 [N, 3, 32, 32]``, or :class:`DatasetFormatError` naming ``path``.
+
+    Taken as they are: ``uint8`` ``(N, 3072)`` (the official layout: per image the 1024 red, green, blue
+    values, each a 32x32 row-major plane) or ``uint8`` ``(N, 3, 32, 32)`` (NCHW). Everything else is refused,
+    never cast: floats (also in [0, 1]), other integer types, NHWC ``(N, 32, 32, 3)`` (the message says how to
+    convert each), an empty batch.
+    """
+    found = _describe(data)
+    if not isinstance(data, np.ndarray):
+        raise DatasetFormatError(title, path, found, EXPECTED_IMAGES, "Store the images as a numpy array.")
+    if data.dtype != np.uint8:
+        if np.issubdtype(data.dtype, np.floating) and data.size and 0 <= data.min() and data.max() <= 1:
+            fix = "Floats in [0, 1]: store (x * 255).round().astype(np.uint8)."
+        elif np.issubdtype(data.dtype, np.integer) and data.size and 0 <= data.min() and data.max() <= 255:
+            fix = "Store x.astype(np.uint8) (every value fits)."
+        else:
+            fix = "Scale the values to 0..255 and store them as uint8."
+        raise DatasetFormatError(title, path, found, EXPECTED_IMAGES, fix)
+    if data.ndim == 4 and data.shape[1:] == (32, 32, 3):
+        raise DatasetFormatError(title, path, found + " (NHWC)", EXPECTED_IMAGES,
+                                 "Convert NHWC with x.transpose(0, 3, 1, 2) (or .reshape(N, 3072) after it).")
+    if data.ndim == 2 and data.shape[1] == 3072:
+        data = data.reshape(-1, 3, 32, 32)
+    elif not (data.ndim == 4 and data.shape[1:] == (3, 32, 32)):
+        raise DatasetFormatError(title, path, found, EXPECTED_IMAGES)
+    if data.shape[0] == 0:
+        raise DatasetFormatError(title, path, "no images", EXPECTED_IMAGES)
+    return data
+
+
+def check_labels(labels, count: int, classes: int, path, title: str = "CIFAR") -> np.ndarray:
+    """``labels`` as ``int64 [count]``, or :class:`DatasetFormatError`: a list or 1-D array of ints in
+    ``0..classes-1``, one per image (floats, bools, negative or too large values are refused)."""
+    expected = f"{count} integer labels in 0..{classes - 1}, one per image"
+    if isinstance(labels, (list, tuple)) and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                                 for v in labels):
+        array = np.asarray(labels, dtype=np.int64) if labels else np.zeros(0, np.int64)
+        found = f"{len(labels)} labels"
+    elif isinstance(labels, np.ndarray) and labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer):
+        array, found = labels.astype(np.int64), f"{labels.size} labels ({labels.dtype})"
+    else:
+        what = _describe(labels) if isinstance(labels, np.ndarray) else f"labels as a {type(labels).__name__}"
+        if isinstance(labels, (list, tuple)):
+            bad = next(v for v in labels if not isinstance(v, (int, np.integer)) or isinstance(v, bool))
+            what = f"a non-integer label {bad!r}"
+        raise DatasetFormatError(title, path, what, expected)
+    if array.shape[0] != count:
+        raise DatasetFormatError(title, path, f"{found} for {count} images", expected)
+    if array.size and (array.min() < 0 or array.max() >= classes):
+        bad = int(array.min()) if array.min() < 0 else int(array.max())
+        raise DatasetFormatError(title, path, f"label {bad} (labels {array.min()}..{array.max()})", expected)
+    return array
 
 
 def _read_batches(root: Path, spec, names, verify: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,6 +170,11 @@ def load_cifar(name: str = "cifar10", root: str | Path = "data", *, download_mis
 
     The batch files are read with a restricted unpickler (:mod:`.safe_pickle`): a file that would run
     code is refused with :class:`DatasetCorruptError` before anything of it runs.
+    With or without ``verify``, each batch's content is checked, never cast: ``data`` must be ``uint8``
+    ``(N, 3072)`` (the official layout) or ``uint8`` ``(N, 3, 32, 32)`` (NCHW); NHWC ``(N, 32, 32, 3)``,
+    floats (also in [0, 1]) and other integer types are refused. Labels must be N integers in
+    ``0..classes-1``. A file that breaks a rule raises :class:`~.errors.DatasetFormatError` naming it,
+    what it holds, what is expected and how to convert it (:func:`check_images`, :func:`check_labels`).
 
     Args:
         root: directory holding the tarball or its extracted folder.
@@ -103,6 +182,7 @@ def load_cifar(name: str = "cifar10", root: str | Path = "data", *, download_mis
         verify: check the md5 of the files found (the tarball, or each file of the extracted folder)
             against the official ones before reading them; a mismatch raises :class:`DatasetCorruptError`.
             ``False`` (``--no-verify-data``) reads your own variants of the files.
+
         seed: seed of the 45k / 5k train / validation split (the official protocol uses 42).
         url: override the download address (mirrors, tests).
     """

@@ -23,3 +23,14 @@ class DatasetCorruptError(ValueError, RuntimeError):
         self.dataset, self.path = dataset, str(path)
         hint = f" {how_to_get}" if how_to_get else ""
         super().__init__(f"{dataset}: {path} is corrupt ({problem}); delete it and get it again.{hint}")
+
+
+class DatasetFormatError(DatasetCorruptError):
+    """A dataset file reads, but its content is not what the loader takes: wrong dtype, value range, shape,
+    label range or count. The message names the file, what it holds, what is expected and how to convert it;
+    nothing is cast or reshaped behind the user's back."""
+
+    def __init__(self, dataset: str, path: str | Path, found: str, expected: str, fix: str = ""):
+        self.dataset, self.path = dataset, str(path)
+        hint = f" {fix}" if fix else ""
+        ValueError.__init__(self, f"{dataset}: {path} holds {found}; expected {expected}.{hint}")

@@ -1,4 +1,4 @@
-"""MNIST from the standard idx files, and MNIST6-180 / MNIST6-M built from it (method.md §11).
+"""MNIST from the standard idx files, and MNIST6-180 / MNIST6-M built from it (docs/method.md#datasets).
 
 Files (in ``root``, or ``root/MNIST/raw`` as torchvision lays them out), each raw or ``.gz``:
 ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DatasetCorruptError, DatasetNotFoundError
+from .errors import DatasetCorruptError, DatasetFormatError, DatasetNotFoundError
 from .mnist6 import MNIST6_VARIANTS, mnist6_splits
 
 IDX_FILES = {
@@ -62,6 +62,11 @@ def load_mnist_idx(root: str | Path = "data", split: str = "train") -> tuple[tor
     image_path, label_path = (_find(root, name) for name in IDX_FILES[split])
     images = parse_idx(_read(image_path), image_path, 3)
     labels = parse_idx(_read(label_path), label_path, 1)
+    if images.shape[1:] != (28, 28):
+        raise DatasetFormatError("MNIST", image_path, f"images of {images.shape[1]}x{images.shape[2]} pixels",
+                                 "28x28 images")
+    if labels.size and labels.max() > 9:
+        raise DatasetFormatError("MNIST", label_path, f"label {labels.max()}", "labels 0..9")
     if labels.shape[0] != images.shape[0]:
         raise DatasetCorruptError("MNIST", label_path, f"{labels.shape[0]} labels for {images.shape[0]} images",
                                   HOW_TO_GET)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from .base import DataSplits
-from .errors import DatasetCorruptError, DatasetNotFoundError
+from .errors import DatasetCorruptError, DatasetFormatError, DatasetNotFoundError
 
 MEAN, STD = (0.701, 0.538, 0.692), (0.235, 0.277, 0.213)
 SPLITS = {"train": "train", "val": "valid", "test": "test"}
@@ -48,11 +49,18 @@ class PCamDataset(Dataset):
                 raise DatasetNotFoundError("PatchCamelyon", path.name, root.resolve(), HOW_TO_GET)
         try:
             with h5py.File(self.paths[0], "r") as fx, h5py.File(self.paths[1], "r") as fy:
-                x_shape, y_len = fx["x"].shape, fy["y"].shape[0]
+                x_shape, x_dtype, y_len = fx["x"].shape, fx["x"].dtype, fy["y"].shape[0]
+                labels = fy["y"][:] if y_len == x_shape[0] else None  # small: 1 byte a patch
         except (OSError, KeyError) as error:
             raise DatasetCorruptError("PatchCamelyon", root / pcam_file(split, "x"), str(error), HOW_TO_GET) from error
         if len(x_shape) != 4 or x_shape[-1] != 3 or y_len != x_shape[0]:
             raise DatasetCorruptError("PatchCamelyon", self.paths[0], f"shapes x {x_shape}, y {y_len}", HOW_TO_GET)
+        if x_dtype != np.uint8 or tuple(x_shape[1:]) != (96, 96, 3):
+            raise DatasetFormatError("PatchCamelyon", self.paths[0], f"a {x_dtype} dataset 'x' of shape {x_shape}",
+                                     "uint8 patches of shape (N, 96, 96, 3), values 0..255")
+        if labels is not None and labels.size and not np.isin(labels, (0, 1)).all():
+            bad = labels.reshape(-1)[~np.isin(labels.reshape(-1), (0, 1))][0]
+            raise DatasetFormatError("PatchCamelyon", self.paths[1], f"label {bad}", "labels 0 or 1")
         self.length = x_shape[0]
         self.mean = torch.tensor(MEAN).reshape(3, 1, 1)
         self.std = torch.tensor(STD).reshape(3, 1, 1)

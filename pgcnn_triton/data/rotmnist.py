@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .base import DataSplits, ImageDataset, split_indices, val_size_for
-from .errors import DatasetCorruptError, DatasetNotFoundError
+from .errors import DatasetCorruptError, DatasetFormatError, DatasetNotFoundError
 
 ARCHIVE = "mnist_rotation_new.zip"
 TRAIN_FILE = "mnist_all_rotation_normalized_float_train_valid.amat"
@@ -35,8 +35,18 @@ def parse_amat(text: bytes | str, path) -> tuple[torch.Tensor, torch.Tensor]:
         raise DatasetCorruptError("RotMNIST", path, f"not an .amat table: {error}", HOW_TO_GET) from error
     if rows.shape[1] != 785:
         raise DatasetCorruptError("RotMNIST", path, f"rows have {rows.shape[1]} values, expected 785", HOW_TO_GET)
-    pixels = np.clip(np.rint(rows[:, :784] * 255.0), 0, 255).astype(np.uint8).reshape(-1, 1, 28, 28)
-    return torch.from_numpy(pixels), torch.from_numpy(rows[:, 784].astype(np.int64))
+    values, labels = rows[:, :784], rows[:, 784]
+    if not np.isfinite(values).all() or values.min(initial=0.0) < 0 or values.max(initial=0.0) > 1:
+        found = (f"pixel values {values.min():g}..{values.max():g}" if np.isfinite(values).all()
+                 else "non-finite pixel values (NaN or inf)")
+        raise DatasetFormatError("RotMNIST", path, found,
+                                 "784 pixel values in [0, 1] then the label on each row",
+                                 "Scale the pixels to [0, 1].")
+    if not np.isfinite(labels).all() or (labels != np.round(labels)).any() or labels.min() < 0 or labels.max() > 9:
+        bad = next(v for v in labels if not (np.isfinite(v) and v == round(v) and 0 <= v <= 9))
+        raise DatasetFormatError("RotMNIST", path, f"label {bad:g}", "an integer label 0..9 as each row's last value")
+    pixels = np.rint(values * 255.0).astype(np.uint8).reshape(-1, 1, 28, 28)
+    return torch.from_numpy(pixels), torch.from_numpy(labels.astype(np.int64))
 
 
 def _read(root: Path, name: str):

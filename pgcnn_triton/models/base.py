@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import torch
 from torch import nn
 
 from .._checks import integer, probability
 from ..kernels import resolve_padding
 from ..nn import LiftingConv
-from ..sampling import SamplingConfig
+from ..sampling import SamplingConfig, constructor_arguments, unexpected_keywords
 from .control import infer_spatial_stages, learned_equivariance, samplers, set_eval_mode, set_gumbel_anneal_steps
 
 #: The T(2) baseline: one element (the identity), i.e. a CNN with continuous kernels.
@@ -67,6 +69,8 @@ class GroupModel(nn.Module):
         if name not in cls.PRESETS:
             raise ValueError(f"unknown preset {name!r} for {cls.__name__}: expected one of {sorted(cls.PRESETS)}")
         kwargs = dict(cls.PRESETS[name])
+        unexpected_keywords(overrides, {f.name for f in fields(SamplingConfig)} | set(constructor_arguments(cls)),
+                            f"{cls.__name__}.from_preset({name!r}, ...)")
         grows = {k: v for k, v in overrides.items() if (k, v) not in (("num_elements", 1), ("partial", False))
                  and k in ("num_elements", "partial")}
         if kwargs.get("num_elements") == 1 and grows:
@@ -132,6 +136,9 @@ class GroupModel(nn.Module):
         shown = "C" if channels is None else channels
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} expects x as a torch.Tensor [B, {shown}, H, W], got {type(x).__name__}")
+        if x.device.type == "meta":
+            raise ValueError(f"{name} got x on the meta device (a shape without data), which it cannot compute "
+                             f"on: pass a cpu or cuda tensor")
         if not x.is_floating_point():
             raise TypeError(f"{name} expects a floating-point x (float32, float64, bfloat16 or float16), "
                             f"got dtype {x.dtype}")

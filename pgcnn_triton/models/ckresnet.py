@@ -1,4 +1,4 @@
-"""The CKResNet of Partial G-CNNs (method.md §6.1–6.2), exported as ``PartialGCNN``."""
+"""The CKResNet of Partial G-CNNs (docs/method.md#ckresnet), exported as ``PartialGCNN``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from .._checks import integer, positive
 from ..nn import GroupConv, GroupInstanceNorm, LiftingConv, PointwiseGroupConv, SpatialMaxPool, make_norm
 from ..nn.conv import split_output
 from ..nn.pooling import masked_global_max_pool, masked_group_pool
-from ..sampling import make_config
+from ..sampling import constructor_arguments, make_config
 from .base import GroupModel, check_model_arguments, conv_stage, pool_stage
 
 
@@ -38,7 +38,7 @@ def block_widths(hidden: int, num_blocks: int, factors) -> list[int]:
 def t2_element(group, device=None):
     """The one input element of the ``last_conv_T2`` layer: ``zeros_like`` of an element, as in the
     original. SE(2): the identity. E(2): the degenerate pair (angle 0, mirror flag 0), whose action
-    matrix is [[1, 0], [0, 0]]: the kernel net sees (y, 0, −1, 0), constant along x (method.md §5.4)."""
+    matrix is [[1, 0], [0, 0]]: the kernel net sees (y, 0, −1, 0), constant along x (docs/method.md#full-cifar-heads)."""
     shape = (1, 1) if group.element_rank == 0 else (1, 1, 2)
     return torch.zeros(shape, dtype=torch.float64, device=device)
 
@@ -109,7 +109,7 @@ class PartialGCNN(GroupModel):
                 raise ValueError(f"final_spatial_dim must be a pair (h, w), got {final_spatial_dim!r}")
             for side in final_spatial_dim:
                 integer(side, "final_spatial_dim entry")
-        self.sampling = make_config(sampling, sampling_options)
+        self.sampling = make_config(sampling, sampling_options, type(self).__name__, constructor_arguments(type(self)))
         self._eval_mode = self.sampling.eval_mode
         self.in_channels = in_channels
         if learnable_final_pooling and self.sampling.partial:

@@ -1,4 +1,4 @@
-"""The deeper 9-layer G-CNN without residuals (method.md §6.3)."""
+"""The deeper 9-layer G-CNN without residuals (docs/method.md#gcnn)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from torch import nn
 from ..nn import GroupConv, LiftingConv, SpatialMaxPool, make_norm
 from ..nn.conv import split_output
 from ..nn.pooling import masked_global_mean_pool
-from ..sampling import make_config
+from ..sampling import constructor_arguments, make_config
 from .base import GroupModel, check_model_arguments, conv_stage, pool_stage
 from .ckresnet import block_widths
 
@@ -35,7 +35,7 @@ class GCNN(GroupModel):
         super().__init__()
         check_model_arguments(in_channels, num_classes, hidden, num_blocks, dropout, pool_blocks=pool_blocks,
                               dropout_blocks=dropout_blocks)
-        self.sampling = make_config(sampling, sampling_options)
+        self.sampling = make_config(sampling, sampling_options, type(self).__name__, constructor_arguments(type(self)))
         self._eval_mode = self.sampling.eval_mode
         self.in_channels = in_channels
         widths = block_widths(hidden, num_blocks, block_width_factors)

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..kernelnets import make_kernel_net, min_kernel_layers
 from ..kernels import check_kernel_size, check_taps, conv_dtype, group_conv2d, kernel_bank, resolve_padding, taps_of
-from ..sampling import FullGroupSampler, PartialSampler, make_config
+from ..sampling import FullGroupSampler, PartialSampler, constructor_arguments, make_config
 from .kernel_norms import record_kernel
 
 
@@ -136,6 +136,9 @@ class _KernelConv(nn.Module):
         return self.kernel_net.output.weight.dtype
 
     def _check_input(self, x, rank):
+        if isinstance(x, torch.Tensor) and x.device.type == "meta":
+            raise ValueError(f"{type(self).__name__} got x on the meta device (a shape without data), which it "
+                             f"cannot compute on: pass a cpu or cuda tensor")
         check_features(x, rank, self.in_channels)
         check_dtype(x, self.dtype, type(self).__name__)
 
@@ -212,14 +215,14 @@ class LiftingConv(_KernelConv):
             ``"MLP(norm=…, activation=…)"`` (:func:`~pgcnn_triton.kernelnets.parse_kernel_net`);
             kernel_hidden, kernel_layers, omega0, learn_omega0 (SIREN only) configure it.
         padding: ``"same"``, ``"valid"`` or an int. bias: learnable ``[C_out]`` bias (init 0).
-        taps: ``"disk"`` (default: the circular mask, method.md §4.5) or ``"square"`` (all k² taps,
-            what the original's mask keeps for the degenerate element of ``last_conv_T2``, §5.4).
+        taps: ``"disk"`` (default: the circular mask, docs/method.md#circular-mask) or ``"square"`` (all k² taps,
+            what the original's mask keeps for the degenerate element of ``last_conv_T2``, docs/method.md#full-cifar-heads).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=7, *, sampling=None, kernel_net="SIREN",
                  kernel_hidden=32, kernel_layers=3, omega0=10.0, learn_omega0=False, padding="same",
                  bias=True, taps="disk", **sampling_options):
-        config = make_config(sampling, sampling_options)
+        config = make_config(sampling, sampling_options, type(self).__name__, constructor_arguments(type(self)))
         super().__init__(in_channels, out_channels, kernel_size, config, kernel_net, kernel_hidden,
                          kernel_layers, omega0, learn_omega0, padding, bias, coordinate_dim=2, taps=taps)
         self.sampler = FullGroupSampler(config.replace(partial=False))
@@ -249,7 +252,7 @@ class GroupConv(_KernelConv):
     def __init__(self, in_channels, out_channels, kernel_size=7, *, sampling=None, kernel_net="SIREN",
                  kernel_hidden=32, kernel_layers=3, omega0=10.0, learn_omega0=False, padding="same",
                  bias=True, taps="disk", **sampling_options):
-        config = make_config(sampling, sampling_options)
+        config = make_config(sampling, sampling_options, type(self).__name__, constructor_arguments(type(self)))
         dim = 2 + config.group_obj.coordinate_dim(config.coordinate)
         super().__init__(in_channels, out_channels, kernel_size, config, kernel_net, kernel_hidden,
                          kernel_layers, omega0, learn_omega0, padding, bias, coordinate_dim=dim, taps=taps)
@@ -290,7 +293,7 @@ class PointwiseGroupConv(_KernelConv):
 
     def __init__(self, in_channels, out_channels, *, sampling=None, kernel_net="SIREN", kernel_hidden=16,
                  kernel_layers=3, omega0=10.0, learn_omega0=False, **sampling_options):
-        config = make_config(sampling, sampling_options)
+        config = make_config(sampling, sampling_options, type(self).__name__, constructor_arguments(type(self)))
         dim = config.group_obj.coordinate_dim(config.coordinate)
         super().__init__(in_channels, out_channels, 1, config, kernel_net, kernel_hidden, kernel_layers,
                          omega0, learn_omega0, 0, False, coordinate_dim=dim)

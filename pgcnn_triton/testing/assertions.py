@@ -14,6 +14,7 @@ from ..equivariance import (
     _state_restored,
     transformed_outputs,
     warn_if_not_a_symmetry,
+    warn_if_partial,
     warn_if_size_breaks_exactness,
 )
 from ..symmetries import is_identity
@@ -70,6 +71,7 @@ def _check(module, x, transform, elements, rtol, atol, msg, seed, invariant):
     if not transform.disk:
         warn_if_size_breaks_exactness(module, x.shape[-2], x.shape[-1], transform)
         warn_if_not_a_symmetry(module, transform, elements)
+    warn_if_partial(module, transform)
     with _state_restored(module):
         actual, expected = transformed_outputs(module, x, transform, elements, seed)
         if invariant and (isinstance(actual, tuple) or actual.dim() not in (1, 2)):

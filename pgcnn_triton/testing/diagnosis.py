@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from ..equivariance import Transform, _seeded, exact_size_problem
-from ..symmetries import symmetry_problem
+from ..layer_symmetry import layer_problem, partial_layers
+from ..symmetries import element_grid, symmetry_problem
 
 __all__ = ["locate", "first_breaking_layer", "likely_causes"]
 
@@ -112,9 +113,12 @@ def likely_causes(module, x: torch.Tensor, transform: Transform, elements=None) 
         if size:
             causes.append(f"input size: {size}")
     if elements is None:
-        problem = symmetry_problem(module, transform)
+        problem = symmetry_problem(element_grid(module), transform)
         if problem:
             causes.append(f"transform not a symmetry of the elements: {problem}")
+    layers = layer_problem(module, transform)
+    if layers:
+        causes.append(f"a layer breaks it by construction: {layers}")
     if isinstance(module, nn.Module):
         causes += _mode_causes(module)
         causes += _partial_causes(module, transform)
@@ -146,16 +150,7 @@ def _mode_causes(module: nn.Module) -> list[str]:
 
 
 def _partial_causes(module: nn.Module, transform: Transform) -> list[str]:
-    from ..models.control import learned_equivariance
-
-    rows = learned_equivariance(module)
-    partial = [f"{r['layer']} θ = {r['theta']:.3g}" for r in rows
-               if r["theta"] is not None and abs(r["theta"] - 1.0) > 1e-6]
-    partial += [f"{r['layer']} gates {[round(p, 2) for p in r['gates']]}" for r in rows
-                if r.get("gates") and min(r["gates"]) <= 0.5]
-    if transform.mirror == -1:
-        partial += [f"{r['layer']} mirror probability {r['mirror_probability']:.2f}" for r in rows
-                    if r["mirror_probability"] is not None and r["mirror_probability"] <= 0.5]
+    partial = partial_layers(module, transform)
     if not partial:
         return []
     shown = ", ".join(partial[:4]) + (f", … ({len(partial)} in all)" if len(partial) > 4 else "")

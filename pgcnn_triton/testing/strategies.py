@@ -3,9 +3,11 @@
 This is the one module of the library that imports hypothesis (``pip install hypothesis``, in the
 ``test`` extra). Model-level:
 
-* :func:`exact_transforms` — the rot90 / flip compositions exact for a model's element grid;
-* :func:`inputs_for` — batches of the model's channels at sizes that keep its pooling exact, optionally
-  smooth (band-limited) for arbitrary-angle tests;
+* :func:`exact_transforms` — the rot90 / flip compositions that can be exact for a model: its element
+  grid permutes under them and no layer breaks them (a learnable final pooling or a translation-only
+  last conv removes them, :mod:`pgcnn_triton.layer_symmetry`);
+* :func:`inputs_for` — batches of the model's channels at sizes that it takes and that keep its pooling
+  exact, optionally smooth (band-limited) for arbitrary-angle tests;
 * :func:`rotation_angles` — arbitrary angles (radians), away from the exact multiples of 90°.
 
 Layer-level, for your own blocks: :func:`sampling_configs`, :func:`thetas`, :func:`group_elements`.
@@ -30,8 +32,8 @@ from hypothesis import strategies as st
 
 from ..groups import get_group
 from ..sampling import SamplingConfig
-from ..symmetries import exact_transforms_of
-from .inputs import _first_in_channels, exact_sizes, random_images
+from ..symmetries import exact_transforms_of, excluded_transforms_of
+from .inputs import _first_in_channels, check_input_size, exact_sizes, random_images
 
 __all__ = ["CI_SETTINGS", "exact_transforms", "inputs_for", "rotation_angles", "sampling_configs", "thetas",
            "group_elements"]
@@ -44,23 +46,28 @@ settings.register_profile("pgcnn-ci", CI_SETTINGS)
 
 def exact_transforms(model_or_group, num_elements: int | None = None) -> st.SearchStrategy:
     """The transforms under which ``model_or_group`` can be exactly equivariant
-    (:func:`~pgcnn_triton.symmetries.exact_transforms_of`): a model, a ``SamplingConfig``, or a group
-    name with ``num_elements=N``. Raises a ``ValueError`` if there are none (N = 1, or SE2 N odd)."""
+    (:func:`~pgcnn_triton.symmetries.exact_transforms_of`): a model (its elements and its layers, the
+    head included), a ``SamplingConfig``, or a group name with ``num_elements=N``. Raises a
+    ``ValueError`` if there are none, saying why (N = 1, SE2 N odd, a learnable final pooling, ...)."""
     transforms = exact_transforms_of(model_or_group, num_elements)
     if not transforms:
-        raise ValueError("no rot90 / flip is a symmetry of these elements (e.g. N = 1, or an odd number of "
-                         "rotations): test arbitrary angles with rotation_angles() instead")
+        reasons = list(dict.fromkeys(why for _, why in excluded_transforms_of(model_or_group, num_elements)))
+        raise ValueError("exact_transforms: no rot90 / flip can be exact for this model: " + "; ".join(reasons)
+                         + ". Test arbitrary angles with rotation_angles() instead, or no symmetry at all")
     return st.sampled_from(transforms)
 
 
 def inputs_for(model, batch_sizes=(1, 2), sizes: int | list[int] = 2, *, min_size: int = 8, smooth: bool = False,
                dtype=torch.float32, device=None) -> st.SearchStrategy:
     """Inputs ``[B, in_channels, S, S]`` for ``model``: B from ``batch_sizes``, S among the
-    ``sizes`` smallest sizes ≥ ``min_size`` that keep its pooling exact (an int; the presets: 28, 32) or
-    from an explicit list, seeded standard-normal values (``smooth=True``: band-limited, for
-    :func:`rotation_angles`)."""
+    ``sizes`` smallest sizes ≥ ``min_size`` that the model takes and that keep its pooling exact (an
+    int; :func:`~pgcnn_triton.testing.exact_sizes`, the presets: 28, 32; the CIFAR-10 full presets: 32
+    only) or from an explicit list (a ``ValueError`` names a size the model refuses), seeded
+    standard-normal values (``smooth=True``: band-limited, for :func:`rotation_angles`)."""
     channels = getattr(model, "input_channels", None) or _first_in_channels(model)
     side = exact_sizes(model, sizes, start=min_size) if isinstance(sizes, int) else list(sizes)
+    for size in side:
+        check_input_size(model, size, "inputs_for")
     return st.builds(lambda b, s, seed: random_images(b, channels, s, smooth=smooth, seed=seed, dtype=dtype,
                                                       device=device),
                      st.sampled_from(list(batch_sizes)), st.sampled_from(side), st.integers(0, 2**31 - 1))

@@ -1,4 +1,4 @@
-"""Training library: the Partial G-CNN recipe (method.md §7.1) with exact resume, atomic checkpoints and DDP.
+"""Training library: the Partial G-CNN recipe (docs/method.md#training-recipe) with exact resume, atomic checkpoints and DDP.
 
 >>> from pgcnn_triton.training import Trainer, TrainConfig
 >>> trainer = Trainer(model, data, TrainConfig(epochs=10, lr_probs=1e-2), "runs/demo")
@@ -20,7 +20,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .distributed import DistContext, ShardSampler, setup_distributed
-from .errors import CheckpointCorruptError, NonFiniteLossError
+from .errors import CheckpointCorruptError, DivergenceError, NonFiniteCheckpointError, NonFiniteLossError
 from .experiment import (
     evaluate_checkpoint,
     format_summary,
@@ -45,5 +45,5 @@ __all__ = [
     "plot_learned_equivariance", "plot_runs", "plot_training_curves", "read_metrics_csv", "recipe", "resolve_preset",
     "rng_state", "save_atomic", "save_comparison", "seed_everything", "set_rng_state", "setup_distributed",
     "train_config", "train_from_args", "write_metrics_csv",
-    "CheckpointCorruptError", "remove_stale_temps", "write_atomic",
+    "CheckpointCorruptError", "DivergenceError", "NonFiniteCheckpointError", "remove_stale_temps", "write_atomic",
 ]

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..data import DATASETS
 from ..kernelnets import parse_kernel_net
 from ..sampling import EVAL_MODES, MIRROR_GRADIENTS, SHAPE_MODES
-from .config import SCHEDULERS, TrainConfig
+from .config import LR_MAX, SCHEDULERS, TrainConfig
 from .recipes import BUNDLED_RUNS, bundled_run, for_group, recipe
 from .specs import (
     DATASET_OVERRIDES,
@@ -227,6 +227,30 @@ def check_flag_values(args: argparse.Namespace) -> None:
         if not math.isfinite(value) or value < 0 or (positive and value == 0):
             raise ValueError(f"{flag_name(dest)} must be a finite number {'> 0' if positive else '≥ 0'}, "
                              f"got {value}")
+        if positive and value > LR_MAX:
+            raise ValueError(f"{flag_name(dest)} {value:g} is too large: Adam's first step, 10 x the rate, would "
+                             f"overflow float32; pass at most {LR_MAX:g} (typical rates: 1e-4 to 1e-2)")
+    kernel_size = getattr(args, "kernel_size", None)
+    if kernel_size is not None and kernel_size % 2 == 0:
+        raise ValueError(f"--kernel-size must be odd (a kernel has a centre pixel), got {kernel_size}: "
+                         f"pass {kernel_size - 1} or {kernel_size + 1}")
+
+
+def check_flag_combinations(args: argparse.Namespace, typed: set[str]) -> None:
+    """Refuse flags the user typed (``typed``: their destinations) that the rest of the run contradicts,
+    naming both flags: ``--lr-probs`` for a model without θ (``--no-partial``, ``--group t2``), and a
+    ``--warmup-epochs`` that is not shorter than the run (the schedule would cut it to ``--epochs`` − 1).
+    Values filled in from a recipe or a bundled short run are not checked: only what was typed."""
+    if "lr_probs" in typed and not partial_of(args):
+        reason = "--group t2 (translations only)" if group_of(args) == "t2" else "--no-partial"
+        raise ValueError(f"--lr-probs sets the learning rate of θ (the partial-equivariance parameters), which a "
+                         f"model trained with {reason} does not have: drop --lr-probs, or drop {reason}")
+    if "warmup_epochs" in typed and args.warmup_epochs:
+        epochs = train_config(args).epochs
+        if args.warmup_epochs >= epochs:
+            raise ValueError(f"--warmup-epochs {args.warmup_epochs} is not shorter than the run (--epochs {epochs}): "
+                             f"the learning rate would never finish warming up; pass --warmup-epochs ≤ {epochs - 1} "
+                             f"or more --epochs")
 
 
 def _preset_and_overrides(args: argparse.Namespace) -> tuple[str, dict]:
@@ -255,6 +279,11 @@ def _preset_and_overrides(args: argparse.Namespace) -> tuple[str, dict]:
         value = getattr(args, flag)
         if value is not None:
             overrides[flag] = value
+    group = str({**FAMILIES[args.model].PRESETS.get(preset, {}), **overrides}.get("group", "SE2")).upper()
+    if group == "E2" and args.num_elements is not None and args.num_elements % 2:
+        source = "--group e2" if args.group == "e2" else f"the preset {preset}"
+        raise ValueError(f"--num-elements (-N) must be even for E(2) ({source}): N/2 rotations x 2 mirrors, got "
+                         f"{args.num_elements}; pass -N {args.num_elements + 1}")
     return preset, overrides
 
 

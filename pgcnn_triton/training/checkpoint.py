@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .atomic import write_atomic
-from .errors import CheckpointCorruptError
+from .errors import CheckpointCorruptError, NonFiniteCheckpointError
 
 _EOCD, _EOCD_SIZE = b"PK\x05\x06", 22  # zip end-of-central-directory signature and record size
 _MARK, _HEX = b"pgcnn_triton-sha256:", 64  # the zip comment: this mark, then the hex digest of the rest
@@ -72,13 +72,40 @@ def _problem(error: Exception, blob: bytes) -> str:
     return f"truncated or damaged zip archive: {type(error).__name__}"
 
 
-def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+def first_non_finite(obj, prefix: str = "") -> tuple[str, float] | None:
+    """``(name, value)`` of the first floating tensor inside ``obj`` (nested dicts, lists, tuples) holding
+    NaN or ±inf, e.g. ``("model.blocks.0.conv.bias", nan)``; ``None`` if every one is finite."""
+    if isinstance(obj, torch.Tensor):
+        if (obj.is_floating_point() or obj.is_complex()) and obj.device.type != "meta":
+            bad = ~torch.isfinite(obj)
+            if bool(bad.any()):
+                return prefix or "tensor", float(obj[bad].flatten()[0].real)
+        return None
+    if isinstance(obj, dict):
+        items = ((f"{prefix}.{k}" if prefix else str(k), v) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple)):
+        items = ((f"{prefix}[{i}]", v) for i, v in enumerate(obj))
+    else:
+        return None
+    for name, value in items:
+        found = first_non_finite(value, name)
+        if found is not None:
+            return found
+    return None
+
+
+def load_checkpoint(path: str | Path, map_location="cpu", *, allow_non_finite: bool = False) -> dict:
     """Load a checkpoint written by :func:`save_atomic` (plain tensors and Python values only).
 
     Its sha256 checksum is verified first. Files without one (written before pgcnn_triton stored
     checksums, or by plain ``torch.save``) load with a warning. Raises :class:`FileNotFoundError` if
     ``path`` is missing and :class:`~.errors.CheckpointCorruptError` (a ``ValueError``) if the checksum
     does not match, or the file is empty, truncated, not a checkpoint, or refused by ``weights_only=True``.
+
+    Every floating tensor in it (weights, buffers, optimizer state) must be finite: one holding NaN or
+    ±inf raises :class:`~.errors.NonFiniteCheckpointError` naming the file and the first such tensor, so
+    such weights are never evaluated, exported or trained on. ``allow_non_finite=True`` loads it anyway
+    (to inspect it).
     """
     path = Path(path)
     if not path.is_file():
@@ -91,6 +118,10 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
         state = torch.load(io.BytesIO(blob), map_location=map_location, weights_only=True)
     except Exception as error:  # any unreadable content is a corrupt (or foreign) file
         raise CheckpointCorruptError(path, _problem(error, blob), _alternative(path)) from error
+    if not allow_non_finite:
+        found = first_non_finite(state)
+        if found is not None:
+            raise NonFiniteCheckpointError(path, *found, _alternative(path))
     if not checked:
         warnings.warn(f"checkpoint {path} has no checksum (older pgcnn_triton or plain torch.save): "
                       "loaded without verifying it", UserWarning, stacklevel=2)

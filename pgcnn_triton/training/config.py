@@ -1,4 +1,4 @@
-"""Training settings (method.md §7.1) as one validated dataclass."""
+"""Training settings (docs/method.md#training-recipe) as one validated dataclass."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ from .._checks import number
 
 SCHEDULERS = ("cosine", "constant")
 
+
+#: The largest learning rate Adam can take: its first step is lr / (1 - beta1) = 10 x lr, which must fit a
+#: float32 (3.4e38); a larger rate stops with an overflow inside the optimizer.
+LR_MAX = 3.4e37
 
 @dataclass
 class TrainConfig:
@@ -75,7 +79,7 @@ class TrainConfig:
         # finite as well as in range: lr=inf would overflow the schedule, NaN poison every weight
         for name in ("lr", "lr_probs", "lr_omega0"):
             if getattr(self, name) is not None:
-                number(getattr(self, name), name, low=0.0, low_open=True)
+                number(getattr(self, name), name, low=0.0, low_open=True, high=LR_MAX)
         for name in ("weight_decay", "monotonic_decay", "min_lr", "gradient_clip"):
             number(getattr(self, name), name, low=0.0)
         if self.scheduler not in SCHEDULERS:

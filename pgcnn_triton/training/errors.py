@@ -25,6 +25,8 @@ class NonFiniteLossError(FloatingPointError):
         self.checkpoint, self.checkpoint_epoch = checkpoint, checkpoint_epoch
         if checkpoint is None:
             kept = "No checkpoint was written yet (no epoch ended with finite weights and validation loss)."
+            if split != "test":
+                kept += f" Run again {_HINTS[split]}."
         elif split == "test":
             kept = f"The checkpoints are kept ({checkpoint}, end of epoch {checkpoint_epoch}); {_HINTS[split]}."
         else:
@@ -39,17 +41,42 @@ class NonFiniteLossError(FloatingPointError):
         super().__init__(f"{head} {kept}")
 
 
+class DivergenceError(NonFiniteLossError):
+    """Training diverged: a loss rose above ``bound`` (finite, but far beyond what any classifier that trains
+    gives, see :data:`~pgcnn_triton.training.trainer.DIVERGENCE_FACTOR`): a training batch's cross-entropy
+    (``split="training"``) or the validation loss after an epoch (``"validation"``). Reported, kept and exited
+    like a non-finite loss (exit status 2, the last good ``last.pt`` kept)."""
+
+    def __init__(self, value: float, bound: float, epoch: int, batch: int | None, checkpoint: str | None,
+                 checkpoint_epoch: int | None, split: str = "training"):
+        super().__init__(value, epoch, batch, checkpoint, checkpoint_epoch, split)
+        self.bound = bound
+        where = f"epoch {epoch}" + (f", batch {batch}" if batch is not None else "")
+        head = (f"training diverged at {where}: the {split} loss {value:.4g} exceeds {bound:.4g} (1000 x "
+                f"ln(classes), the divergence bound): training stopped.")
+        if checkpoint is None:
+            kept = "No checkpoint was written yet; run again with a lower --lr (or --gradient-clip)."
+        else:
+            kept = (f"The last good checkpoint, {checkpoint} (end of epoch {checkpoint_epoch}), is kept; continue "
+                    f"from it with --resume --out-dir {Path(checkpoint).parent} and a lower --lr (or --gradient-clip).")
+        self.args = (f"{head} {kept}",)
+
+
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C during a run; the message says where the run stopped and how to continue it."""
 
 
 
 class CheckpointWriteError(OSError):
-    """A checkpoint could not be written (full disk, permissions); the previous file at its path is intact."""
+    """A checkpoint could not be written (full disk, permissions); the previous file at its path is intact.
 
-    def __init__(self, path, reason: str, previous: str, errno: int | None = None):
+    ``then`` is the way on the message names: ``--resume`` where a ``last.pt`` exists, else ``--overwrite``
+    (only a ``best.pt`` there) or the same command again (nothing there)."""
+
+    def __init__(self, path, reason: str, previous: str, errno: int | None = None,
+                 then: str = "continue with --resume"):
         super().__init__(f"could not write {path} ({reason}); {previous} Free space on the disk (or fix the "
-                         f"permissions of the directory), then continue with --resume")
+                         f"permissions of the directory), then {then}")
         self.path, self.errno = str(path), errno  # the cause's errno (e.g. ENOSPC), for callers that branch on it
 
 
@@ -62,3 +89,16 @@ class CheckpointCorruptError(ValueError):
         self.path, self.problem = str(path), problem
         hint = f" {alternative}" if alternative else ""
         super().__init__(f"checkpoint {path} is corrupt or not a pgcnn_triton checkpoint ({problem}).{hint}")
+
+
+class NonFiniteCheckpointError(CheckpointCorruptError):
+    """A checkpoint holds a floating tensor with NaN or ±inf: its model would give NaN outputs (and a
+    meaningless accuracy), so it is refused. ``tensor`` names the first such tensor (e.g.
+    ``model.blocks.0.conv.bias``)."""
+
+    def __init__(self, path, tensor: str, value: float, alternative: str = ""):
+        self.path, self.tensor, self.value = str(path), tensor, value
+        self.problem = f"non-finite values ({value}) in {tensor}"
+        hint = f" {alternative}" if alternative else ""
+        ValueError.__init__(self, f"checkpoint {path} holds non-finite values ({value}) in {tensor}: its model "
+                                  f"cannot be used.{hint}")

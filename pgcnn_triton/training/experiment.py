@@ -22,7 +22,7 @@ from .errors import RunInterrupted
 from .plots import plot_learned_equivariance, plot_training_curves
 from .records import equivariance_from_columns, format_equivariance_table, plural, read_metrics_csv, write_json
 from .resuming import compare_flags, describe_changes, read_checkpoint
-from .rundir import RunDirectory
+from .rundir import RunDirectory, existing_run_files
 from .specs import build_model, load_from_spec
 from .trainer import BEST, LAST, Trainer
 
@@ -44,7 +44,13 @@ def load_data(args: argparse.Namespace, dist: DistContext) -> DataSplits:
 def model_from_args(args: argparse.Namespace, data: DataSplits) -> tuple[dict, torch.nn.Module]:
     """``(model_spec, model)``: the model the flags train on ``data`` (what ``pgcnn train`` builds)."""
     spec = model_spec_from_args(args, data.in_channels, data.num_classes, data.image_size)
-    return spec, build_model(spec)
+    model = build_model(spec)
+    need = model.min_input_size() if hasattr(model, "min_input_size") else None
+    if need is not None and data.image_size is not None and need > data.image_size:
+        raise ValueError(f"the model these flags build needs images of at least {need}x{need} pixels "
+                         f"({model.describe_stages()}), but --dataset {args.dataset} has {data.image_size}x"
+                         f"{data.image_size}: pass a smaller --kernel-size")
+    return spec, model
 
 
 def train_from_args(args: argparse.Namespace, dist: DistContext | None = None, verbose: bool = True) -> dict:
@@ -76,8 +82,15 @@ def _train(args: argparse.Namespace, dist: DistContext, verbose: bool) -> dict:
         raise ValueError("--resume and --overwrite contradict each other: --resume continues the run in the "
                          "out-dir, --overwrite replaces it; pass only one")
     # resuming from another directory's checkpoint starts a new run here: the usual refusal applies
-    owner = RunDirectory(out_dir, overwrite=overwrite,
-                         resume=resume is not None and resume.parent.resolve() == out_dir.resolve())
+    same_dir = resume is not None and resume.parent.resolve() == out_dir.resolve()
+    if resume is not None and not same_dir and not overwrite and dist.is_main:
+        found = existing_run_files(out_dir)
+        if found:
+            raise FileExistsError(
+                f"--resume {args.resume} starts a new run in --out-dir {out_dir} from another run's checkpoint, but "
+                f"{out_dir} already holds a run ({', '.join(found)}): to continue that run pass --resume alone, to "
+                f"replace it add --overwrite, or choose another --out-dir")
+    owner = RunDirectory(out_dir, overwrite=overwrite, resume=same_dir)
     refusal = None
     if dist.is_main:
         try:
@@ -99,6 +112,18 @@ def _train_in(args, dist, verbose, config, flags, out_dir, resume, owner) -> dic
     """Data, model, trainer, resume, fit: into the run directory ``owner`` holds."""
     changes = {}
     if resume is not None:
+        found = existing_run_files(resume.parent) if resume.parent.is_dir() and owner.resume else []
+        if not resume.is_file() and resume.name == LAST and found:
+            raise FileNotFoundError(
+                f"--resume: {resume.parent} holds {', '.join(found)} but no {LAST} (the run stopped before its first "
+                f"full checkpoint, or {LAST} was removed), so there is nothing to continue: start it again with --overwrite "
+                f"instead of --resume (pgcnn eval {resume.parent} still reads its best.pt until then)"
+                if BEST in found else
+                f"--resume: {resume.parent} holds {', '.join(found)} but no {LAST}, so there is nothing to continue: "
+                f"start it again with --overwrite instead of --resume")
+        if not resume.is_file() and args.resume != "last":
+            raise FileNotFoundError(f"--resume {args.resume}: no such file; check the path (--resume takes a run's "
+                                    f"{LAST}, or alone: {out_dir / LAST})")
         if not resume.is_file():
             hint = "train once without --resume first"
             if not args.out_dir:
@@ -115,7 +140,7 @@ def _train_in(args, dist, verbose, config, flags, out_dir, resume, owner) -> dic
         torch.manual_seed(config.seed + 1 + dist.rank)
     trainer = Trainer(model, data, config, out_dir, dist=dist, model_spec=spec,
                       data_spec=data_spec_from_args(args), run_flags=flags)
-    if owner.overwrite and dist.is_main and resume is None:
+    if owner.overwrite and dist.is_main and not owner.resume:
         removed = owner.clear()  # only now: a run that fails to start leaves the old one in place
         if removed and verbose:
             print(f"--overwrite: removed the previous run's {', '.join(removed)} from {out_dir}")
@@ -186,8 +211,7 @@ def evaluate_checkpoint(path: str | Path, *, split: str = "test", data_dir: str 
             "Trainer(model, data, config, out_dir, model_spec=pgcnn_triton.training.model_spec(family, preset, "
             "overrides)). For a network of your own, rebuild it in Python and load the weights: "
             "net.load_state_dict(pgcnn_triton.training.load_checkpoint(path)['model']) (README: Your own network)")
-    model = build_model(state["model_spec"])
-    model.load_state_dict(state["model"])
+    model = model_of_checkpoint(state, path)
     if eval_mode:
         model.set_eval_mode(eval_mode)
     data = load_from_spec(state["data_spec"], root=data_dir, progress=False, verify=verify_data)
@@ -204,6 +228,34 @@ def evaluate_checkpoint(path: str | Path, *, split: str = "test", data_dir: str 
             count += y.shape[0]
     return {"checkpoint": str(path), "split": split, "epoch": state.get("epoch"), "loss": loss / count,
             "acc": correct / count, "count": int(count), "learned_equivariance": model.learned_equivariance()}
+
+
+def model_of_checkpoint(state: dict, path: str | Path) -> torch.nn.Module:
+    """The model a checkpoint's ``model_spec`` describes, with its weights; a ``ValueError`` naming the file
+    when the description cannot be built or the weights do not fit it (an edited or foreign file)."""
+    try:
+        model = build_model(state["model_spec"])
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(f"the model description (model_spec) in {path} cannot be built ({_first_line(error)}); "
+                         "the file was edited or written by another version: use the run's other checkpoint, or "
+                         "train again") from None
+    if not isinstance(state.get("model"), dict):
+        raise ValueError(f"{path} holds no model weights (its 'model' entry is "
+                         f"{'missing' if 'model' not in state else type(state['model']).__name__}): it is not a "
+                         "checkpoint of pgcnn_triton training, or was edited; use the run's other checkpoint")
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"the weights in {path} do not fit the model its model_spec describes "
+                         f"({_first_line(error)}); the file was edited or written by another version: use the "
+                         "run's other checkpoint, or train again") from None
+    return model
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = " ".join(lines[:2]) if lines else type(error).__name__
+    return text if len(text) < 300 else text[:297] + "..."
 
 
 def checkpoint_path(path: str | Path) -> Path:

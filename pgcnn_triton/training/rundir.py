@@ -3,7 +3,8 @@
 :class:`RunDirectory` is held for a run's whole lifetime by the process that writes (rank 0). On entry it
 creates the directory, takes an exclusive ``fcntl`` lock on ``OUT_DIR/.lock`` (a second trainer on the same
 directory is refused at once, not queued) and refuses a directory that already holds a run unless the
-run is resumed or ``overwrite`` was asked for. On exit it releases the lock and removes the directories
+run is resumed or ``overwrite`` was asked for; then it removes the temporary files a killed write left
+there. On exit it releases the lock and removes the directories
 it created if the run wrote nothing into them.
 """
 
@@ -15,11 +16,23 @@ import os
 import sys
 from pathlib import Path
 
+from .atomic import remove_stale_temps
+
 #: What makes a directory "hold a run": any of the files a training run writes.
 RUN_FILES = ("last.pt", "best.pt", "metrics.csv", "summary.json")
 #: Everything :meth:`RunDirectory.clear` removes for ``--overwrite`` (the run's own files, nothing else).
 OWN_FILES = RUN_FILES + ("curves.png", "learned_equivariance.png")
 LOCK = ".lock"
+
+
+def existing_run_message(path: Path, found: list[str]) -> str:
+    """Why a plain run refuses ``path`` and the way out: ``--resume`` only where there is a ``last.pt``."""
+    if "last.pt" in found:
+        return (f"--out-dir {path} already holds a run ({', '.join(found)}): pass --resume to continue it, "
+                f"--overwrite to replace it, or choose another --out-dir")
+    return (f"--out-dir {path} holds {', '.join(found)} but no last.pt (the run stopped before its first full "
+            f"checkpoint, or last.pt was removed), so it cannot be continued: pass --overwrite to start it again (replacing "
+            f"{', '.join(found)}), or choose another --out-dir")
 
 
 class RunDirectoryBusyError(OSError):
@@ -55,9 +68,9 @@ class RunDirectory:
             self._lock()
             found = existing_run_files(self.path)
             if found and not (self.resume or self.overwrite):
-                raise FileExistsError(
-                    f"--out-dir {self.path} already holds a run ({', '.join(found)}): pass --resume to continue "
-                    f"it, --overwrite to replace it, or choose another --out-dir")
+                raise FileExistsError(existing_run_message(self.path, found))
+            # what a killed write left behind is garbage once we hold the lock: no one else writes here
+            remove_stale_temps(self.path)
         except BaseException:
             self.__exit__(None, None, None)
             raise

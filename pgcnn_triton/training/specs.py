@@ -8,7 +8,8 @@ from ..models import GCNN, T2_SAMPLING, PartialGCNN
 FAMILIES = {"ckresnet": PartialGCNN, "gcnn": GCNN}
 GROUPS = ("se2", "e2", "t2")
 
-#: Which preset family a dataset uses (method.md §7.2); PatchCamelyon and STL-10 have no official command.
+#: Which preset family a dataset uses (docs/method.md#settings-per-dataset); PatchCamelyon and STL-10 have no
+#: official command.
 PRESET_BASE = {"cifar10": "cifar10", "cifar100": "cifar100", "rotmnist": "rotmnist", "bundled-rotmnist": "rotmnist",
                "mnist6-180": "mnist6-180", "bundled-mnist6-180": "mnist6-180", "mnist6-m": "mnist6-m",
                "bundled-mnist6-m": "mnist6-m", "pcam": "cifar10", "stl10": "cifar10"}
@@ -53,6 +54,8 @@ def build_model(spec: dict):
     """Build the model a :func:`model_spec` describes."""
     if not isinstance(spec, dict) or "family" not in spec:
         raise TypeError("spec must be a dict made by model_spec()")
+    if spec["family"] not in FAMILIES:
+        raise ValueError(f"unknown model family {spec['family']!r}: expected one of {sorted(FAMILIES)}")
     cls = FAMILIES[spec["family"]]
     overrides = dict(spec.get("overrides") or {})
     for key in ("pool_blocks", "block_width_factors", "final_spatial_dim", "dropout_blocks"):

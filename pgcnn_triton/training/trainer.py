@@ -1,13 +1,20 @@
-"""The training loop of method.md §7.1, with exact resume, atomic checkpoints and DDP.
+"""The training loop of docs/method.md#training-recipe, with exact resume, atomic checkpoints and DDP.
 
 Run directory layout (written by rank 0):
 
 * ``last.pt``  — full training state after the last finished epoch (model, optimizer, scheduler, sampler
   counters, epoch, early-stopping state, metric history, RNG states of every rank);
 * ``best.pt``  — model weights with the best validation accuracy (ties → lower loss);
-  both only ever hold finite weights with a finite validation loss (else the run stops, naming the split);
+  both only ever hold finite weights and buffers with a finite validation loss (else the run stops, naming
+  the split);
 * ``metrics.csv`` — one row per epoch; ``summary.json`` — final result (test with the best weights);
 * ``learned_equivariance.png`` and ``curves.png``.
+
+Divergence stops a run in every precision (fp32 and bf16 autocast alike), with exit status 2 from the CLI
+and the last good ``last.pt`` kept: a non-finite training loss (:class:`~.errors.NonFiniteLossError`), a
+non-finite validation loss or weight / buffer after an epoch, or a training batch's cross-entropy or an
+epoch's validation loss above :data:`DIVERGENCE_FACTOR` × ln(classes) (:class:`~.errors.DivergenceError`). bf16 rarely overflows
+to inf, so a diverging bf16 run shows as ever larger finite losses: the bound catches it.
 """
 
 from __future__ import annotations
@@ -31,14 +38,19 @@ from .atomic import remove_stale_temps
 from .checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
 from .config import TrainConfig
 from .distributed import DistContext, ShardSampler
-from .errors import CheckpointWriteError, NonFiniteLossError
+from .errors import CheckpointWriteError, DivergenceError, NonFiniteLossError
 from .optim import build_optimizer
 from .plots import plot_learned_equivariance, plot_training_curves
 from .records import equivariance_columns, write_json, write_metrics_csv
 from .regularizers import kernel_norm_penalty, monotonic_penalty
+from .rundir import existing_run_files
 from .schedule import build_scheduler
 
 CHECKPOINT_FORMAT = "pgcnn_triton.checkpoint/1"
+#: A batch's training cross-entropy above this many times ln(classes) (the loss of a uniform guess) counts
+#: as divergence: a classifier that trains gives losses near or below ln(classes); 1000 x is ~2300 nats
+#: for 10 classes, i.e. logits wrong by thousands, which only an exploding run reaches.
+DIVERGENCE_FACTOR = 1000.0
 LAST, BEST = "last.pt", "best.pt"
 
 
@@ -133,6 +145,7 @@ class Trainer:
         self.epochs_since_best = 0
         self.history: list[dict] = []
         self.stopped = None
+        self.loss_bound: float | None = None  # the divergence bound, known once a batch gave the class count
 
     # -- small helpers ------------------------------------------------------------------------------
     def _autocast(self):
@@ -174,9 +187,12 @@ class Trainer:
                                monotonic_penalty(self.model, cfg.monotonic_decay)) if t is not None]
             reg = torch.stack(reg).sum() if reg else torch.zeros((), device=self.device)
             loss = ce + reg
-            value = float(loss.detach())
-            if self.dist.any(not math.isfinite(value)):
-                raise NonFiniteLossError(value, epoch, b + 1, *self._last_good())
+            value, ce_value = torch.stack([loss.detach().float(), ce.detach().float()]).tolist()  # one host sync
+            bound = self.loss_bound = DIVERGENCE_FACTOR * math.log(max(logits.shape[-1], 2))
+            if self.dist.any(not math.isfinite(value) or ce_value > bound):  # one collective: every rank stops
+                if not math.isfinite(value):
+                    raise NonFiniteLossError(value, epoch, b + 1, *self._last_good())
+                raise DivergenceError(ce_value, bound, epoch, b + 1, *self._last_good())
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.gradient_clip:
@@ -184,7 +200,7 @@ class Trainer:
             self.optimizer.step()
             self.scheduler.step()
             n = y.shape[0]
-            sums[0] += float(ce.detach()) * n
+            sums[0] += ce_value * n
             sums[1] += float(reg.detach()) * n
             sums[2] += float((logits.argmax(1) == y).sum())
             sums[3] += n
@@ -251,14 +267,21 @@ class Trainer:
                 previous = f"the previous {name} is intact."
             else:
                 previous = "no checkpoint was written."
-            raise CheckpointWriteError(path, reason, previous, getattr(error, "errno", None)) from error
+            found = existing_run_files(self.out_dir)
+            then = ("continue with --resume" if LAST in found else
+                    "start again: the same command with --overwrite" if found else "run the same command again")
+            raise CheckpointWriteError(path, reason, previous, getattr(error, "errno", None), then) from error
 
     def _check_finite(self, epoch: int, val_loss: float) -> None:
-        """Refuse to keep an epoch whose validation loss or weights are NaN / infinite."""
+        """Refuse to keep an epoch whose validation loss or weights are NaN / infinite, or whose validation
+        loss is above the divergence bound."""
         if not math.isfinite(val_loss):
             raise NonFiniteLossError(val_loss, epoch, None, *self._last_good(), split="validation")
-        # one host sync per epoch, outside the forward path
-        bad = torch.stack([~torch.isfinite(p.detach()).all() for p in self.model.parameters()]).any()
+        if self.loss_bound is not None and val_loss > self.loss_bound:
+            raise DivergenceError(val_loss, self.loss_bound, epoch, None, *self._last_good(), split="validation")
+        # one host sync per epoch, outside the forward path; buffers too (BN statistics go into best.pt)
+        tensors = [t for t in self.model.state_dict().values() if t.is_floating_point()]
+        bad = torch.stack([~torch.isfinite(t.detach()).all() for t in tensors]).any() if tensors else False
         if bool(bad):
             raise NonFiniteLossError(float("nan"), epoch, None, *self._last_good(), split="parameters")
 
@@ -290,7 +313,9 @@ class Trainer:
             remove_stale_temps(self.out_dir)
         state = load_checkpoint(path)
         if state.get("format") != CHECKPOINT_FORMAT or "optimizer" not in state:
-            raise ValueError(f"{path} is not a training checkpoint written by pgcnn_triton (last.pt)")
+            raise ValueError(f"{path} is not a training checkpoint written by pgcnn_triton: --resume needs a last.pt "
+                             "(weights, optimizer and schedule); a best.pt holds the weights only (pgcnn eval "
+                             "reads it)")
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as error:

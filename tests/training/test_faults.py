@@ -1,0 +1,333 @@
+"""Nothing wrong passes silently: each fault is played from outside (the ``pgcnn`` CLI on real files, in
+process with ``main([...])`` for most, as a subprocess for a few) and must end in one line on stderr naming
+the flag / file / entry point, the right exit status, no traceback, and nothing earlier lost or changed."""
+
+import errno
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pgcnn_triton.cli import main
+from pgcnn_triton.data import load_cifar
+from pgcnn_triton.models import GCNN, PartialGCNN
+from pgcnn_triton.nn import LiftingConv
+from pgcnn_triton.training import save_atomic
+from tests.data.formats import write_cifar10
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ["--dataset", "bundled-mnist6-180", "--train-size", "8", "--hidden", "2", "-N", "2", "--kernel-size", "3",
+        "--kernel-net", "SIREN", "--no-per-batch-element", "--batch-size", "4", "--max-batches", "1",
+        "--no-progress"]
+
+
+def train(out, *flags):
+    return main(["train", "--out-dir", str(out), *TINY, *flags])
+
+
+def one_line_error(capsys):
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pgcnn: ") and "\n" not in err and "Traceback" not in err, err
+    assert "internal error" not in err, err
+    return err
+
+
+def snapshot(directory: Path) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())} if directory.exists() else {}
+
+
+def run_cli(*args):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PGCNN_DEBUG="")
+    return subprocess.run([sys.executable, "-m", "pgcnn_triton.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished 1-epoch run; tests copy it before changing anything."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    assert train(out, "--epochs", "1") == 0
+    return out
+
+
+def copy_of(run, tmp_path, name="run"):
+    target = tmp_path / name
+    shutil.copytree(run, target)
+    return target
+
+
+def poison(path: Path, key: str = "model", value=float("nan")) -> str:
+    """Write ``value`` into the first non-θ floating weight of the checkpoint at ``path`` (checksum kept)."""
+    state = torch.load(path, weights_only=True)
+    name = next(k for k, v in state[key].items() if v.is_floating_point() and "probs" not in k and "logit" not in k)
+    state[key][name] = state[key][name].clone()
+    state[key][name].view(-1)[0] = value
+    save_atomic(state, path)
+    return name
+
+
+# -- own data: validated, never cast ------------------------------------------------------------------
+def cifar_folder(tmp_path, **changes):
+    folder = write_cifar10(tmp_path / "data", extract=True)
+    data, labels = changes.get("data"), changes.get("labels")
+    if changes:
+        entry = pickle.loads((folder / "data_batch_1").read_bytes())
+        if data is not None:
+            entry[b"data"] = data
+        if labels is not None:
+            entry[b"labels"] = labels
+        if "labels" in changes and labels is None:
+            del entry[b"labels"]
+        (folder / "data_batch_1").write_bytes(pickle.dumps(entry))
+    return folder / "data_batch_1"
+
+
+RNG = np.random.default_rng(0)
+BAD_DATA = {
+    "float in [0, 1]": (dict(data=RNG.random((4, 3072))), ("float64", "uint8", "* 255")),
+    "value 300": (dict(data=np.full((4, 3072), 300, dtype=np.int64)), ("int64", "300", "uint8")),
+    "NHWC": (dict(data=RNG.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)), ("NHWC", "transpose(0, 3, 1, 2)")),
+    "odd shape": (dict(data=RNG.integers(0, 256, (4, 3000), dtype=np.uint8)), ("(4, 3000)", "(N, 3072)")),
+    "label 12": (dict(labels=[0, 1, 12, 3]), ("label 12", "0..9")),
+    "label -1": (dict(labels=[0, -1, 2, 3]), ("label -1", "0..9")),
+    "label count": (dict(labels=[0, 1, 2]), ("3 labels for 4 images",)),
+    "float labels": (dict(labels=[0.0, 1.5, 2.0, 3.0]), ("non-integer label", "integer labels")),
+    "no labels": (dict(labels=None), ("b'labels'",)),
+}
+
+
+@pytest.mark.parametrize("case", BAD_DATA)
+def test_own_cifar_data_is_checked_never_cast(tmp_path, case):
+    changes, words = BAD_DATA[case]
+    path = cifar_folder(tmp_path, **changes)
+    with pytest.raises(ValueError) as info:
+        load_cifar("cifar10", tmp_path / "data", verify=False)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message, message
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_own_cifar_nchw_and_official_layout_load_the_same_images(tmp_path):
+    path = cifar_folder(tmp_path)
+    official = load_cifar("cifar10", tmp_path / "data", verify=False)
+    entry = pickle.loads(path.read_bytes())
+    entry[b"data"] = entry[b"data"].reshape(-1, 3, 32, 32)  # NCHW: taken as it is
+    path.write_bytes(pickle.dumps(entry))
+    nchw = load_cifar("cifar10", tmp_path / "data", verify=False)
+    assert torch.equal(official.train.images, nchw.train.images)
+
+
+def test_pgcnn_train_refuses_float_cifar_from_outside(tmp_path):
+    path = cifar_folder(tmp_path, data=RNG.random((4, 3072)))
+    out = tmp_path / "out"
+    result = run_cli("train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--no-verify-data",
+                     "--out-dir", str(out), "--epochs", "1", "--max-batches", "1", "--no-progress")
+    err = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(err) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert str(path) in err[0] and "float64" in err[0] and "uint8" in err[0]
+    assert not out.exists()
+
+
+# -- non-finite models never pass ---------------------------------------------------------------------
+def test_nan_weights_are_refused_by_eval_and_export_naming_file_and_tensor(finished, tmp_path, capsys):
+    run = copy_of(finished, tmp_path)
+    name = poison(run / "best.pt")
+    before = snapshot(run)
+    result = run_cli("eval", str(run))
+    err = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(err) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert str(run / "best.pt") in err[0] and name in err[0] and "nan" in err[0], err[0]
+    assert "acc" not in result.stdout  # no accuracy of NaN logits
+    program = tmp_path / "model.pt2"
+    capsys.readouterr()
+    assert main(["export", str(run), "--out", str(program)]) == 1
+    err = one_line_error(capsys)
+    assert str(run / "best.pt") in err and name in err
+    assert not program.exists() and snapshot(run) == before
+
+
+def test_load_trained_refuses_inf_weights_and_nan_theta_naming_the_file(finished, tmp_path):
+    from pgcnn_triton.deploy import load_trained
+
+    run = copy_of(finished, tmp_path)
+    name = poison(run / "best.pt", value=float("inf"))
+    with pytest.raises(ValueError) as info:
+        load_trained(run)
+    assert "\n" not in str(info.value) and name in str(info.value) and str(run / "best.pt") in str(info.value)
+    state = torch.load(finished / "best.pt", weights_only=True)
+    theta = next(k for k in state["model"] if k.endswith("probs"))
+    state["model"][theta].fill_(float("nan"))
+    save_atomic(state, run / "best.pt")
+    with pytest.raises(ValueError) as info:
+        load_trained(run / "best.pt")
+    assert theta in str(info.value) and str(run / "best.pt") in str(info.value) and "last.pt" in str(info.value)
+
+
+def test_resume_refuses_nan_optimizer_state_and_changes_nothing(finished, tmp_path, capsys):
+    run = copy_of(finished, tmp_path)
+    state = torch.load(run / "last.pt", weights_only=True)
+    first = next(iter(state["optimizer"]["state"].values()))
+    first["exp_avg"].view(-1)[0] = float("nan")
+    save_atomic(state, run / "last.pt")
+    before = snapshot(run)
+    capsys.readouterr()
+    assert train(run, "--epochs", "2", "--resume") == 1
+    err = one_line_error(capsys)
+    assert str(run / "last.pt") in err and "optimizer" in err and "exp_avg" in err
+    assert snapshot(run) == before
+
+
+def test_a_non_finite_buffer_stops_the_run_before_best_pt(tmp_path):
+    from pgcnn_triton.training import NonFiniteLossError, Trainer, build_model
+    from tests.training.tiny import tiny_config, tiny_data, tiny_spec
+
+    trainer = Trainer(build_model(tiny_spec()), tiny_data(), tiny_config(), tmp_path / "run")
+    params = dict(trainer.model.named_parameters())
+    name, buffer = next((k, v) for k, v in trainer.model.state_dict().items() if k not in params and v.is_floating_point())
+    buffer.fill_(float("nan"))  # e.g. a norm's running statistics, saved into best.pt with the weights
+    with pytest.raises(NonFiniteLossError, match="parameters"):
+        trainer._check_finite(1, 0.5)
+
+
+# -- divergence in every precision --------------------------------------------------------------------
+@pytest.mark.parametrize("precision", ["--amp", "--no-amp"])
+def test_divergence_stops_with_exit_2_naming_lr_and_keeps_the_good_checkpoint(tmp_path, capsys, precision):
+    run = tmp_path / "run"
+    assert train(run, "--epochs", "1", precision) == 0
+    before = snapshot(run)
+    capsys.readouterr()
+    # lr 1e3: the losses explode but stay finite (the validation loss ~1e29 at epoch 2)
+    assert train(run, "--epochs", "3", "--lr", "1e3", precision, "--resume") == 2
+    err = one_line_error(capsys)
+    assert "diverged" in err and "--lr" in err and str(run / "last.pt") in err and "epoch 1" in err, err
+    assert snapshot(run) == before  # the good epoch-1 checkpoints, metrics and summary are untouched
+
+
+def test_a_first_epoch_that_blows_up_names_lr(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train(run, "--epochs", "1", "--lr", "1e30") == 2
+    err = one_line_error(capsys)
+    assert "--lr" in err and "No checkpoint was written" in err, err
+    assert not (run / "last.pt").exists() and not (run / "best.pt").exists()
+
+
+# -- dead ends have a way out the messages name --------------------------------------------------------
+def test_a_best_pt_only_run_dir_is_restarted_by_following_the_messages(finished, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(finished / "best.pt", run / "best.pt")
+    stale = run / ".best.pt.4242.0123abcd.tmp"  # what a kill during the write leaves
+    stale.write_bytes(b"partial")
+    capsys.readouterr()
+    assert train(run, "--epochs", "1") == 1
+    plain = one_line_error(capsys)
+    assert train(run, "--epochs", "1", "--resume") == 1
+    resumed = one_line_error(capsys)
+    for err in (plain, resumed):
+        assert "--overwrite" in err and "no last.pt" in err, err
+    assert "pass --resume" not in plain
+    assert train(run, "--epochs", "1", "--overwrite") == 0  # what both messages say
+    assert (run / "last.pt").is_file() and not stale.exists()
+
+
+def test_disk_full_on_the_first_last_pt_names_overwrite_not_resume(tmp_path, capsys, monkeypatch):
+    from pgcnn_triton.training import trainer
+
+    real = trainer.save_atomic
+
+    def full_disk(obj, path):
+        if Path(path).name == "last.pt":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(obj, path)
+
+    monkeypatch.setattr(trainer, "save_atomic", full_disk)
+    run = tmp_path / "run"
+    assert train(run, "--epochs", "1") == 1
+    err = one_line_error(capsys)
+    assert "--overwrite" in err and "--resume" not in err, err
+    monkeypatch.setattr(trainer, "save_atomic", real)
+    assert train(run, "--epochs", "1", "--overwrite") == 0
+
+
+def test_a_plain_run_removes_temp_files_a_killed_write_left(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    stale = run / ".last.pt.999.deadbeef.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    assert train(run, "--epochs", "1") == 0
+    assert not stale.exists() and (run / "last.pt").is_file()
+
+
+# -- user mistakes: one line naming the flag as typed --------------------------------------------------
+@pytest.mark.parametrize("flags, named", [
+    (["--kernel-size", "4"], "--kernel-size"),
+    (["-N", "1", "--group", "e2"], "--num-elements (-N)"),
+    (["--warmup-epochs", "10", "--epochs", "1"], "--warmup-epochs"),
+    (["--no-partial", "--lr-probs", "0.5"], "--lr-probs"),
+    (["--lr", "1e38"], "--lr"),
+    (["--kernel-size", "31"], "--kernel-size"),  # larger than the 28x28 digits allow
+])
+def test_contradicting_or_impossible_flags_are_one_line_errors(tmp_path, capsys, flags, named):
+    out = tmp_path / "run"
+    assert train(out, *flags) == 1
+    err = one_line_error(capsys)
+    assert named in err, err
+    assert not out.exists()
+
+
+def test_resume_from_another_directory_into_a_run_names_the_way(finished, tmp_path, capsys):
+    run = copy_of(finished, tmp_path)
+    other = copy_of(finished, tmp_path, "other")
+    before = snapshot(run)
+    capsys.readouterr()
+    assert train(run, "--epochs", "2", "--resume", str(other / "last.pt")) == 1
+    err = one_line_error(capsys)
+    assert f"--resume {other / 'last.pt'}" in err and "--resume alone" in err and "--overwrite" in err, err
+    assert snapshot(run) == before
+
+
+def test_weights_that_do_not_fit_their_model_description_are_refused(finished, tmp_path, capsys):
+    from pgcnn_triton.deploy import load_trained
+
+    run = copy_of(finished, tmp_path)
+    state = torch.load(run / "best.pt", weights_only=True)
+    state["model_spec"]["overrides"]["hidden"] = 4  # the description no longer matches the weights
+    save_atomic(state, run / "best.pt")
+    capsys.readouterr()
+    assert main(["eval", str(run)]) == 1
+    err = one_line_error(capsys)
+    assert str(run / "best.pt") in err and "do not fit" in err
+    with pytest.raises(ValueError) as info:
+        load_trained(run)
+    assert "\n" not in str(info.value) and str(run / "best.pt") in str(info.value)
+
+
+# -- API: errors name the entry point the user called --------------------------------------------------
+@pytest.mark.parametrize("build, entry, suggestion", [
+    (lambda: PartialGCNN.from_preset("mnist6-180-se2-partial", hiddn=2), "PartialGCNN.from_preset", "hidden"),
+    (lambda: PartialGCNN(num_elemnts=4), "PartialGCNN()", "num_elements"),
+    (lambda: GCNN(hiden=4), "GCNN()", "hidden"),
+    (lambda: LiftingConv(1, 2, foo=1), "LiftingConv()", None),
+])
+def test_typo_keywords_name_the_entry_point(build, entry, suggestion):
+    with pytest.raises(TypeError) as info:
+        build()
+    message = str(info.value)
+    assert entry in message and "SamplingConfig" not in message, message
+    assert suggestion is None or f"did you mean {suggestion!r}" in message, message
+
+
+def test_a_meta_device_input_is_named():
+    model = PartialGCNN.from_preset("mnist6-180-se2-partial", hidden=2, num_elements=2, kernel_size=3,
+                                    kernel_hidden=4, in_channels=1, num_classes=2)
+    with pytest.raises(ValueError, match="PartialGCNN got x on the meta device"):
+        model(torch.zeros(1, 1, 28, 28, device="meta"))
+    with pytest.raises(ValueError, match="LiftingConv got x on the meta device"):
+        LiftingConv(1, 2, 3, num_elements=2)(torch.zeros(1, 1, 8, 8, device="meta"))
