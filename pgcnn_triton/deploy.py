@@ -29,7 +29,7 @@ FORMATS = ("onnx", "torch")
 SUFFIXES = {".onnx": "onnx", ".pt2": "torch"}
 
 #: Side of the training images of each dataset (the exported programs fix H = W at it).
-IMAGE_SIZES = {"cifar10": 32, "cifar100": 32, "rotmnist": 28, "mnist6-180": 28, "mnist6-m": 28, "pcam": 96,
+IMAGE_SIZES = {"cifar10": 32, "cifar100": 32, "rotmnist": 28, "mnist6-180": 28, "mnist6-m": 28, "pcam": 96, "stl10": 96,
                "bundled-mnist6-180": 28, "bundled-mnist6-m": 28, "bundled-rotmnist": 28}
 
 ONNX_INPUT, ONNX_OUTPUT = "x", "logits"

@@ -7,10 +7,18 @@ linear layer can be fused into the bank op (:func:`pgcnn_triton.kernels.kernel_b
 
 * :class:`SIREN` — ``sin(ω0·(W x + b))`` hidden layers, then a linear output layer (the paper's init);
 * :class:`MAGNet` — multiplicative anisotropic-Gabor filter network;
-* :class:`FourierNet` — multiplicative Fourier filter network.
+* :class:`FourierNet` — multiplicative Fourier filter network;
+* :class:`GaborNet` — multiplicative isotropic-Gabor filter network;
+* :class:`MLP` — linear layers, each hidden one followed by a norm and an activation (options).
 
 ``num_layers`` counts the linear maps of a SIREN (3 in every experiment); for the multiplicative
-nets it is L: L + 1 filters, L hidden linear maps and the output layer.
+nets it is L: L + 1 filters, L hidden linear maps and the output layer; for the MLP it counts the linear
+maps, as for the SIREN.
+
+A kernel net is named by a string wherever one is chosen (the layers' and models' ``kernel_net``, the
+presets, ``pgcnn train --kernel-net``): ``"SIREN"``, ``"MAGNet"``, ``"FourierNet"``, ``"GaborNet"`` or
+``"MLP"``; the MLP's options go in brackets, e.g. ``"MLP(norm=batch, activation=GELU)"``
+(:func:`parse_kernel_net`).
 
 **The SIREN init is an odd function.** With the paper's initialisation every bias is 0, so each
 layer ``sin(ω0·W x)`` and the linear output are odd, and so is the whole net: ``K(−p) = −K(p)``.
@@ -20,7 +28,7 @@ opposite elements cancel). Consequences visible early in training: the mean over
 lifted features is ~1e-8 (a mean pool over G outputs ~0), and the lifting BatchNorm's running mean
 stays ~0 until training moves the biases and breaks the symmetry. (Group convs see the relative
 angle as well, whose coordinate h/π − 1 is not negated by a π rotation, so their kernels are not
-antisymmetric in the same way.) MAGNet and FourierNet have random filter biases and are not odd.
+antisymmetric in the same way.) MAGNet, FourierNet, GaborNet and the MLP have random biases and are not odd.
 No option changes this, since the paper's results are obtained with it.
 """
 
@@ -165,18 +173,152 @@ class MAGNet(_MultiplicativeFilterNet):
         return envelope * torch.sin(self.filters[index](x))
 
 
-KERNEL_NETS = {"SIREN": SIREN, "MAGNet": MAGNet, "FourierNet": FourierNet}
-_ALIASES = {"siren": "SIREN", "magnet": "MAGNet", "fourier": "FourierNet", "fouriernet": "FourierNet"}
+class GaborNet(_MultiplicativeFilterNet):
+    """Multiplicative Gabor filter network (Fathony et al. 2021) with isotropic windows.
+
+    Filter l: ``exp(−½ γ_{l,h}² ‖x − μ_{l,h}‖²) · sin(W_l x + b_l)``: one scale ``γ_{l,h}`` per hidden
+    unit (MAGNet has one per unit and input dimension). Init, as the original's ``Gabor`` kernel:
+    ``γ ~ Gamma(α/(L+1), β)`` with ``α = 6, β = 1`` for every filter (mean 1.5 at L = 3),
+    ``μ ~ U(−1, 1)``, ``W_l`` PyTorch's default ``U(±1/√dim_in)`` × ``(input_scale/√(L+1))·γ_{l,h}``,
+    ``b_l ~ U(−π, π)``, ``U_l ~ U(±√(1/hidden))``, the other biases and the output layer PyTorch's default.
+    """
+
+    def __init__(self, dim_in, out_features, hidden=32, num_layers=3, input_scale=256.0, alpha=6.0, beta=1.0):
+        super().__init__(dim_in, out_features, hidden, num_layers, input_scale)
+        # outside these the Gamma draws (mean alpha/((L+1)·beta)) under- or overflow the filters' weights
+        alpha = number(alpha, "alpha", low=1e-3, high=1e3)
+        beta = number(beta, "beta", low=1e-3, high=1e3)
+        shape = torch.full((hidden, 1), alpha / (num_layers + 1))
+        gammas, mus = [], []
+        for f in self.filters:
+            gamma = torch.distributions.Gamma(shape, torch.full_like(shape, beta)).sample()
+            gammas.append(nn.Parameter(gamma))
+            mus.append(nn.Parameter(torch.rand(hidden, dim_in) * 2.0 - 1.0))
+            with torch.no_grad():
+                f.weight.mul_(self.weight_scale * gamma)
+        self.gammas = nn.ParameterList(gammas)  # [hidden, 1] each: isotropic
+        self.mus = nn.ParameterList(mus)
+
+    def filter(self, index, x):
+        diff = x[..., None, :] - self.mus[index]  # [..., hidden, dim_in]
+        envelope = torch.exp(-0.5 * (self.gammas[index] * diff).pow(2).sum(-1))
+        return envelope * torch.sin(self.filters[index](x))
+
+
+#: The MLP's norms: the library's names and the original's (``kernel.norm``).
+MLP_NORMS = {"none": "none", "identity": "none", "batch": "batch", "batchnorm": "batch", "layer": "layer",
+             "layernorm": "layer"}
+#: The MLP's activations (``kernel.activation``; the original's ``Swish`` is SiLU).
+MLP_ACTIVATIONS = {"ReLU": nn.ReLU, "LeakyReLU": nn.LeakyReLU, "GELU": nn.GELU, "ELU": nn.ELU, "SiLU": nn.SiLU,
+                   "Swish": nn.SiLU, "Tanh": nn.Tanh, "Sigmoid": nn.Sigmoid, "Softplus": nn.Softplus}
+
+
+class _PointBatchNorm(nn.BatchNorm1d):
+    """BatchNorm over every kernel point fed at once (the original's BatchNorm on 1×1-conv kernel nets):
+    per hidden unit, statistics over all points of the call (a single point: the running statistics)."""
+
+    def forward(self, x):
+        flat = x.reshape(-1, x.shape[-1])
+        if self.training and flat.shape[0] == 1:
+            # one point has no batch variance: the 1×1 shortcut of a T(2) model, or of a partial layer whose
+            # subset shrank to one element; it is normalised with the running statistics (left unchanged)
+            out = nn.functional.batch_norm(flat, self.running_mean, self.running_var, self.weight, self.bias,
+                                           training=False, eps=self.eps)
+            return out.reshape(x.shape)
+        return super().forward(flat).reshape(x.shape)
+
+
+class MLP(KernelNet):
+    """Plain MLP kernel net: ``num_layers`` linear maps, each but the last followed by a norm and an activation.
+
+    Layers: ``Linear(dim_in, hidden) → norm → activation``, ``num_layers − 2`` times
+    ``Linear(hidden, hidden) → norm → activation``, then ``Linear(hidden, out_features)``, every linear with
+    a bias. Init: PyTorch's default everywhere, as the original (weights and biases ``U(±1/√fan_in)``).
+
+    Args:
+        norm: ``"none"`` (default), ``"batch"`` (BatchNorm per hidden unit over all kernel points of a
+            call, running statistics in eval mode and for a call with a single point) or ``"layer"``
+            (LayerNorm over the hidden units of each point). The original's names ``"Identity"``,
+            ``"BatchNorm"``, ``"LayerNorm"`` are accepted too.
+            (The original's ``LayerNorm(hidden)``, applied to its channels-first 1×1-conv layout, acts on the
+            last, spatial axis; here it normalises the hidden units, as a LayerNorm of an MLP does.)
+        activation: one of :data:`MLP_ACTIVATIONS` (default ``"ReLU"``; ``"Swish"`` is SiLU).
+    """
+
+    def __init__(self, dim_in, out_features, hidden=32, num_layers=3, norm="none", activation="ReLU"):
+        super().__init__()
+        _check(dim_in, out_features, hidden, num_layers, 2)
+        norm_key = MLP_NORMS.get(str(norm).lower()) if isinstance(norm, str) else None
+        if norm_key is None:
+            raise ValueError(f"MLP norm must be one of 'none', 'batch', 'layer', got {norm!r}")
+        if activation not in MLP_ACTIVATIONS:
+            raise ValueError(f"MLP activation must be one of {sorted(MLP_ACTIVATIONS)}, got {activation!r}")
+        self.norm, self.activation = norm_key, activation
+        widths = [dim_in] + [hidden] * (num_layers - 1)
+        self.hidden_layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        make_norm = {"none": lambda: nn.Identity(), "batch": lambda: _PointBatchNorm(hidden),
+                     "layer": lambda: nn.LayerNorm(hidden)}[norm_key]
+        self.norms = nn.ModuleList(make_norm() for _ in self.hidden_layers)
+        self.activations = nn.ModuleList(MLP_ACTIVATIONS[activation]() for _ in self.hidden_layers)
+        self.output = nn.Linear(hidden, out_features)
+
+    def features(self, x):
+        for layer, norm, act in zip(self.hidden_layers, self.norms, self.activations):
+            x = act(norm(layer(x)))
+        return x
+
+    def extra_repr(self):
+        return f"norm={self.norm!r}, activation={self.activation!r}"
+
+
+KERNEL_NETS = {"SIREN": SIREN, "MAGNet": MAGNet, "FourierNet": FourierNet, "GaborNet": GaborNet, "MLP": MLP}
+_ALIASES = {"siren": "SIREN", "magnet": "MAGNet", "fourier": "FourierNet", "fouriernet": "FourierNet",
+            "gabor": "GaborNet", "gabornet": "GaborNet", "mlp": "MLP"}
+_MLP_OPTIONS = ("norm", "activation")
+_SPEC_HELP = ("expected one of 'SIREN', 'MAGNet', 'FourierNet', 'GaborNet', 'MLP', or 'MLP(norm=none|batch|layer, "
+              f"activation={'|'.join(MLP_ACTIVATIONS)})'")
+
+
+def parse_kernel_net(spec: str) -> tuple[str, dict]:
+    """``(name, options)`` of a kernel-net spec: a name (case-insensitive; ``"Fourier"`` and ``"Gabor"``, the
+    original's names, are accepted), for the MLP optionally with options in brackets:
+    ``parse_kernel_net("mlp(norm=batch, activation=GELU)") == ("MLP", {"norm": "batch", "activation": "GELU"})``.
+    Raises ``ValueError`` (one line, naming the accepted forms) on anything else."""
+    if not isinstance(spec, str):
+        raise TypeError(f"kernel_net must be a str, got {type(spec).__name__}")
+    text = spec.strip()
+    head, options = text, {}
+    if text.endswith(")") and "(" in text:
+        head, body = text[:-1].split("(", 1)
+        for item in filter(None, (part.strip() for part in body.split(","))):
+            key, eq, value = (s.strip() for s in item.partition("="))
+            if not eq or key not in _MLP_OPTIONS or not value or key in options:
+                raise ValueError(f"kernel_net {spec!r}: bad option {item!r}; {_SPEC_HELP}")
+            options[key] = value
+    name = _ALIASES.get(head.strip().lower())
+    if name is None or (options and name != "MLP"):
+        raise ValueError(f"unknown kernel_net {spec!r}: {_SPEC_HELP}")
+    if name == "MLP":
+        options.setdefault("norm", "none")
+        options.setdefault("activation", "ReLU")
+        canonical = {a.lower(): a for a in MLP_ACTIVATIONS}
+        options["activation"] = canonical.get(options["activation"].lower(), options["activation"])
+        if options["norm"].lower() not in MLP_NORMS or options["activation"] not in MLP_ACTIVATIONS:
+            raise ValueError(f"kernel_net {spec!r}: unknown norm or activation; {_SPEC_HELP}")
+    return name, options
+
+
+def min_kernel_layers(spec: str) -> int:
+    """The fewest ``num_layers`` a kernel net of this spec accepts (2 for SIREN and MLP, else 1)."""
+    return 2 if parse_kernel_net(spec)[0] in ("SIREN", "MLP") else 1
 
 
 def make_kernel_net(name: str, dim_in: int, out_features: int, hidden: int, num_layers: int = 3,
                     omega0: float = 10.0, learn_omega0: bool = False) -> KernelNet:
-    """Build a kernel net by name (``"SIREN"``, ``"MAGNet"`` or ``"FourierNet"``/``"Fourier"``)."""
-    if not isinstance(name, str):
-        raise TypeError(f"kernel_net must be a str, got {type(name).__name__}")
-    key = _ALIASES.get(name.lower())
-    if key is None:
-        raise ValueError(f"unknown kernel_net {name!r}: expected one of {sorted(KERNEL_NETS)}")
+    """Build a kernel net from a spec (:func:`parse_kernel_net`): ``"SIREN"``, ``"MAGNet"``,
+    ``"FourierNet"``/``"Fourier"``, ``"GaborNet"``/``"Gabor"``, ``"MLP"`` or ``"MLP(norm=…, activation=…)"``.
+    ``omega0`` and ``learn_omega0`` apply to the SIREN only."""
+    key, options = parse_kernel_net(name)
     if key == "SIREN":
         return SIREN(dim_in, out_features, hidden, num_layers, omega0, learn_omega0)
-    return KERNEL_NETS[key](dim_in, out_features, hidden, num_layers)
+    return KERNEL_NETS[key](dim_in, out_features, hidden, num_layers, **options)

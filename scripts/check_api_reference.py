@@ -14,7 +14,8 @@ PACKAGES = {"pgcnn_triton": "pgcnn_triton", "pgcnn_triton.nn": "pgcnn_triton.nn"
             "pgcnn_triton.data": "pgcnn_triton.data", "pgcnn_triton.reproduce": "pgcnn_triton.reproduce",
             "pgcnn_triton.kernels": "kernels"}
 #: names documented under another identifier: a submodule's own page, or a function named like its module
-ALIASES = {"pgcnn_triton.kernels": "kernels.group_conv2d", "kernels.group_pool": "kernels.group_pool.group_pool"}
+ALIASES = {"pgcnn_triton.kernels": "kernels.group_conv2d", "kernels.group_pool": "kernels.group_pool.group_pool",
+           "pgcnn_triton.testing.rotation_curve": "pgcnn_triton.testing.rotation_curve.rotation_curve"}
 
 
 def missing(site: Path) -> list[str]:

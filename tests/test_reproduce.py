@@ -3,12 +3,13 @@
 import json
 import re
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pgcnn_triton.cli import main as pgcnn_main
-from pgcnn_triton.reproduce import TABLES, build_plan, execute, format_markdown, structure
+from pgcnn_triton.reproduce import TABLES, analysis, build_plan, execute, format_markdown, structure
 from pgcnn_triton.reproduce.cli import build_parser
 from pgcnn_triton.reproduce.cli import main as reproduce_main
 from pgcnn_triton.reproduce.cli import run as reproduce_run
@@ -262,13 +263,17 @@ def test_tiny_reproduction_writes_table_figure_and_runs_and_resumes(tmp_path, ca
     for table in TABLES:
         monkeypatch.setitem(table.flags, "batch_size", 8)
     monkeypatch.setattr(structure, "MEASURE_IMAGES", 4)
+    # the partial-invariance analysis at its smallest: one range, 4 sixes at 5 angles
+    monkeypatch.setattr(analysis, "DEFAULT_SETTINGS", replace(analysis.DEFAULT_SETTINGS, batch_size=8, curve_images=4,
+                                                              step_degrees=90.0, ranges=(90,)))
     argv = ["--seeds", "1", "--epochs", "1", "--max-batches", "1", "--out-dir", str(out)]
     assert reproduce_main(argv) == 0
     printed = capsys.readouterr().out
     assert re.search(r"\[9/9\] MNIST6-M \(bundled\) · E\(2\) partial · seed 0 — elapsed \S+, ETA \S+", printed)
     text = (out / "results.md").read_text()
     tables = markdown_tables(text)
-    assert len(tables) == 6  # accuracy + learned subsets for each of the three tables
+    assert len(tables) == 7  # accuracy + learned subsets for each of the three tables, and the analysis
+    assert tables[6][0][:2] == ["r (training range)", "test acc %"] and tables[6][2][0] == "±90°"
     for accuracy in (tables[0], tables[2], tables[4]):
         for row in accuracy[2:]:
             mean = float(row[2].split(" ± ")[0])
@@ -294,10 +299,12 @@ def test_tiny_reproduction_writes_table_figure_and_runs_and_resumes(tmp_path, ca
             assert (Path(run["dir"]) / name).is_file(), (run["name"], name)
     width, height = png_size(out / "reproduce.png")
     assert width > 800 and height > 500
+    assert [row["range"] for row in result["analysis"]["rows"]] == [90] and png_size(out / "analysis.png")[0] > 600
     # a second invocation (the console script) with --resume trains nothing and writes the same table
     before = {r["name"]: r["summary"]["test_acc"] for r in result["runs"]}
     assert pgcnn_main(["reproduce", *argv, "--resume"]) == 0
-    assert capsys.readouterr().out.count("(read back)") == 9
+    printed = capsys.readouterr().out
+    assert printed.count("(read back)") == 9 and printed.count("r = ±90°: read back") == 1
     after = json.loads((out / "results.json").read_text())
     assert {r["name"]: r["summary"]["test_acc"] for r in after["runs"]} == before
     assert f"Command: `pgcnn reproduce {' '.join(argv)} --resume`" in (out / "results.md").read_text()

@@ -10,14 +10,15 @@ from .cifar import load_cifar
 from .mnist import load_mnist6
 from .pcam import load_pcam
 from .rotmnist import load_rotmnist
+from .stl10 import load_stl10
 
 #: Dataset names accepted by :func:`load_dataset` (and ``--dataset`` on the command line).
-DATASETS = ("cifar10", "cifar100", "rotmnist", "mnist6-180", "mnist6-m", "pcam",
+DATASETS = ("cifar10", "cifar100", "rotmnist", "mnist6-180", "mnist6-m", "pcam", "stl10",
             "bundled-mnist6-180", "bundled-mnist6-m", "bundled-rotmnist")
 
 #: Number of training images per epoch of the official datasets (the official DATASET_SIZES).
 OFFICIAL_TRAIN_SIZES = {"cifar10": 45_000, "cifar100": 45_000, "rotmnist": 10_000, "mnist6-180": 11_836,
-                        "mnist6-m": 11_836, "pcam": 262_144}
+                        "mnist6-m": 11_836, "pcam": 262_144, "stl10": 4_500}
 
 
 def load_dataset(name: str, root: str | Path = "data", *, download: bool = False, progress: bool = True,
@@ -27,7 +28,7 @@ def load_dataset(name: str, root: str | Path = "data", *, download: bool = False
     Args:
         name: dataset name; the ``bundled-*`` ones need no files (they use the packaged digits).
         root: directory with the dataset files.
-        download: download missing files where the loader supports it (CIFAR).
+        download: download missing files where the loader supports it (CIFAR, STL-10).
         seed: seed of the train / validation split.
         verify: check the md5 of the standard files found against the official ones (CIFAR, the
             datasets with published checksums here); ``False`` reads your own variants.
@@ -42,6 +43,8 @@ def load_dataset(name: str, root: str | Path = "data", *, download: bool = False
         return load_rotmnist(root, seed=seed, **options)
     if name in ("mnist6-180", "mnist6-m"):
         return load_mnist6("180" if name == "mnist6-180" else "mirror", root, seed=seed, **options)
+    if name == "stl10":
+        return load_stl10(root, download_missing=download, progress=progress, seed=seed, verify=verify, **options)
     if name == "pcam":
         return load_pcam(root, **options)
     if name == "bundled-rotmnist":

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..kernelnets import make_kernel_net
+from ..kernelnets import make_kernel_net, min_kernel_layers
 from ..kernels import check_kernel_size, check_taps, conv_dtype, group_conv2d, kernel_bank, resolve_padding, taps_of
 from ..sampling import FullGroupSampler, PartialSampler, constructor_arguments, make_config
 from .kernel_norms import record_kernel
@@ -115,8 +115,9 @@ class _KernelConv(nn.Module):
         self.group = sampling.group_obj
         # named as the conv's arguments (the kernel net would call them hidden / num_layers)
         _positive_int(kernel_hidden, "kernel_hidden")
-        if _positive_int(kernel_layers, "kernel_layers") < 2 and str(kernel_net).lower() == "siren":
-            raise ValueError(f"kernel_layers must be >= 2 for a SIREN kernel net, got {kernel_layers}")
+        fewest = min_kernel_layers(kernel_net)
+        if _positive_int(kernel_layers, "kernel_layers") < fewest:
+            raise ValueError(f"kernel_layers must be >= {fewest} for a {kernel_net} kernel net, got {kernel_layers}")
         self.kernel_net = make_kernel_net(kernel_net, coordinate_dim, self.out_channels * self.in_channels,
                                           kernel_hidden, kernel_layers, omega0, learn_omega0)
         self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
@@ -210,8 +211,9 @@ class LiftingConv(_KernelConv):
         kernel_size: odd kernel size k; only the in-disk taps are used.
         sampling: a :class:`~pgcnn_triton.sampling.SamplingConfig`; or pass its fields as keyword
             arguments (``group="E2", num_elements=8, ...``).
-        kernel_net: ``"SIREN"``, ``"MAGNet"`` or ``"FourierNet"``; kernel_hidden, kernel_layers,
-            omega0, learn_omega0 configure it.
+        kernel_net: ``"SIREN"``, ``"MAGNet"``, ``"FourierNet"``, ``"GaborNet"``, ``"MLP"`` or
+            ``"MLP(norm=…, activation=…)"`` (:func:`~pgcnn_triton.kernelnets.parse_kernel_net`);
+            kernel_hidden, kernel_layers, omega0, learn_omega0 (SIREN only) configure it.
         padding: ``"same"``, ``"valid"`` or an int. bias: learnable ``[C_out]`` bias (init 0).
         taps: ``"disk"`` (default: the circular mask, docs/method.md#circular-mask) or ``"square"`` (all k² taps,
             what the original's mask keeps for the degenerate element of ``last_conv_T2``, docs/method.md#full-cifar-heads).

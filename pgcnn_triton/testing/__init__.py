@@ -13,6 +13,8 @@
   :func:`not_meant_equivariant`);
 * :func:`exact_sizes`, :func:`random_images`, :func:`example_input`: inputs that the model takes
   (:func:`input_size_problem`) and that keep the pooling exact;
+* :func:`rotation_curve`: a model's outputs as its input turns through a range of angles (how far a
+  partial model's learned invariance reaches);
 * :mod:`.strategies`: hypothesis strategies and a CI settings profile (the only module here that
   imports hypothesis).
 
@@ -25,8 +27,10 @@ from ..symmetries import exact_transforms_of, excluded_transforms_of, symmetry_p
 from .assertions import assert_equivariant, assert_invariant
 from .inputs import exact_sizes, example_input, input_size_problem, random_images
 from .report import EquivarianceReport, check_equivariance
+from .rotation_curve import rotate_images, rotation_curve
 from .tolerances import CONTINUOUS_RTOL, EXACT_RTOL
 
 __all__ = ["assert_equivariant", "assert_invariant", "check_equivariance", "EquivarianceReport", "exact_sizes",
            "random_images", "example_input", "input_size_problem", "exact_transforms_of", "excluded_transforms_of",
-           "symmetry_problem", "layer_problems", "not_meant_equivariant", "EXACT_RTOL", "CONTINUOUS_RTOL"]
+           "symmetry_problem", "layer_problems", "not_meant_equivariant", "EXACT_RTOL", "CONTINUOUS_RTOL",
+           "rotation_curve", "rotate_images"]

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from ..data import DATASETS
+from ..kernelnets import parse_kernel_net
 from ..sampling import EVAL_MODES, MIRROR_GRADIENTS, SHAPE_MODES
 from .config import LR_MAX, REGULARISER_MAX, REGULARISER_WHY, SCHEDULERS, TrainConfig
 from .recipes import BUNDLED_RUNS, bundled_run, for_group, recipe
@@ -50,6 +51,16 @@ _TRAIN_FLAGS = ("epochs", "batch_size", "lr", "lr_probs", "lr_omega0", "weight_d
                 "max_batches")
 
 
+def kernel_net_flag(value: str) -> str:
+    """``--kernel-net``: a kernel-net spec (:func:`~pgcnn_triton.kernelnets.parse_kernel_net`), without its
+    spaces (it becomes part of the default run-directory name)."""
+    try:
+        parse_kernel_net(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return "".join(value.split())
+
+
 def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | None = None,
                         **defaults) -> argparse.ArgumentParser:
     """Add every training flag to ``parser``; keyword ``defaults`` set per-script defaults (e.g. dataset),
@@ -57,9 +68,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
     d = parser.add_argument_group("data")
     d.add_argument("--dataset", choices=DATASETS, default="cifar10", help="dataset (default %(default)s)")
     d.add_argument("--data-dir", default="data", help="directory with the dataset files (default %(default)s)")
-    d.add_argument("--download", action="store_true", help="download missing files (CIFAR; default off)")
+    d.add_argument("--download", action="store_true", help="download missing files (CIFAR, STL-10; default off)")
     d.add_argument("--no-verify-data", action="store_true",
-                   help="skip the md5 check of the standard dataset files (CIFAR), to read your own variants "
+                   help="skip the md5 check of the standard dataset files (CIFAR, STL-10), to read your own variants "
                         "(default: checked)")
     d.add_argument("--train-size", type=int, default=None,
                    help="bundled-* datasets: training digits (bundled-rotmnist: images, default 3000; MNIST6: "
@@ -73,8 +84,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
                    help="start from this preset (default: the dataset's preset for --model, --group, --partial)")
     m.add_argument("--hidden", type=int, default=None, help=f"width of the first layer ({_PRESET})")
     m.add_argument("--kernel-size", type=int, default=None, help=f"kernel size k ({_PRESET})")
-    m.add_argument("--kernel-net", choices=("SIREN", "MAGNet", "FourierNet"), default=None,
-                   help=f"kernel network ({_PRESET})")
+    m.add_argument("--kernel-net", type=kernel_net_flag, default=None, metavar="NET",
+                   help="kernel network: SIREN, MAGNet, FourierNet, GaborNet, MLP, or the MLP with options, e.g. "
+                        f"'MLP(norm=batch, activation=GELU)' (norm none|batch|layer; {_PRESET})")
     m.add_argument("--shape-mode", choices=SHAPE_MODES, default=None,
                    help="dynamic (n = ceil(N·θ) elements) or static (N masked slots, sync-free, compiles); same "
                         "function (default dynamic)")

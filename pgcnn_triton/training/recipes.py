@@ -42,7 +42,7 @@ def bundled_run(dataset: str, group: str | None = None) -> dict:
 def recipe(dataset: str, family: str = "ckresnet", group: str = "se2", partial: bool = True) -> dict:
     """The paper's :class:`~pgcnn_triton.training.TrainConfig` fields for a dataset / model combination."""
     base = dataset.removeprefix("bundled-")
-    if base in ("cifar10", "cifar100", "pcam"):
+    if base in ("cifar10", "cifar100", "pcam", "stl10"):
         return dict(_CIFAR_GCNN if family == "gcnn" else _CIFAR)
     if base == "rotmnist":
         if family == "gcnn":

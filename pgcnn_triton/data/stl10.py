@@ -1,0 +1,120 @@
+"""STL-10 from the official binary release (``stl10_binary.tar.gz``, optionally downloaded).
+
+Files (in ``root``): the tarball or its extracted ``stl10_binary/`` folder with ``train_X.bin``,
+``train_y.bin``, ``test_X.bin`` and ``test_y.bin`` (the unlabeled images are not read). An ``*_X.bin``
+holds ``uint8`` images of 3×96×96 bytes each, channel by channel, each channel **column-major** (the
+release was written from MATLAB); an ``*_y.bin`` holds one ``uint8`` label in 1..10 per image, read as
+0..9. Train 5,000 → 4,500 train + 500 validation (seeded random split, seed 42), test 8,000.
+Normalisation: the ImageNet mean / std, as the CIFAR-10 loader.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .base import DataSplits, ImageDataset, split_indices, val_size_for
+from .cifar import IMAGENET_MEAN, IMAGENET_STD, VARIANT_HINT
+from .errors import DatasetCorruptError, DatasetNotFoundError
+from .files import download, verify_file
+
+TITLE, ARCHIVE, FOLDER = "STL-10", "stl10_binary.tar.gz", "stl10_binary"
+URL = "http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz"
+#: md5 of the tarball and of each file read from it (published with the dataset's standard loaders).
+ARCHIVE_MD5 = "91f7769df0f17e558f3565bffb0c7dfb"
+MEMBER_MD5 = {"train_X.bin": "918c2871b30a85fa023e0c44e0bee87f", "train_y.bin": "5a34089d4802c674881badbb80307741",
+              "test_X.bin": "7f263ba9f9e0b06b93213547f721ac82", "test_y.bin": "36f9794fa4beb8a2c72628de14fa638e"}
+SIZE, CLASSES = 96, 10
+IMAGE_BYTES = 3 * SIZE * SIZE
+OFFICIAL_TRAIN, OFFICIAL_VAL = 5_000, 500
+
+
+def _how_to_get() -> str:
+    return (f"Download {URL} into that directory (or pass download=True / --download); "
+            "the tarball or its extracted folder both work.")
+
+
+def decode_images(blob: bytes, path) -> torch.Tensor:
+    """``uint8 [N, 3, 96, 96]`` (row-major, upright) from the bytes of an ``*_X.bin`` file."""
+    if len(blob) == 0 or len(blob) % IMAGE_BYTES:
+        raise DatasetCorruptError(TITLE, path, f"{len(blob)} bytes is not a whole number of 3x96x96 uint8 images",
+                                  _how_to_get())
+    # each channel is stored column-major: the bytes read as [N, C, W, H]
+    images = np.frombuffer(blob, dtype=np.uint8).reshape(-1, 3, SIZE, SIZE).transpose(0, 1, 3, 2)
+    return torch.from_numpy(np.ascontiguousarray(images))
+
+
+def decode_labels(blob: bytes, path) -> torch.Tensor:
+    """``int64 [N]`` labels 0..9 from the bytes of a ``*_y.bin`` file (stored as 1..10)."""
+    labels = np.frombuffer(blob, dtype=np.uint8).astype(np.int64)
+    if labels.size == 0 or labels.min() < 1 or labels.max() > CLASSES:
+        found = "no labels" if labels.size == 0 else f"labels in {labels.min()}..{labels.max()}"
+        raise DatasetCorruptError(TITLE, path, f"{found}, expected 1..{CLASSES}", _how_to_get())
+    return torch.from_numpy(labels - 1)
+
+
+def _read_member(root: Path, name: str, verify: bool) -> tuple[bytes, str]:
+    folder, archive = root / FOLDER, root / ARCHIVE
+    if folder.is_dir():
+        path = folder / name
+        if not path.is_file():
+            raise DatasetNotFoundError(TITLE, f"{FOLDER}/{name}", root.resolve(), _how_to_get())
+        if verify:
+            verify_file(path, MEMBER_MD5[name], TITLE, "md5", f"{_how_to_get()} {VARIANT_HINT}")
+        return path.read_bytes(), str(path)
+    where = f"{archive}:{FOLDER}/{name}"
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            return tar.extractfile(f"{FOLDER}/{name}").read(), where
+    except (tarfile.TarError, KeyError, EOFError, OSError, AttributeError) as error:
+        raise DatasetCorruptError(TITLE, archive, f"cannot read {FOLDER}/{name}: {error}", _how_to_get()) from error
+
+
+def _read_split(root: Path, split: str, verify: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    images = decode_images(*_read_member(root, f"{split}_X.bin", verify))
+    blob, path = _read_member(root, f"{split}_y.bin", verify)
+    labels = decode_labels(blob, path)
+    if labels.shape[0] != images.shape[0]:
+        raise DatasetCorruptError(TITLE, path, f"{labels.shape[0]} labels for {images.shape[0]} images",
+                                  _how_to_get())
+    return images, labels
+
+
+def load_stl10(root: str | Path = "data", *, download_missing: bool = False, verify: bool = True, seed: int = 42,
+               progress: bool = True, url: str | None = None) -> DataSplits:
+    """STL-10 (96×96 RGB, 10 classes) as train / val / test splits from the binary release.
+
+    Args:
+        root: directory holding ``stl10_binary.tar.gz`` or its extracted ``stl10_binary/`` folder.
+        download_missing: download the tarball (2.6 GB, md5-checked, progress bar) if neither is in ``root``.
+        verify: check the md5 of the files found (the tarball, or each file read from the extracted folder)
+            against the official ones; a mismatch raises :class:`DatasetCorruptError`. ``False``
+            (``--no-verify-data``) reads your own files in the same format.
+        seed: seed of the 4,500 / 500 train / validation split.
+        url: override the download address (mirrors, tests).
+
+    Raises :class:`DatasetNotFoundError` naming the missing file and :data:`URL`, and
+    :class:`DatasetCorruptError` for a wrong checksum, a size that is not whole images, labels outside
+    1..10 or label and image counts that differ.
+    """
+    root = Path(root)
+    if not isinstance(verify, bool):
+        raise TypeError(f"verify must be True or False, got {verify!r}")
+    archive = root / ARCHIVE
+    if not (root / FOLDER).is_dir():
+        if not archive.is_file():
+            if not download_missing:
+                raise DatasetNotFoundError(TITLE, ARCHIVE, root.resolve(), _how_to_get())
+            download(url or URL, archive, dataset=TITLE, md5=ARCHIVE_MD5, progress=progress)
+        elif verify:
+            verify_file(archive, ARCHIVE_MD5, TITLE, "md5", f"{_how_to_get()} {VARIANT_HINT}")
+    train_x, train_y = _read_split(root, "train", verify)
+    test_x, test_y = _read_split(root, "test", verify)
+    full = ImageDataset(train_x, train_y, IMAGENET_MEAN, IMAGENET_STD)
+    train_idx, val_idx = split_indices(len(full), val_size_for(len(full), OFFICIAL_TRAIN, OFFICIAL_VAL), seed)
+    return DataSplits("stl10", full.subset(train_idx), full.subset(val_idx),
+                      ImageDataset(test_x, test_y, IMAGENET_MEAN, IMAGENET_STD),
+                      num_classes=CLASSES, in_channels=3, image_size=SIZE)
