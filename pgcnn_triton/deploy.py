@@ -39,16 +39,26 @@ class ExportDependencyError(ImportError, ValueError):
     """The ONNX exporter's packages are missing (a ValueError too, so the CLI reports it in one line)."""
 
 
-def resolve_format(format: str | None, out) -> str:
-    """``format`` checked, or read off ``out``'s suffix (``.onnx`` / ``.pt2``) when None."""
+#: ``resolve_format``'s ``entry`` for the ``pgcnn export`` command: its errors name ``--format`` / ``--out``.
+CLI_ENTRY = "pgcnn export"
+
+
+def resolve_format(format: str | None, out, entry: str = "resolve_format") -> str:
+    """``format`` checked, or read off ``out``'s suffix (``.onnx`` / ``.pt2``) when None.
+
+    Errors name what the caller used: ``entry`` is the Python function (``"export_model"``: its ``format=``
+    argument), or :data:`CLI_ENTRY` for the command line (its ``--format`` and ``--out`` flags)."""
+    cli = entry == CLI_ENTRY
+    argument = "--format" if cli else f"{entry}(..., format=...)"
     if format is None:
         suffix = Path(out).suffix.lower()
         if suffix not in SUFFIXES:
-            raise ValueError(f"--format is needed for an output without a .onnx or .pt2 suffix, got {str(out)!r}: "
-                             f"pass --format onnx or --format torch")
+            given, fix = ((f"--out {str(out)!r}", "pass --format onnx or --format torch") if cli else
+                          (f"out={str(out)!r}", "pass format='onnx' or format='torch', or end the path in .onnx / .pt2"))
+            raise ValueError(f"{argument} is needed for an output without a .onnx or .pt2 suffix, got {given}: {fix}")
         return SUFFIXES[suffix]
     if format not in FORMATS:
-        raise ValueError(f"--format must be one of {FORMATS}, got {format!r}")
+        raise ValueError(f"{argument} must be one of {FORMATS}, got {format!r}")
     return format
 
 
@@ -94,7 +104,7 @@ def export_model(model: nn.Module, out, format: str | None = None,
     self-contained (weights inside, no ``.data`` file).
     """
     out = Path(out)
-    format = resolve_format(format, out)
+    format = resolve_format(format, out, "export_model")
     if format == "onnx":
         _check_onnx_exporter()
     program = export_program(model, example_input)
@@ -156,7 +166,7 @@ def checkpoint_input(model: nn.Module, data_spec: dict, input_size: int | None =
 def export_checkpoint(path, out, format: str | None = None, input_size: int | None = None) -> Path:
     """:func:`export_model` of a checkpoint's model (``path``: a checkpoint or a run directory);
     ``input_size``: the image side (default: that of the checkpoint's dataset)."""
-    format = resolve_format(format, out)  # before the (slow) load: a bad flag fails at once
+    format = resolve_format(format, out, "export_checkpoint")  # before the (slow) load: fails at once
     model, spec = load_trained(path)
     return export_model(model, out, format, checkpoint_input(model, spec, input_size))
 
@@ -173,6 +183,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> Path:
     """``pgcnn export``: write the file, return its path."""
+    resolve_format(args.format, args.out, CLI_ENTRY)  # a missing format named as the flags the user typed
     return export_checkpoint(args.checkpoint, args.out, args.format, args.input_size)
 
 

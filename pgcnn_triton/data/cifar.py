@@ -16,7 +16,7 @@ import torch
 from .base import DataSplits, ImageDataset, split_indices, val_size_for
 from .errors import DatasetCorruptError, DatasetFormatError, DatasetNotFoundError
 from .files import download, verify_file
-from .safe_pickle import restricted_loads
+from .safe_pickle import ForbiddenGlobalError, restricted_loads
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR100_MEAN, CIFAR100_STD = (0.4914, 0.4824, 0.4467), (0.2471, 0.2435, 0.2616)
@@ -51,11 +51,48 @@ VARIANT_HINT = ("If these are your own variant of the files, skip the check with
                 "(load_cifar(..., verify=False)).")
 
 
-def _unpickle(blob: bytes, path, spec) -> tuple[np.ndarray, np.ndarray]:
+#: Added to an unreadable file read without the md5 check: it is taken as the user's own, so no download advice.
+OWN_FILE_HINT = ("The md5 check was skipped (--no-verify-data / load_cifar(..., verify=False)), so the file is taken "
+                 "as your own: write it again")
+
+
+def _reason(error: Exception) -> str:
+    """A read error on one line (tarfile lists each compression it tried on a line of its own)."""
+    if isinstance(error, tarfile.ReadError) and "could not be opened" in str(error):
+        return "not a gzip, bzip2, xz or plain tar file"
+    return " ".join(str(error).split())
+
+
+def _truncated(error: Exception) -> bool:
+    """Whether a read error means the data ends early (pickle, gzip and tar say it differently)."""
+    text = _reason(error).lower()
+    return isinstance(error, EOFError) or any(word in text for word in ("truncated", "ended before", "end of data",
+                                                                        "ran out of input", "unexpected end"))
+
+
+def _unreadable_own_file(spec, path, size: int, error: Exception, kind: str, expected: str) -> DatasetFormatError:
+    """The error for a file read without the md5 check that cannot be read as a ``kind`` (``"pickle"``,
+    ``"tar archive"``): its size, truncated or unreadable, what it should hold; no download advice."""
+    if _truncated(error):
+        found, fix = f"{size:,} bytes, truncated: they end inside the {kind} ({_reason(error)})", f"{OWN_FILE_HINT} in full."
+    else:
+        found, fix = f"{size:,} bytes that are not a readable {kind} ({_reason(error)})", f"{OWN_FILE_HINT}."
+    return DatasetFormatError(spec["title"], path, found, expected, fix)
+
+
+#: What a batch file is, stated when one cannot be read.
+EXPECTED_BATCH = ("a complete pickle of a dict with b'data' (3,072 bytes per image: an official 10,000-image batch "
+                  "is about 31 MB) and b'{labels}'")
+
+
+def _unpickle(blob: bytes, path, spec, verify: bool = True) -> tuple[np.ndarray, np.ndarray]:
     try:
         # never pickle.loads: a batch file could name os.system; only arrays, containers and strings load
         entry = restricted_loads(blob, encoding="bytes")
     except Exception as error:  # any decoding problem is a corrupt file
+        if not verify and not isinstance(error, ForbiddenGlobalError):
+            raise _unreadable_own_file(spec, path, len(blob), error, "pickle",
+                                       EXPECTED_BATCH.format(labels=spec["label_key"])) from error
         raise DatasetCorruptError(spec["title"], path, f"cannot read a CIFAR batch: {error}", _how_to_get(spec)) from error
     keys = (b"data", spec["label_key"].encode())
     if not isinstance(entry, dict) or any(key not in entry for key in keys):
@@ -149,15 +186,22 @@ def _read_batches(root: Path, spec, names, verify: bool) -> tuple[torch.Tensor, 
             if verify:
                 verify_file(path, spec["member_md5"][name], spec["title"], "md5",
                             f"{_how_to_get(spec)} {VARIANT_HINT}")
-            parts.append(_unpickle(path.read_bytes(), path, spec))
+            parts.append(_unpickle(path.read_bytes(), path, spec, verify))
     else:
         try:
             with tarfile.open(archive, "r:*") as tar:
                 for name in names:
                     member = tar.extractfile(f"{spec['folder']}/{name}")
-                    parts.append(_unpickle(member.read(), f"{archive}:{spec['folder']}/{name}", spec))
+                    parts.append(_unpickle(member.read(), f"{archive}:{spec['folder']}/{name}", spec, verify))
         except (tarfile.TarError, KeyError, EOFError, OSError) as error:
-            raise DatasetCorruptError(spec["title"], archive, f"cannot read the tarball: {error}",
+            expected = f"a (gzipped) tar archive holding {spec['folder']}/ with {', '.join(spec['train'] + spec['test'])}"
+            if not verify and isinstance(error, KeyError):  # it reads: a member is missing
+                raise DatasetFormatError(spec["title"], archive, f"a tar archive without {error}", expected,
+                                         f"{OWN_FILE_HINT} with every file.") from error
+            if not verify:
+                raise _unreadable_own_file(spec, archive, archive.stat().st_size, error, "tar archive",
+                                           expected) from error
+            raise DatasetCorruptError(spec["title"], archive, f"cannot read the tarball: {_reason(error)}",
                                       _how_to_get(spec)) from error
     images = torch.from_numpy(np.concatenate([p[0] for p in parts]))
     labels = torch.from_numpy(np.concatenate([p[1] for p in parts]))

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..data import DATASETS
 from ..kernelnets import parse_kernel_net
 from ..sampling import EVAL_MODES, MIRROR_GRADIENTS, SHAPE_MODES
-from .config import LR_MAX, SCHEDULERS, TrainConfig
+from .config import LR_MAX, REGULARISER_MAX, REGULARISER_WHY, SCHEDULERS, TrainConfig
 from .recipes import BUNDLED_RUNS, bundled_run, for_group, recipe
 from .specs import (
     DATASET_OVERRIDES,
@@ -106,7 +106,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
     t.add_argument("--monotonic-decay", type=float, default=None, help=f"λ of the monotonic θ regulariser ({_RECIPE})")
     t.add_argument("--scheduler", choices=SCHEDULERS, default=None, help=f"learning-rate schedule ({_RECIPE})")
     t.add_argument("--warmup-epochs", type=int, default=None, help=f"linear warm-up epochs ({_RECIPE})")
-    t.add_argument("--gradient-clip", type=float, default=None, help=f"max gradient norm, 0: off ({_RECIPE})")
+    t.add_argument("--gradient-clip", type=float, default=None,
+                   help=f"clip the global gradient norm to this value; 0: off; any finite value > 0 is taken, and one "
+                        f"above every gradient norm (e.g. 1e38) clips nothing ({_RECIPE})")
     t.add_argument("--patience", type=int, default=None, help=f"early stopping patience in epochs ({_RECIPE})")
     t.add_argument("--anneal-gumbel", action=_BOOL, default=None,
                    help="anneal the mirror-gate temperature over the run (default on)")
@@ -206,6 +208,8 @@ _INT_MIN = {"epochs": 1, "batch_size": 1, "patience": 1, "max_batches": 1, "num_
             "kernel_size": 1, "warmup_epochs": 0, "num_workers": 0, "seed": 0}
 _FLOAT_POSITIVE = ("lr", "lr_probs", "lr_omega0")
 _FLOAT_NONNEGATIVE = ("weight_decay", "monotonic_decay", "gradient_clip")
+#: Regulariser weights, bounded by :data:`~pgcnn_triton.training.config.REGULARISER_MAX`.
+_REGULARISERS = ("weight_decay", "monotonic_decay")
 
 
 def flag_name(dest: str) -> str:
@@ -225,11 +229,14 @@ def check_flag_values(args: argparse.Namespace) -> None:
             continue
         positive = dest in _FLOAT_POSITIVE
         if not math.isfinite(value) or value < 0 or (positive and value == 0):
-            raise ValueError(f"{flag_name(dest)} must be a finite number {'> 0' if positive else '≥ 0'}, "
-                             f"got {value}")
+            takes = ("> 0, or 0 for no clipping" if dest == "gradient_clip" else "> 0" if positive else "≥ 0")
+            raise ValueError(f"{flag_name(dest)} must be a finite number {takes}, got {value}")
         if positive and value > LR_MAX:
             raise ValueError(f"{flag_name(dest)} {value:g} is too large: Adam's first step, 10 x the rate, would "
                              f"overflow float32; pass at most {LR_MAX:g} (typical rates: 1e-4 to 1e-2)")
+        if dest in _REGULARISERS and value > REGULARISER_MAX:
+            raise ValueError(f"{flag_name(dest)} {value:g} is too large: {REGULARISER_WHY}; pass at most "
+                             f"{REGULARISER_MAX:g}")
     kernel_size = getattr(args, "kernel_size", None)
     if kernel_size is not None and kernel_size % 2 == 0:
         raise ValueError(f"--kernel-size must be odd (a kernel has a centre pixel), got {kernel_size}: "

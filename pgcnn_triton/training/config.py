@@ -13,6 +13,17 @@ SCHEDULERS = ("cosine", "constant")
 #: float32 (3.4e38); a larger rate stops with an overflow inside the optimizer.
 LR_MAX = 3.4e37
 
+#: The largest weight of a regulariser (``weight_decay``, ``monotonic_decay``). Each penalty's gradient is
+#: about λ per unit (exactly λ on θ; a few times λ on the kernel network's weights), and Adam squares it into
+#: its second moment, which must stay below float32's 3.4e38: beyond about 1e19 it overflows to inf and every
+#: parameter the penalty reaches silently stops moving. 1e15 keeps a 1e7 margin on the square for the chain
+#: rule through deeper kernel networks; the recipes use 1e-4 to 1e-3.
+REGULARISER_MAX = 1e15
+#: Why a regulariser weight above :data:`REGULARISER_MAX` is refused (in the API's and the CLI's message).
+REGULARISER_WHY = ("its gradient, squared in Adam's second moment, would overflow float32 and stop the parameters "
+                   "it reaches (the recipes use 1e-4 to 1e-3)")
+
+
 @dataclass
 class TrainConfig:
     """Everything the :class:`~pgcnn_triton.training.Trainer` needs besides the model and the data.
@@ -29,7 +40,8 @@ class TrainConfig:
         scheduler: ``"cosine"`` (linear warm-up, then per-iteration cosine to ``min_lr``) or ``"constant"``.
         warmup_epochs: warm-up length of the cosine schedule.
         min_lr: final learning rate of the cosine schedule.
-        gradient_clip: clip the global gradient norm to this value (0: off).
+        gradient_clip: clip the global gradient norm to this value (0: off). Any finite value > 0 is taken,
+            as ``torch.nn.utils.clip_grad_norm_`` takes it: one above every gradient norm (e.g. 1e38) clips nothing.
         patience: stop after this many epochs without a better validation result.
         seed: random seed (model init, sampling, shuffling).
         amp: bf16 autocast; ``None`` (default) follows :mod:`pgcnn_triton.precision`: on for CUDA, and on
@@ -79,11 +91,15 @@ class TrainConfig:
         # finite as well as in range: lr=inf would overflow the schedule, NaN poison every weight
         for name in ("lr", "lr_probs", "lr_omega0"):
             if getattr(self, name) is not None:
-                number(getattr(self, name), name, low=0.0, low_open=True, high=LR_MAX)
+                number(getattr(self, name), f"TrainConfig: {name}", low=0.0, low_open=True, high=LR_MAX)
         for name in ("weight_decay", "monotonic_decay", "min_lr", "gradient_clip"):
-            number(getattr(self, name), name, low=0.0)
+            number(getattr(self, name), f"TrainConfig: {name}", low=0.0)
+        for name in ("weight_decay", "monotonic_decay"):
+            if getattr(self, name) > REGULARISER_MAX:
+                raise ValueError(f"TrainConfig: {name}={getattr(self, name):g} is too large: {REGULARISER_WHY}; "
+                                 f"pass at most {REGULARISER_MAX:g}")
         if self.scheduler not in SCHEDULERS:
-            raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+            raise ValueError(f"TrainConfig: scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,6 +113,6 @@ class TrainConfig:
 
 def _int(value, name, minimum):
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        raise TypeError(f"TrainConfig: {name} must be an int, got {type(value).__name__}")
     if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise ValueError(f"TrainConfig: {name} must be >= {minimum}, got {value}")

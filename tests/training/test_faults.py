@@ -331,3 +331,131 @@ def test_a_meta_device_input_is_named():
         model(torch.zeros(1, 1, 28, 28, device="meta"))
     with pytest.raises(ValueError, match="LiftingConv got x on the meta device"):
         LiftingConv(1, 2, 3, num_elements=2)(torch.zeros(1, 1, 8, 8, device="meta"))
+
+
+# -- refused up front: absurd regulariser weights, and what --gradient-clip takes ------------------------
+@pytest.mark.parametrize("flags", [["--weight-decay", "1e38"], ["--monotonic-decay", "1e30"]])
+def test_absurd_regulariser_weights_are_refused_naming_the_flag(tmp_path, capsys, flags):
+    from pgcnn_triton.training import TrainConfig
+
+    out = tmp_path / "run"
+    assert train(out, "--epochs", "1", *flags) == 1
+    err = one_line_error(capsys)
+    assert flags[0] in err and "--lr" not in err and "--gradient-clip" not in err, err
+    assert not out.exists()
+    with pytest.raises(ValueError, match=f"TrainConfig: {flags[0][2:].replace('-', '_')}"):
+        TrainConfig(**{flags[0][2:].replace("-", "_"): float(flags[1])})
+
+
+def test_regulariser_weights_at_the_bound_keep_adams_state_finite(tmp_path):
+    from pgcnn_triton.training.config import REGULARISER_MAX
+
+    # the bound's reason: the penalties' gradients, squared in Adam's second moment, stay within float32
+    # (beyond it the moment overflows to inf and the parameter never moves again, silently)
+    run = tmp_path / "run"
+    assert train(run, "--epochs", "1", "--weight-decay", f"{REGULARISER_MAX:g}",
+                 "--monotonic-decay", f"{REGULARISER_MAX:g}") == 0
+    state = torch.load(run / "last.pt", weights_only=True)["optimizer"]["state"]
+    assert all(torch.isfinite(s["exp_avg_sq"]).all() for s in state.values())
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_gradient_clip_takes_a_finite_positive_norm_or_0_for_off(tmp_path, capsys, value):
+    out = tmp_path / "run"
+    assert train(out, f"--gradient-clip={value}") == 1
+    err = one_line_error(capsys)
+    assert "--gradient-clip" in err and "0 for no clipping" in err, err
+    assert not out.exists()
+
+
+def test_gradient_clip_help_says_a_huge_norm_clips_nothing(capsys):
+    from pgcnn_triton.training.args import add_train_arguments, check_flag_values
+
+    parser = add_train_arguments(__import__("argparse").ArgumentParser())
+    check_flag_values(parser.parse_args(["--gradient-clip", "1e38"]))  # accepted: a norm no gradient reaches
+    text = " ".join(parser.format_help().split())
+    assert "above every gradient norm (e.g. 1e38) clips nothing" in text, text[text.rfind("--gradient-clip G"):][:200]
+
+
+# -- API errors name the API, CLI errors the flag ---------------------------------------------------------
+def test_export_model_names_its_format_argument_not_the_cli_flag(finished, tmp_path, capsys):
+    from pgcnn_triton.deploy import export_checkpoint, export_model
+
+    model = PartialGCNN.from_preset("mnist6-180-se2-partial", hidden=2, num_elements=2, kernel_size=3,
+                                    kernel_hidden=4, in_channels=1, num_classes=2)
+    for call, entry in ((lambda: export_model(model, tmp_path / "x.txt"), "export_model"),
+                        (lambda: export_checkpoint(finished, tmp_path / "x.txt"), "export_checkpoint"),
+                        (lambda: export_model(model, tmp_path / "x.onnx", format="tflite"), "export_model")):
+        with pytest.raises(ValueError) as info:
+            call()
+        message = str(info.value)
+        assert f"{entry}(..., format=" in message and "--format" not in message and "\n" not in message, message
+    assert main(["export", str(finished), "--out", str(tmp_path / "x.txt")]) == 1
+    err = one_line_error(capsys)
+    assert "--format onnx" in err and "--out" in err and "format=" not in err, err
+    assert not list(tmp_path.glob("x.*"))
+
+
+# -- own files read without the md5 check: what is wrong with them, no re-download advice ------------------
+def test_a_truncated_own_batch_says_what_is_wrong_without_advising_a_download(tmp_path, capsys):
+    path = cifar_folder(tmp_path)
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError) as info:
+        load_cifar("cifar10", tmp_path / "data", verify=False)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and "truncated" in message, message
+    assert f"{len(blob) // 2:,} bytes" in message and "3,072 bytes per image" in message, message
+    assert "get it again" not in message and "Download" not in message, message
+    assert main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--no-verify-data",
+                 "--out-dir", str(tmp_path / "out"), "--epochs", "1", "--no-progress"]) == 1
+    err = one_line_error(capsys)
+    assert "truncated" in err and "get it again" not in err and "--no-verify-data" in err, err
+
+
+def test_a_truncated_own_tarball_says_what_is_wrong_without_advising_a_download(tmp_path):
+    tarball = write_cifar10(tmp_path)
+    tarball.write_bytes(tarball.read_bytes()[:-200])
+    with pytest.raises(ValueError) as info:
+        load_cifar("cifar10", tmp_path, verify=False)
+    message = str(info.value)
+    assert "\n" not in message and str(tarball) in message and "truncated" in message, message
+    assert "get it again" not in message and "Download" not in message, message
+
+
+# -- ImageDataset: the in-memory data of the Python API is checked, never cast ----------------------------
+IMAGES = torch.zeros(4, 1, 8, 8, dtype=torch.uint8)
+LABELS = torch.tensor([0, 1, 0, 1])
+BAD_IN_MEMORY = {
+    "floats 0..255": (dict(images=torch.full((4, 1, 8, 8), 255.0)), ("images", "0..255", "/ 255")),
+    "normalised floats": (dict(images=torch.full((4, 1, 8, 8), -0.5)), ("images", "-0.5", "[0, 1]")),
+    "NaN pixel": (dict(images=torch.full((4, 1, 8, 8), float("nan"))), ("images", "NaN")),
+    "int64 pixels": (dict(images=torch.zeros(4, 1, 8, 8, dtype=torch.long)), ("images", "int64", "uint8")),
+    "float labels": (dict(labels=torch.tensor([0.0, 1.5, 0.0, 1.0])), ("labels", "float32", "integer")),
+    "negative label": (dict(labels=torch.tensor([0, -1, 0, 1])), ("labels", "-1")),
+    "mean of 3 for 1 channel": (dict(mean=(0.5, 0.5, 0.5)), ("mean", "3 values", "1 channel")),
+    "zero std": (dict(std=0.0), ("std", "> 0")),
+}
+
+
+@pytest.mark.parametrize("case", BAD_IN_MEMORY)
+def test_image_dataset_refuses_what_it_would_cast_naming_the_argument(case):
+    from pgcnn_triton.data import ImageDataset
+
+    changes, words = BAD_IN_MEMORY[case]
+    kwargs = {"images": IMAGES, "labels": LABELS, "mean": 0.5, "std": 0.25, **changes}
+    with pytest.raises(ValueError) as info:
+        ImageDataset(**kwargs)
+    message = str(info.value)
+    assert message.startswith("ImageDataset") and "\n" not in message, message
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_data_splits_refuse_labels_beyond_num_classes():
+    from pgcnn_triton.data import DataSplits, ImageDataset
+
+    good = ImageDataset(IMAGES.float() / 255, LABELS, 0.5, 0.25)  # floats in [0, 1] are taken as they are
+    with pytest.raises(ValueError, match=r"DataSplits: the test labels go up to 2.*num_classes=2"):
+        DataSplits("mine", good, good, ImageDataset(IMAGES, LABELS * 2, 0.5, 0.25), num_classes=2,
+                   in_channels=1, image_size=8)
