@@ -37,22 +37,32 @@ def _how_to_get() -> str:
             "the tarball or its extracted folder both work.")
 
 
-def decode_images(blob: bytes, path) -> torch.Tensor:
+#: Read without the md5 check, a file is taken as the user's own: advice to download the release would mislead.
+OWN_FILE_HINT = ("The md5 check was skipped (--no-verify-data / load_stl10(..., verify=False)), so the file is "
+                 "taken as your own: write it again in the release's format (uint8, 3x96x96 column-major per "
+                 "channel; labels 1..10).")
+
+
+def _fix(verify: bool) -> str:
+    return _how_to_get() if verify else OWN_FILE_HINT
+
+
+def decode_images(blob: bytes, path, verify: bool = True) -> torch.Tensor:
     """``uint8 [N, 3, 96, 96]`` (row-major, upright) from the bytes of an ``*_X.bin`` file."""
     if len(blob) == 0 or len(blob) % IMAGE_BYTES:
         raise DatasetCorruptError(TITLE, path, f"{len(blob)} bytes is not a whole number of 3x96x96 uint8 images",
-                                  _how_to_get())
+                                  _fix(verify))
     # each channel is stored column-major: the bytes read as [N, C, W, H]
     images = np.frombuffer(blob, dtype=np.uint8).reshape(-1, 3, SIZE, SIZE).transpose(0, 1, 3, 2)
     return torch.from_numpy(np.ascontiguousarray(images))
 
 
-def decode_labels(blob: bytes, path) -> torch.Tensor:
+def decode_labels(blob: bytes, path, verify: bool = True) -> torch.Tensor:
     """``int64 [N]`` labels 0..9 from the bytes of a ``*_y.bin`` file (stored as 1..10)."""
     labels = np.frombuffer(blob, dtype=np.uint8).astype(np.int64)
     if labels.size == 0 or labels.min() < 1 or labels.max() > CLASSES:
         found = "no labels" if labels.size == 0 else f"labels in {labels.min()}..{labels.max()}"
-        raise DatasetCorruptError(TITLE, path, f"{found}, expected 1..{CLASSES}", _how_to_get())
+        raise DatasetCorruptError(TITLE, path, f"{found}, expected 1..{CLASSES}", _fix(verify))
     return torch.from_numpy(labels - 1)
 
 
@@ -70,16 +80,16 @@ def _read_member(root: Path, name: str, verify: bool) -> tuple[bytes, str]:
         with tarfile.open(archive, "r:*") as tar:
             return tar.extractfile(f"{FOLDER}/{name}").read(), where
     except (tarfile.TarError, KeyError, EOFError, OSError, AttributeError) as error:
-        raise DatasetCorruptError(TITLE, archive, f"cannot read {FOLDER}/{name}: {error}", _how_to_get()) from error
+        raise DatasetCorruptError(TITLE, archive, f"cannot read {FOLDER}/{name}: {error}", _fix(verify)) from error
 
 
 def _read_split(root: Path, split: str, verify: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    images = decode_images(*_read_member(root, f"{split}_X.bin", verify))
+    images = decode_images(*_read_member(root, f"{split}_X.bin", verify), verify)
     blob, path = _read_member(root, f"{split}_y.bin", verify)
-    labels = decode_labels(blob, path)
+    labels = decode_labels(blob, path, verify)
     if labels.shape[0] != images.shape[0]:
         raise DatasetCorruptError(TITLE, path, f"{labels.shape[0]} labels for {images.shape[0]} images",
-                                  _how_to_get())
+                                  _fix(verify))
     return images, labels
 
 

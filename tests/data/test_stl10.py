@@ -119,6 +119,8 @@ def test_bad_files_are_one_line_errors(tmp_path, name, blob, problem):
     with pytest.raises(DatasetCorruptError, match=problem) as info:
         load_stl10(tmp_path, verify=False)
     assert name in str(info.value) and one_line(info.value)
+    # read without the md5 check the files are the user's own: no advice to download the release again
+    assert "Download" not in str(info.value) and "write it again" in str(info.value)
 
 
 def test_md5_checked_unless_told_not_to(tmp_path):
