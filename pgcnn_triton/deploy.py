@@ -34,6 +34,11 @@ IMAGE_SIZES = {"cifar10": 32, "cifar100": 32, "rotmnist": 28, "mnist6-180": 28, 
 
 ONNX_INPUT, ONNX_OUTPUT = "x", "logits"
 
+#: The largest tensor (elements) the exporter's optimizer may fold into the ONNX file: shapes and
+#: small constants. The kernel nets' subgraph stays a graph, which ONNX Runtime folds when the session
+#: is created, so the file keeps the size of the parameters (folding it here would write the banks).
+FOLD_LIMIT = 1024
+
 
 class ExportDependencyError(ImportError, ValueError):
     """The ONNX exporter's packages are missing (a ValueError too, so the CLI reports it in one line)."""
@@ -78,6 +83,22 @@ def _write_atomic(out: Path, write) -> Path:
     return out
 
 
+def _name_batch_axis(graph) -> None:
+    """Call the input's dynamic first axis ``batch`` (the exporter names it after its symbol, ``s77``),
+    in every value of the graph that has it."""
+    import onnx_ir as ir
+
+    first = graph.inputs[0].shape[0] if graph.inputs[0].shape is not None else None
+    if not isinstance(first, ir.SymbolicDim) or first.value == "batch":
+        return
+    old = first.value
+    values = [*graph.inputs, *graph.outputs, *(v for node in graph for v in node.outputs)]
+    for value in values:
+        if value.shape is not None and any(isinstance(d, ir.SymbolicDim) and d.value == old for d in value.shape):
+            value.shape = ir.Shape(["batch" if isinstance(d, ir.SymbolicDim) and d.value == old else d
+                                    for d in value.shape])
+
+
 def export_model(model: nn.Module, out, format: str | None = None,
                  example_input: torch.Tensor | None = None) -> Path:
     """Write the portable program of ``model`` to ``out`` and return its path.
@@ -97,7 +118,9 @@ def export_model(model: nn.Module, out, format: str | None = None,
     format = resolve_format(format, out)
     if format == "onnx":
         _check_onnx_exporter()
-    program = export_program(model, example_input)
+    # the ONNX file holds the kernel nets, whose constant subgraph ONNX Runtime folds at session creation;
+    # a .pt2 runs in eager torch, which would evaluate them at every call: it holds the conv weights
+    program = export_program(model, example_input, weights="kernel-net" if format == "onnx" else "packed")
     if format == "torch":
         return _write_atomic(out, lambda path: torch.export.save(program, path))
     x = example_for(model, example_input)
@@ -109,9 +132,17 @@ def export_model(model: nn.Module, out, format: str | None = None,
         registration.setLevel(logging.ERROR)
         try:
             onnx_program = torch.onnx.export(program, (x,), dynamo=True, input_names=[ONNX_INPUT],
-                                             output_names=[ONNX_OUTPUT], external_data=False, verbose=False)
+                                             output_names=[ONNX_OUTPUT], external_data=False, verbose=False,
+                                             optimize=False)
         finally:
             registration.setLevel(level)
+        import onnxscript.optimizer
+
+        onnxscript.optimizer.optimize_ir(onnx_program.model, output_size_limit=FOLD_LIMIT)
+        _name_batch_axis(onnx_program.model.graph)
+        for node in onnx_program.model.graph:
+            # the exporter's per-node notes (stack traces with this machine's paths): a tenth of the file
+            node.metadata_props.clear()
         onnx_program.save(path, external_data=False)
 
     return _write_atomic(out, write_onnx)
