@@ -9,7 +9,22 @@ torch), the ONNX file in ONNX Runtime, TensorRT, ... ::
     pgcnn export runs/rotmnist --format onnx --out model.onnx                      # the same, CLI
 
 The ONNX file has one input ``x`` ``[batch, C, H, W]`` (float32) and one output ``logits``
-``[batch, classes]``; H and W are fixed at the training images' size.
+``[batch, classes]`` (``batch`` the dynamic axis); H and W are fixed at the training images' size.
+
+Both compute only what the library's CPU lowering computes: each group conv is the few standard
+convolutions of :mod:`pgcnn_triton.portable_convs` over the in-disk taps, no zeros outside the disk.
+
+* **ONNX: the model's size.** The file holds each layer's kernel net and its fixed sampled input
+  points (a few kB per layer), not the conv weights they expand to (the N_out·N_in element pairs make
+  those ~50× the parameters of the CKResNet presets): the expansion is a constant subgraph, which ONNX Runtime folds into
+  the conv weights once, when the session is created (any graph optimization level but
+  ``ORT_DISABLE_ALL``; the default is ``ORT_ENABLE_ALL``). So the file is about the size of the fp32
+  parameters, runs in a plain ``onnxruntime`` CPU session with no custom op, and then convolves
+  with the same multiply-adds as the frozen library model. The file uses the exporter's default
+  opset (20: ONNX Runtime 1.17 or later); a runtime that does not fold constants runs it correctly
+  but evaluates the kernel nets at every call.
+* **.pt2: the conv weights.** Eager torch evaluates every node at every call, so the program holds
+  the frozen banks cut into the convs' weights (the in-disk taps: about the frozen model's size).
 """
 
 from __future__ import annotations
@@ -112,7 +127,9 @@ def export_model(model: nn.Module, out, format: str | None = None,
         example_input: an input ``[B, C, H, W]``; fixes H and W (default 32×32).
 
     ONNX needs ``onnx`` and ``onnxscript`` (``pip install 'pgcnn_triton[export]'``); the file is
-    self-contained (weights inside, no ``.data`` file).
+    self-contained (weights inside, no ``.data`` file). It holds the kernel nets (module docstring);
+    for an already frozen ``model`` (its kernel nets are gone) it holds the conv weights, as a
+    ``.pt2`` does.
     """
     out = Path(out)
     format = resolve_format(format, out)

@@ -98,6 +98,7 @@ def test_onnx_file_holds_the_kernel_nets_and_matches_eval(wide_file):
     banks = 4 * sum(layer.bank.numel() for layer in freeze(model, example_input=torch.zeros(1, 1, 16, 16)).modules()
                     if hasattr(layer, "bank"))
     assert 0.9 * tensors <= size <= 1.05 * tensors + 2 ** 15 < banks, (size, tensors, banks)
+    assert size <= 3 * parameter_bytes(model)                    # 10× before: the dense 7×7 banks
     run = session(path)
     (inp,), (out,) = run.get_inputs(), run.get_outputs()
     assert inp.shape[0] == out.shape[0] == "batch"
