@@ -15,10 +15,10 @@ Both compute only what the library's CPU lowering computes: each group conv is t
 convolutions of :mod:`pgcnn_triton.portable_convs` over the in-disk taps, no zeros outside the disk.
 
 * **ONNX: the model's size.** The file holds each layer's kernel net and its fixed sampled input
-  points (a few kB per layer), not the conv weights they expand to (the N_out·N_in element pairs make
-  those ~50× the parameters of the CKResNet presets): the expansion is a constant subgraph, which ONNX Runtime folds into
-  the conv weights once, when the session is created (any graph optimization level but
-  ``ORT_DISABLE_ALL``; the default is ``ORT_ENABLE_ALL``). So the file is about the size of the fp32
+  points (a few kB per layer), not the conv weights they expand to (the N_out·N_in element pairs
+  make those ~50× the parameters of the CKResNet presets): the expansion is a constant subgraph,
+  which ONNX Runtime folds into the conv weights once, when the session is created (any graph
+  optimization level but ``ORT_DISABLE_ALL``; the default is ``ORT_ENABLE_ALL``). So the file is about the size of the fp32
   parameters, runs in a plain ``onnxruntime`` CPU session with no custom op, and then convolves
   with the same multiply-adds as the frozen library model. The file uses the exporter's default
   opset (20: ONNX Runtime 1.17 or later); a runtime that does not fold constants runs it correctly
