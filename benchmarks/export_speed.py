@@ -59,6 +59,8 @@ def parse_args(argv=None):
     p.add_argument("--models", default=DEFAULT_MODELS,
                    help="comma-separated family:preset[:key=int] (default %(default)s)")
     p.add_argument("--batches", default="1,64", help="comma-separated batch sizes (default %(default)s)")
+    p.add_argument("--forms", default=",".join(FORMS),
+                   help="comma-separated forms to time, frozen among them (default %(default)s)")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
     p.add_argument("--seed", type=int, default=0)
@@ -71,6 +73,9 @@ def parse_args(argv=None):
         p.error(f"--batches must be comma-separated ints, got {args.batches!r}")
     if min(args.batches) < 1 or args.reps < 1:
         p.error("--batches and --reps must be >= 1")
+    args.forms = args.forms.split(",")
+    if "frozen" not in args.forms or not set(args.forms) <= set(FORMS):
+        p.error(f"--forms must list frozen and only forms of {FORMS}, got {','.join(args.forms)!r}")
     # family:preset:key=v items are split at the commas that start a new family
     specs, current = [], None
     for part in args.models.split(","):
@@ -119,7 +124,8 @@ def build(family, preset, overrides, tmp, threads):
     return name, size, model.input_channels, forms, info
 
 
-def measure(name, size, channels, forms, batches, reps):
+def measure(name, size, channels, forms, batches, reps, model):
+    """Rows of each form at each batch size: the median of ``reps`` alternating calls."""
     rows = []
     for batch in batches:
         x = torch.randn(batch, channels, size, size)
@@ -132,13 +138,15 @@ def measure(name, size, channels, forms, batches, reps):
                     fn(x)
                     times[form].append((time.perf_counter() - t0) * 1e3)
         median = {form: statistics.median(t) for form, t in times.items()}
-        expected = outputs["eval"]
+        with torch.no_grad():
+            expected = outputs["eval"] if "eval" in outputs else model(x)
         for form in forms:
             y = outputs[form]
             rows.append({"model": name, "form": form, "batch": batch, "ms": median[form],
                          "img_per_s": batch / median[form] * 1e3, "vs_frozen": median["frozen"] / median[form],
                          "rel_err": float((y - expected).norm() / expected.norm()),
                          "times_ms": [round(t, 2) for t in times[form]]})
+            print(rows[-1], flush=True)                        # a run cut short still shows its rows
     return rows
 
 
@@ -154,7 +162,9 @@ def main(argv=None) -> list[dict]:
             torch.manual_seed(args.seed)
             name, size, channels, forms, info = build(family, preset, overrides, tmp, torch.get_num_threads())
             infos.append(info)
-            rows += measure(name, size, channels, forms, args.batches, args.reps)
+            print(info, flush=True)
+            timed_forms = {form: forms[form] for form in args.forms}
+            rows += measure(name, size, channels, timed_forms, args.batches, args.reps, forms["eval"])
     header = (f"export_speed.py on {machine()}; onnxruntime {ort.__version__}; median of {args.reps} "
               f"alternating repeats after one warm-up call. vs_frozen > 1: faster than the frozen model.\n")
     report = (header + "\n" + table(rows, ["model", "form", "batch", "ms", "img_per_s", "vs_frozen", "rel_err"])

@@ -139,6 +139,9 @@ class KernelNetGroupConv(_TapConvs):
         self.kernel_net = layer.kernel_net
         self.bias = layer.bias
         self.register_buffer("elements", g_out.detach().clone())
+        if not torch.equal(self.points(), full.to(dtype)):  # a guard: the parts must broadcast to the points
+            raise RuntimeError(f"{self.kind}: the kernel net's input points do not split into spatial and "
+                               f"relative parts")
 
     def points(self) -> torch.Tensor:
         """The kernel net's input points ``[N_out, N_in, T, D]`` (as ``Group.kernel_inputs``)."""
