@@ -115,6 +115,36 @@ def _default_example(model: nn.Module, device):
     return torch.randn(1, lift.in_channels, 32, 32, device=device)
 
 
+def freeze(model: nn.Module, dtype: torch.dtype | None = None, example_input: torch.Tensor | None = None) -> nn.Module:
+    """A frozen copy of ``model`` for inference, with the same outputs as ``model.eval()`` in the
+    ``deterministic`` evaluation mode (the model itself is not changed).
+
+    Args:
+        model: a :class:`~pgcnn_triton.PartialGCNN`, :class:`~pgcnn_triton.GCNN` or any module whose
+            convs are pgcnn_triton layers.
+        dtype: the banks' dtype (default: the kernel nets' dtype). Use ``torch.bfloat16`` for bf16
+            inference under ``torch.autocast`` (the banks are then not re-cast at each call).
+        example_input: one input the model accepts, used once to trace the element chain (default:
+            a ``[1, C_in, 32, 32]`` random image; pass one for models that need another size).
+
+    Returns:
+        A module of the same class, in eval mode, whose convs are :class:`FrozenConv` (buffers
+        only); it saves/loads with ``state_dict`` (load into ``freeze(fresh_model)``) and works with
+        ``torch.export.export`` and ``torch.compile``.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be a floating torch.dtype or None, got {dtype!r}")
+    frozen = deterministic_copy(model)
+    with torch.no_grad():
+        for name, (layer, g_out, g_in) in layer_elements(frozen, example_input).items():
+            bank = layer.make_bank(g_out, g_in, dtype or layer.kernel_net.output.weight.dtype)
+            frozen.set_submodule(name, FrozenConv(layer, bank, g_out, isinstance(layer, LiftingConv)))
+    frozen.frozen = True
+    return frozen
+
+
 def deterministic_copy(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` in eval mode with every sampler in the ``deterministic`` mode."""
     copied = copy.deepcopy(model).eval()
@@ -159,36 +189,6 @@ def layer_elements(model: nn.Module, example_input: torch.Tensor | None = None) 
             g_in = _valid(None if g_in is None else g_in[:1], mask_in)
             out[name] = (layer, _valid(g_out[:1], mask_out), g_in)
     return out
-
-
-def freeze(model: nn.Module, dtype: torch.dtype | None = None, example_input: torch.Tensor | None = None) -> nn.Module:
-    """A frozen copy of ``model`` for inference, with the same outputs as ``model.eval()`` in the
-    ``deterministic`` evaluation mode (the model itself is not changed).
-
-    Args:
-        model: a :class:`~pgcnn_triton.PartialGCNN`, :class:`~pgcnn_triton.GCNN` or any module whose
-            convs are pgcnn_triton layers.
-        dtype: the banks' dtype (default: the kernel nets' dtype). Use ``torch.bfloat16`` for bf16
-            inference under ``torch.autocast`` (the banks are then not re-cast at each call).
-        example_input: one input the model accepts, used once to trace the element chain (default:
-            a ``[1, C_in, 32, 32]`` random image; pass one for models that need another size).
-
-    Returns:
-        A module of the same class, in eval mode, whose convs are :class:`FrozenConv` (buffers
-        only); it saves/loads with ``state_dict`` (load into ``freeze(fresh_model)``) and works with
-        ``torch.export.export`` and ``torch.compile``.
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise TypeError(f"dtype must be a floating torch.dtype or None, got {dtype!r}")
-    frozen = deterministic_copy(model)
-    with torch.no_grad():
-        for name, (layer, g_out, g_in) in layer_elements(frozen, example_input).items():
-            bank = layer.make_bank(g_out, g_in, dtype or layer.kernel_net.output.weight.dtype)
-            frozen.set_submodule(name, FrozenConv(layer, bank, g_out, isinstance(layer, LiftingConv)))
-    frozen.frozen = True
-    return frozen
 
 
 __all__ = ["FrozenConv", "deterministic_copy", "freeze", "layer_elements"]
