@@ -9,7 +9,22 @@ torch), the ONNX file in ONNX Runtime, TensorRT, ... ::
     pgcnn export runs/rotmnist --format onnx --out model.onnx                      # the same, CLI
 
 The ONNX file has one input ``x`` ``[batch, C, H, W]`` (float32) and one output ``logits``
-``[batch, classes]``; H and W are fixed at the training images' size.
+``[batch, classes]`` (``batch`` the dynamic axis); H and W are fixed at the training images' size.
+
+Both compute only what the library's CPU lowering computes: each group conv is the few standard
+convolutions of :mod:`pgcnn_triton.portable_convs` over the in-disk taps, no zeros outside the disk.
+
+* **ONNX: the model's size.** The file holds each layer's kernel net and its fixed sampled input
+  points (a few kB per layer), not the conv weights they expand to (the N_out·N_in element pairs
+  make those ~50× the parameters of the CKResNet presets): the expansion is a constant subgraph,
+  which ONNX Runtime folds into the conv weights once, when the session is created (any graph
+  optimization level but ``ORT_DISABLE_ALL``; the default is ``ORT_ENABLE_ALL``). So the file is about the size of the fp32
+  parameters, runs in a plain ``onnxruntime`` CPU session with no custom op, and then convolves
+  with the same multiply-adds as the frozen library model. The file uses the exporter's default
+  opset (20: ONNX Runtime 1.17 or later); a runtime that does not fold constants runs it correctly
+  but evaluates the kernel nets at every call.
+* **.pt2: the conv weights.** Eager torch evaluates every node at every call, so the program holds
+  the frozen banks cut into the convs' weights (the in-disk taps: about the frozen model's size).
 """
 
 from __future__ import annotations
@@ -33,6 +48,11 @@ IMAGE_SIZES = {"cifar10": 32, "cifar100": 32, "rotmnist": 28, "mnist6-180": 28, 
                "bundled-mnist6-180": 28, "bundled-mnist6-m": 28, "bundled-rotmnist": 28}
 
 ONNX_INPUT, ONNX_OUTPUT = "x", "logits"
+
+#: The largest tensor (elements) the exporter's optimizer may fold into the ONNX file: shapes and
+#: small constants. The kernel nets' subgraph stays a graph, which ONNX Runtime folds when the session
+#: is created, so the file keeps the size of the parameters (folding it here would write the banks).
+FOLD_LIMIT = 1024
 
 
 class ExportDependencyError(ImportError, ValueError):
@@ -88,6 +108,22 @@ def _write_atomic(out: Path, write) -> Path:
     return out
 
 
+def _name_batch_axis(graph) -> None:
+    """Call the input's dynamic first axis ``batch`` (the exporter names it after its symbol, ``s77``),
+    in every value of the graph that has it."""
+    import onnx_ir as ir
+
+    first = graph.inputs[0].shape[0] if graph.inputs[0].shape is not None else None
+    if not isinstance(first, ir.SymbolicDim) or first.value == "batch":
+        return
+    old = first.value
+    values = [*graph.inputs, *graph.outputs, *(v for node in graph for v in node.outputs)]
+    for value in values:
+        if value.shape is not None and any(isinstance(d, ir.SymbolicDim) and d.value == old for d in value.shape):
+            value.shape = ir.Shape(["batch" if isinstance(d, ir.SymbolicDim) and d.value == old else d
+                                    for d in value.shape])
+
+
 def export_model(model: nn.Module, out, format: str | None = None,
                  example_input: torch.Tensor | None = None) -> Path:
     """Write the portable program of ``model`` to ``out`` and return its path.
@@ -101,13 +137,17 @@ def export_model(model: nn.Module, out, format: str | None = None,
         example_input: an input ``[B, C, H, W]``; fixes H and W (default 32×32).
 
     ONNX needs ``onnx`` and ``onnxscript`` (``pip install 'pgcnn_triton[export]'``); the file is
-    self-contained (weights inside, no ``.data`` file).
+    self-contained (weights inside, no ``.data`` file). It holds the kernel nets (module docstring);
+    for an already frozen ``model`` (its kernel nets are gone) it holds the conv weights, as a
+    ``.pt2`` does.
     """
     out = Path(out)
     format = resolve_format(format, out, "export_model")
     if format == "onnx":
         _check_onnx_exporter()
-    program = export_program(model, example_input)
+    # the ONNX file holds the kernel nets, whose constant subgraph ONNX Runtime folds at session creation;
+    # a .pt2 runs in eager torch, which would evaluate them at every call: it holds the conv weights
+    program = export_program(model, example_input, weights="kernel-net" if format == "onnx" else "packed")
     if format == "torch":
         return _write_atomic(out, lambda path: torch.export.save(program, path))
     x = example_for(model, example_input)
@@ -119,9 +159,17 @@ def export_model(model: nn.Module, out, format: str | None = None,
         registration.setLevel(logging.ERROR)
         try:
             onnx_program = torch.onnx.export(program, (x,), dynamo=True, input_names=[ONNX_INPUT],
-                                             output_names=[ONNX_OUTPUT], external_data=False, verbose=False)
+                                             output_names=[ONNX_OUTPUT], external_data=False, verbose=False,
+                                             optimize=False)
         finally:
             registration.setLevel(level)
+        import onnxscript.optimizer
+
+        onnxscript.optimizer.optimize_ir(onnx_program.model, output_size_limit=FOLD_LIMIT)
+        _name_batch_axis(onnx_program.model.graph)
+        for node in onnx_program.model.graph:
+            # the exporter's per-node notes (stack traces with this machine's paths): a tenth of the file
+            node.metadata_props.clear()
         onnx_program.save(path, external_data=False)
 
     return _write_atomic(out, write_onnx)

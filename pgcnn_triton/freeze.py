@@ -136,28 +136,46 @@ def freeze(model: nn.Module, dtype: torch.dtype | None = None, example_input: to
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise TypeError(f"dtype must be a floating torch.dtype or None, got {dtype!r}")
-    frozen = copy.deepcopy(model).eval()
-    if hasattr(frozen, "set_eval_mode"):
-        frozen.set_eval_mode("deterministic")
-    for sampler in frozen.modules():  # any module, not only a GroupModel: the banks need fixed elements
+    frozen = deterministic_copy(model)
+    with torch.no_grad():
+        for name, (layer, g_out, g_in) in layer_elements(frozen, example_input).items():
+            bank = layer.make_bank(g_out, g_in, dtype or layer.kernel_net.output.weight.dtype)
+            frozen.set_submodule(name, FrozenConv(layer, bank, g_out, isinstance(layer, LiftingConv)))
+    frozen.frozen = True
+    return frozen
+
+
+def deterministic_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` in eval mode with every sampler in the ``deterministic`` mode."""
+    copied = copy.deepcopy(model).eval()
+    if hasattr(copied, "set_eval_mode"):
+        copied.set_eval_mode("deterministic")
+    for sampler in copied.modules():  # any module, not only a GroupModel: the banks need fixed elements
         if isinstance(sampler, ElementSampler):
             sampler.eval_mode = "deterministic"
-    convs = {name: m for name, m in frozen.named_modules() if isinstance(m, _KernelConv)}
+    return copied
+
+
+def layer_elements(model: nn.Module, example_input: torch.Tensor | None = None) -> dict[str, tuple]:
+    """``{name: (layer, g_out, g_in)}`` for every conv layer of a :func:`deterministic_copy`: the
+    fixed output and input elements (valid slots only, one shared set; ``g_in`` None for a lifting
+    conv) that the layer's bank is made of. ``example_input``: as :func:`freeze`."""
+    convs = {name: m for name, m in model.named_modules() if isinstance(m, _KernelConv)}
     if not convs:
         raise ValueError("model has no pgcnn_triton conv layers to freeze")
     first = next(iter(convs.values()))
     device = first.kernel_net.output.weight.device
     if example_input is None:
-        example_input = _default_example(frozen, device)
+        example_input = _default_example(model, device)
     elif not isinstance(example_input, torch.Tensor):
         raise TypeError(f"example_input must be a torch.Tensor, got {type(example_input).__name__}")
-    inputs = _probe_inputs(frozen, example_input[:1])
+    inputs = _probe_inputs(model, example_input[:1])
     missing = sorted(set(convs) - set(inputs))
     if missing:
         raise ValueError(f"the example forward did not reach the conv layers {missing}")
+    out = {}
     with torch.no_grad():
         for name, layer in convs.items():
-            bank_dtype = dtype or layer.kernel_net.output.weight.dtype
             # (the gate of mirror_gradient="features" has the value 1: nothing to freeze)
             args = inputs[name]
             if isinstance(layer, PointwiseGroupConv):
@@ -169,11 +187,8 @@ def freeze(model: nn.Module, dtype: torch.dtype | None = None, example_input: to
                 g_in = mask_in = None
                 g_out, mask_out, _ = layer.output_elements(1, None, device)
             g_in = _valid(None if g_in is None else g_in[:1], mask_in)
-            g_out = _valid(g_out[:1], mask_out)
-            bank = layer.make_bank(g_out, g_in, bank_dtype)
-            frozen.set_submodule(name, FrozenConv(layer, bank, g_out, isinstance(layer, LiftingConv)))
-    frozen.frozen = True
-    return frozen
+            out[name] = (layer, _valid(g_out[:1], mask_out), g_in)
+    return out
 
 
-__all__ = ["FrozenConv", "freeze"]
+__all__ = ["FrozenConv", "deterministic_copy", "freeze", "layer_elements"]

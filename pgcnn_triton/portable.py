@@ -1,14 +1,21 @@
 """Portable inference: a frozen Partial G-CNN as a plain torch program, with no pgcnn_triton op.
 
 In deterministic evaluation every bank is a constant, so a frozen model is an ordinary CNN in disguise:
-each conv is one dense ``nn.Conv2d`` whose weight is the bank scattered onto the k×k grid (zeros
-outside the disk), between channel reshapes; the group pools are ``amax`` / ``mean`` reductions; the
-norms run on their frozen statistics. :func:`portable` builds that program:
+each group conv is a few standard ``conv2d`` between channel reshapes, the same convolutions the
+library's CPU lowering runs (the tap disk as dense, possibly dilated, pieces where that pays, else
+one k×k conv with zeros outside the disk: :mod:`pgcnn_triton.portable_convs`); the group pools are
+``amax`` / ``mean`` reductions; the norms run on their frozen statistics. :func:`portable` builds
+that program:
 
-1. :func:`~pgcnn_triton.freeze` the model (or take an already frozen one);
-2. replace every :class:`~pgcnn_triton.FrozenConv` by a :class:`DenseGroupConv` (an ``nn.Conv2d``);
-3. ``torch.export`` the copy with a dynamic batch axis, the pooling custom ops traced as ATen
+1. replace every conv layer by a :class:`~pgcnn_triton.portable_convs.PackedGroupConv` (weights
+   from the frozen bank) or, with ``weights="kernel-net"``, a
+   :class:`~pgcnn_triton.portable_convs.KernelNetGroupConv` (the kernel net and its fixed input
+   points, the bank computed in the graph: the small ONNX files of :mod:`pgcnn_triton.deploy`);
+2. ``torch.export`` the copy with a dynamic batch axis, the pooling custom ops traced as ATen
    reductions (:class:`PlainPools`).
+
+:class:`DenseGroupConv` (every conv one dense k×k ``nn.Conv2d``) and :func:`dense_copy` remain for
+comparison.
 
 The result is a ``torch.fx.GraphModule`` of ATen ops only (any ``GroupModel``, presets or your own:
 nothing model-specific is assumed). :func:`export_program` returns the ``ExportedProgram`` itself,
@@ -25,8 +32,14 @@ from torch import nn
 from torch.export import Dim
 from torch.overrides import TorchFunctionMode
 
-from .freeze import FrozenConv, freeze
+from .freeze import FrozenConv, deterministic_copy, freeze, layer_elements
 from .kernels import dense_kernel, resolve_padding
+from .nn.conv import LiftingConv
+from .portable_convs import KernelNetGroupConv, PackedGroupConv
+
+#: ``weights`` of :func:`export_program`: the frozen banks cut into the conv weights (``"packed"``),
+#: or the kernel nets and the graph that evaluates them (``"kernel-net"``).
+WEIGHTS = ("packed", "kernel-net")
 
 #: The largest batch the exported programs accept (the batch axis is dynamic from 1 to this).
 MAX_BATCH = 1 << 16
@@ -128,6 +141,30 @@ def dense_copy(model: nn.Module, example_input: torch.Tensor | None = None) -> n
     return model.eval().requires_grad_(False)  # an inference program: outputs need no autograd graph
 
 
+def compact_copy(model: nn.Module, example_input: torch.Tensor | None = None, weights: str = "packed") -> nn.Module:
+    """A copy of ``model`` in deterministic eval whose conv layers run the library's CPU convs (in-disk
+    taps only): :class:`~pgcnn_triton.portable_convs.PackedGroupConv` (``weights="packed"``, from the
+    frozen banks) or :class:`~pgcnn_triton.portable_convs.KernelNetGroupConv` (``"kernel-net"``: the
+    kernel nets and their fixed input points, a few kB per layer besides the nets' parameters). An
+    already frozen model has no kernel nets left: it gets packed weights either way."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
+    if weights == "kernel-net" and not any(isinstance(m, FrozenConv) for m in model.modules()):
+        copied = deterministic_copy(model)
+        for name, (layer, g_out, g_in) in layer_elements(copied, example_input).items():
+            copied.set_submodule(name, KernelNetGroupConv(layer, g_out, g_in, isinstance(layer, LiftingConv)))
+    elif any(isinstance(m, FrozenConv) for m in model.modules()):
+        copied = copy.deepcopy(model)
+    else:
+        copied = freeze(model, example_input=example_input)
+    for name, module in list(copied.named_modules()):
+        if isinstance(module, FrozenConv):
+            copied.set_submodule(name, PackedGroupConv(module))
+    return copied.eval().requires_grad_(False)
+
+
 def example_for(model: nn.Module, example_input: torch.Tensor | None) -> torch.Tensor:
     """A batch of two inputs shaped as ``example_input`` (default ``[C_in, 32, 32]`` random images):
     export needs a batch other than 1 to keep the batch axis dynamic."""
@@ -143,13 +180,18 @@ def example_for(model: nn.Module, example_input: torch.Tensor | None) -> torch.T
     return example_input[:1].expand(2, *example_input.shape[1:]).contiguous()
 
 
-def export_program(model: nn.Module, example_input: torch.Tensor | None = None) -> torch.export.ExportedProgram:
+def export_program(model: nn.Module, example_input: torch.Tensor | None = None,
+                   weights: str = "packed") -> torch.export.ExportedProgram:
     """The portable ``ExportedProgram`` of ``model``: ATen ops only, dynamic batch axis.
 
     Args:
         model: a pgcnn_triton model (frozen or not; it is not changed) or any module whose convs are
             pgcnn_triton layers.
         example_input: one input ``[B, C, H, W]``; H and W are fixed at its size (default: 32×32).
+        weights: ``"packed"`` (default: the conv weights as constants, nothing computed but the
+            convolutions) or ``"kernel-net"`` (the kernel nets and the graph that evaluates them:
+            a program the size of the model's parameters, for a runtime that folds constant
+            subgraphs, as ONNX Runtime does; see :func:`compact_copy`).
 
     Returns:
         An ``ExportedProgram`` computing ``model.eval()`` in the deterministic mode, for any batch
@@ -157,7 +199,7 @@ def export_program(model: nn.Module, example_input: torch.Tensor | None = None) 
     """
     if example_input is not None:
         example_for(model, example_input)  # its checks, before the freeze runs the model on it
-    dense = dense_copy(model, example_input)
+    dense = compact_copy(model, example_input, weights)
     x = example_for(dense, example_input)
     with torch.no_grad(), PlainPools():
         program = torch.export.export(dense, (x,), dynamic_shapes=({0: Dim("batch", min=1, max=MAX_BATCH)},))
@@ -170,7 +212,7 @@ def export_program(model: nn.Module, example_input: torch.Tensor | None = None) 
 
 def portable(model: nn.Module, example_input: torch.Tensor | None = None) -> torch.fx.GraphModule:
     """A portable copy of ``model`` for inference: a ``torch.fx.GraphModule`` of standard torch ops
-    (dense ``conv2d`` with the banks on the k×k grid, reshapes, ``amax`` / ``mean``, norms with frozen
+    (the library's CPU ``conv2d`` pieces with the banks' in-disk taps, reshapes, ``amax`` / ``mean``, norms with frozen
     statistics, activations, ``linear``), equal to ``model.eval()`` in the deterministic mode.
 
     ``torch.export.export`` of it has no pgcnn_triton op, and the saved program runs without the
@@ -180,5 +222,5 @@ def portable(model: nn.Module, example_input: torch.Tensor | None = None) -> tor
     return export_program(model, example_input).module()
 
 
-__all__ = ["MAX_BATCH", "DenseGroupConv", "PlainPools", "custom_ops", "dense_copy", "example_for", "export_program",
-           "portable"]
+__all__ = ["MAX_BATCH", "WEIGHTS", "DenseGroupConv", "PlainPools", "compact_copy", "custom_ops", "dense_copy",
+           "example_for", "export_program", "portable"]

@@ -18,6 +18,7 @@ from ..freeze import FrozenConv
 from ..kernels import resolve_padding
 from ..nn import GroupConv, LiftingConv, SpatialMaxPool
 from ..portable import DenseGroupConv
+from ..portable_convs import KernelNetGroupConv, PackedGroupConv
 from ..sampling import EVAL_MODES, ElementSampler, PartialSampler
 
 __all__ = ["learned_equivariance", "set_eval_mode", "set_gumbel_anneal_steps", "samplers", "spatial_stages",
@@ -125,7 +126,8 @@ def infer_spatial_stages(module: nn.Module) -> list[tuple[str, int, int]]:
     for layer in module.modules():
         if isinstance(layer, SpatialMaxPool):
             stages.append(("pool", layer.kernel_size, layer.stride))
-        elif isinstance(layer, (LiftingConv, GroupConv, FrozenConv, DenseGroupConv)):
+        elif isinstance(layer, (LiftingConv, GroupConv, FrozenConv, DenseGroupConv, PackedGroupConv,
+                                KernelNetGroupConv)):
             k = layer.kernel_size
             if k > 1:
                 stages.append(("conv", k, resolve_padding(layer.padding, k)))
