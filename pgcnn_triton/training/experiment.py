@@ -18,6 +18,7 @@ from .args import (
     train_config,
 )
 from .checkpoint import seed_everything
+from .custom_spec import UnbuildableModelError
 from .distributed import DistContext, setup_distributed
 from .errors import RunInterrupted
 from .plots import plot_learned_equivariance, plot_training_curves
@@ -31,7 +32,6 @@ from .records import (
 )
 from .resuming import compare_flags, complete_message, completed_summary, describe_changes, read_checkpoint
 from .rundir import RunDirectory, existing_run_files
-from .custom_spec import UnbuildableModelError
 from .specs import build_model, load_from_spec
 from .trainer import BEST, LAST, Trainer, learned_equivariance
 
