@@ -100,8 +100,10 @@ def main(argv=None) -> dict:
     for kind in KINDS:  # the comparison shows every finished run of OUT_DIR, not only this call's
         summary_path = out_dir / kind / "summary.json"
         if kind not in results and summary_path.is_file():
-            results[kind] = json.loads(summary_path.read_text())
-    results = {kind: dict(results[kind], label=f"{args.group.upper()} {kind}") for kind in KINDS if kind in results}
+            results[kind] = dict(json.loads(summary_path.read_text()), out_dir=str(out_dir / kind))
+    # as the first call wrote them: a second call that only shows the runs leaves results.json unchanged
+    results = {kind: dict({k: v for k, v in results[kind].items() if k != "already_complete"},
+                          label=f"{args.group.upper()} {kind}") for kind in KINDS if kind in results}
     paths = save_comparison(results, out_dir, title=f"{args.dataset}: learned equivariance")
     print(report(results, args, time.perf_counter() - started))
     print(f"\nfigure: {paths['png']}\nresults: {paths['json']}")
