@@ -18,10 +18,8 @@ import argparse
 import sys
 
 from pgcnn_triton.cli_errors import report_errors
-from pgcnn_triton.training import (
-    add_train_arguments,
-    train_from_args,
-)
+from pgcnn_triton.training import add_train_arguments
+from pgcnn_triton.training.reuse import train_or_show
 
 
 def main(argv=None) -> dict:
@@ -31,7 +29,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.dataset not in ("cifar10", "cifar100", "pcam"):
         parser.error(f"--dataset must be cifar10, cifar100 or pcam here, got {args.dataset}")
-    return train_from_args(args)
+    return train_or_show(args)  # run again: a finished run is shown, other settings get a new directory
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ from its mirror image): it sits at 50 %. A partial network can learn to drop the
 hurts. The script trains both, prints a results table and the learned θ (and mirror probability) per
 layer, and writes OUT_DIR/{partial,full}/ runs plus OUT_DIR/learned_equivariance.png and results.json.
 
+Run again, it shows the finished runs without retraining (--overwrite retrains them); with other settings
+it trains into OUT_DIR-2 (-3, ...), keeping the earlier runs.
+
 Time on a 2-core CPU (README): MNIST6-180 about 35-45 s with bf16 units (AMD EPYC with AVX512-BF16 or an
 Intel Xeon with AMX, bf16 by the precision policy), about 3 min without them (an AMD EPYC without AVX512,
 fp32); MNIST6-M 1.5 min with bf16 units, several times that without.
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import sys
 import time
 from pathlib import Path
@@ -38,10 +42,10 @@ from pgcnn_triton.training import (
     add_train_arguments,
     format_equivariance_table,
     save_comparison,
-    train_from_args,
 )
 from pgcnn_triton.training.args import fill_unset
 from pgcnn_triton.training.recipes import bundled_run
+from pgcnn_triton.training.reuse import free_directory, same_settings, train_or_show
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,19 +73,38 @@ def configure(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+KINDS = ("partial", "full")
+
+
+def run_args(args: argparse.Namespace, kind: str, out_dir: Path) -> argparse.Namespace:
+    run = copy.copy(args)
+    run.partial = kind == "partial"
+    run.out_dir = str(out_dir / kind)
+    return run
+
+
 def main(argv=None) -> dict:
     args = configure(build_parser().parse_args(argv))
-    runs = ("partial", "full") if args.runs == "both" else (args.runs,)
+    runs = KINDS if args.runs == "both" else (args.runs,)
+    out_dir = Path(args.out_dir)
+    if not (args.resume or args.overwrite):  # run again: finished runs are shown, other settings go elsewhere
+        chosen = free_directory(out_dir, lambda d: all(same_settings(d / k, run_args(args, k, d)) for k in runs))
+        if chosen != out_dir:
+            print(f"{out_dir} holds runs with other settings (kept): training into {chosen} instead "
+                  "(--overwrite replaces them)", flush=True)
+        out_dir = args.out_dir = chosen
     results, started = {}, time.perf_counter()
     for kind in runs:
-        run = copy.copy(args)
-        run.partial = kind == "partial"
-        run.out_dir = str(Path(args.out_dir) / kind)
         print(f"\n=== {args.dataset}: {args.group.upper()} {kind} ===", flush=True)
-        summary = train_from_args(run, verbose=False)
-        summary["label"] = f"{args.group.upper()} {kind}"
-        results[kind] = summary
-    paths = save_comparison(results, args.out_dir, title=f"{args.dataset}: learned equivariance")
+        results[kind] = train_or_show(run_args(args, kind, out_dir), verbose=False)
+    for kind in KINDS:  # the comparison shows every finished run of OUT_DIR, not only this call's
+        summary_path = out_dir / kind / "summary.json"
+        if kind not in results and summary_path.is_file():
+            results[kind] = dict(json.loads(summary_path.read_text()), out_dir=str(out_dir / kind))
+    # as the first call wrote them: a second call that only shows the runs leaves results.json unchanged
+    results = {kind: dict({k: v for k, v in results[kind].items() if k != "already_complete"},
+                          label=f"{args.group.upper()} {kind}") for kind in KINDS if kind in results}
+    paths = save_comparison(results, out_dir, title=f"{args.dataset}: learned equivariance")
     print(report(results, args, time.perf_counter() - started))
     print(f"\nfigure: {paths['png']}\nresults: {paths['json']}")
     return results

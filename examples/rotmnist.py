@@ -15,12 +15,10 @@ import argparse
 import sys
 
 from pgcnn_triton.cli_errors import report_errors
-from pgcnn_triton.training import (
-    add_train_arguments,
-    train_from_args,
-)
+from pgcnn_triton.training import add_train_arguments
 from pgcnn_triton.training.args import fill_unset
 from pgcnn_triton.training.recipes import bundled_run
+from pgcnn_triton.training.reuse import train_or_show
 
 
 def main(argv=None) -> dict:
@@ -32,7 +30,7 @@ def main(argv=None) -> dict:
         parser.error(f"--dataset must be rotmnist or bundled-rotmnist here, got {args.dataset}")
     if args.dataset == "bundled-rotmnist":
         fill_unset(args, bundled_run(args.dataset))  # a short CPU run (recipes.BUNDLED_RUNS)
-    return train_from_args(args)
+    return train_or_show(args)  # run again: a finished run is shown, other settings get a new directory
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import sys
 
@@ -29,12 +30,21 @@ TRAIN_HELP = ("Train a model. Flags left unset come from the dataset's training 
               "a log line lists them); --paper skips it.")
 
 
+#: The subcommands, in the order ``pgcnn --help`` names them.
+SUBCOMMANDS = ("train", "eval", "plot", "reproduce", "export")
+
+
+def plain_text(doc: str) -> str:
+    """A docstring as terminal text: reST literals (````x````) and roles (``:mod:`x```) shown plainly."""
+    return re.sub(r":\w+:`~?([^`]+)`", r"\1", doc).replace("``", "")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``pgcnn`` argument parser with its ``train`` / ``eval`` / ``plot`` subcommands."""
     from . import __version__, deploy
     from .reproduce import cli as reproduce_cli
 
-    parser = argparse.ArgumentParser(prog="pgcnn", description="Partial G-CNNs: train, evaluate, plot, reproduce.")
+    parser = argparse.ArgumentParser(prog="pgcnn", description="Partial G-CNNs: " + ", ".join(SUBCOMMANDS) + ".")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a model (flags as examples/cifar10.py)", description=TRAIN_HELP)
@@ -57,13 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true",
                     help="print the whole result as JSON, learned equivariance per layer included (default: one line)")
     plot = sub.add_parser("plot", help="redraw run figures; several runs: compare learned equivariance")
-    plot.add_argument("run_dirs", nargs="+")
+    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                      help="run directories (pgcnn train --out-dir); one: redraw its curves.png and "
+                           "learned_equivariance.png; several: one figure comparing their learned equivariance")
     plot.add_argument("--out", default=None,
                       help="output PNG of the learned-equivariance figure (default: RUN_DIR/learned_equivariance.png; "
                            "several runs: learned_equivariance_comparison.png beside the first)")
+    summary, _, details = reproduce_cli.__doc__.partition("\n\n")
     reproduce_cli.add_arguments(sub.add_parser(
         "reproduce", help="the paper's comparative tables on the bundled digits (multi-seed, resumable)",
-        description=reproduce_cli.__doc__.split("\n\n")[0], epilog=reproduce_cli.__doc__,
+        description=plain_text(summary), epilog=plain_text(details),
         formatter_class=argparse.RawDescriptionHelpFormatter))
     export = sub.add_parser(
         "export", help="write a trained model as an ONNX file or a torch.export program (runs without pgcnn_triton)")

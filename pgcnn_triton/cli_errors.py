@@ -2,7 +2,7 @@
 
 ``--traceback`` or ``PGCNN_DEBUG=1`` lets the exception through, so Python prints its traceback.
 Exit status: 1 for errors, 2 for a non-finite loss (the run stopped, its good checkpoint is kept),
-130 for Ctrl-C.
+130 for Ctrl-C; 0 and no message when the reader of the output goes away (``pgcnn eval … | head``).
 """
 
 from __future__ import annotations
@@ -56,6 +56,16 @@ def describe(error: BaseException) -> tuple[str, int]:
     return f"internal error ({type(error).__name__}: {_one_line(error)}). {_INTERNAL}", 1
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit raises no second BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is no real file (tests): nothing to flush
+        pass
+
+
 def report_errors(prog: str, fn, *, traceback: bool | None = None) -> int:
     """Call ``fn()``; on an exception print ``prog: <one line>`` to stderr and return the exit status (0: none).
 
@@ -65,6 +75,11 @@ def report_errors(prog: str, fn, *, traceback: bool | None = None) -> int:
         traceback = debug_requested()
     try:
         fn()
+        sys.stdout.flush()  # here, not at exit: a reader gone by then is handled below
+    except BrokenPipeError:
+        # the reader went away (`pgcnn eval RUN --json | head`): stop quietly, as standard tools do
+        _silence_stdout()
+        return 0
     except (Exception, KeyboardInterrupt) as error:
         if traceback:
             raise

@@ -29,9 +29,11 @@ convolutions of :mod:`pgcnn_triton.portable_convs` over the in-disk taps, no zer
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
-import tempfile
+import secrets
+import warnings
 from pathlib import Path
 
 import torch
@@ -94,17 +96,43 @@ def _check_onnx_exporter() -> None:
                                     f"{'s' if len(missing) > 1 else ''}: pip install 'pgcnn_triton[export]'")
 
 
-def _write_atomic(out: Path, write) -> Path:
-    """Run ``write(tmp_path)`` then move the file onto ``out``: a failed export leaves ``out`` as it was."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=out.parent)
-    os.close(fd)
+#: Warnings of torch's own export machinery that say nothing about the user's model.
+_TORCH_NOISE = (r"`isinstance\(treespec, LeafSpec\)` is deprecated",)
+
+
+def _temp_beside(out: Path, flag: str) -> Path:
+    """An empty temporary file beside ``out`` (same suffix), created before the slow export: a target that
+    cannot be written fails at once, naming ``out``. Its mode is a new file's (0o666 less the umask)."""
     try:
-        write(tmp)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "it is a directory")
+        while True:
+            tmp = out.with_name(f".{out.stem}.{secrets.token_hex(4)}{out.suffix}")
+            try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                return tmp
+            except FileExistsError:
+                continue
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ExportTargetError(f"cannot write {flag} {out} ({reason}): choose another {flag} in a directory "
+                                "you can write to") from None
+
+
+class ExportTargetError(ValueError):
+    """The output file of an export cannot be written (checked before the export runs)."""
+
+
+def _write_atomic(out: Path, write, flag: str = "out") -> Path:
+    """Run ``write(tmp_path)`` then move the file onto ``out``: a failed export leaves ``out`` as it was."""
+    tmp = _temp_beside(out, flag)
+    try:
+        write(str(tmp))
         os.replace(tmp, out)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp.exists():
+            tmp.unlink()
     return out
 
 
@@ -125,7 +153,7 @@ def _name_batch_axis(graph) -> None:
 
 
 def export_model(model: nn.Module, out, format: str | None = None,
-                 example_input: torch.Tensor | None = None) -> Path:
+                 example_input: torch.Tensor | None = None, *, flag: str = "out") -> Path:
     """Write the portable program of ``model`` to ``out`` and return its path.
 
     Args:
@@ -135,53 +163,63 @@ def export_model(model: nn.Module, out, format: str | None = None,
         format: ``"torch"`` (``torch.export.save``, ``.pt2``) or ``"onnx"``; default: from ``out``'s
             suffix.
         example_input: an input ``[B, C, H, W]``; fixes H and W (default 32×32).
+        flag: how errors name ``out`` (``pgcnn export``: ``"--out"``).
 
     ONNX needs ``onnx`` and ``onnxscript`` (``pip install 'pgcnn_triton[export]'``); the file is
-    self-contained (weights inside, no ``.data`` file). It holds the kernel nets (module docstring);
-    for an already frozen ``model`` (its kernel nets are gone) it holds the conv weights, as a
-    ``.pt2`` does.
+    self-contained (weights inside, no ``.data`` file), its batch axis is named ``batch``. It holds the
+    kernel nets (module docstring); for an already frozen ``model`` (its kernel nets are gone) it holds the
+    conv weights, as a ``.pt2`` does. The file gets a new file's mode (0644 under the usual umask). An
+    ``out`` that cannot be written is reported (:class:`ExportTargetError`) before the export runs.
     """
     out = Path(out)
     format = resolve_format(format, out, "export_model")
     if format == "onnx":
         _check_onnx_exporter()
-    # the ONNX file holds the kernel nets, whose constant subgraph ONNX Runtime folds at session creation;
-    # a .pt2 runs in eager torch, which would evaluate them at every call: it holds the conv weights
-    program = export_program(model, example_input, weights="kernel-net" if format == "onnx" else "packed")
-    if format == "torch":
-        return _write_atomic(out, lambda path: torch.export.save(program, path))
-    x = example_for(model, example_input)
+    tmp = _temp_beside(out, flag)  # fail now, not after the export
+    tmp.unlink()
+    with warnings.catch_warnings():
+        for message in _TORCH_NOISE:
+            warnings.filterwarnings("ignore", message=message, category=FutureWarning)
+        # the ONNX file holds the kernel nets, whose constant subgraph ONNX Runtime folds at session creation;
+        # a .pt2 runs in eager torch, which would evaluate them at every call: it holds the conv weights
+        program = export_program(model, example_input, weights="kernel-net" if format == "onnx" else "packed")
+        if format == "torch":
+            return _write_atomic(out, lambda path: torch.export.save(program, path), flag)
+        x = example_for(model, example_input)
 
-    def write_onnx(path):
-        # the exporter logs a warning per torchvision op it cannot register: noise for these models
-        registration = logging.getLogger("torch.onnx._internal.exporter._registration")
-        level = registration.level
-        registration.setLevel(logging.ERROR)
-        try:
-            onnx_program = torch.onnx.export(program, (x,), dynamo=True, input_names=[ONNX_INPUT],
-                                             output_names=[ONNX_OUTPUT], external_data=False, verbose=False,
-                                             optimize=False)
-        finally:
-            registration.setLevel(level)
-        import onnxscript.optimizer
+        def write_onnx(path):
+            # the exporter logs a warning per torchvision op it cannot register: noise for these models
+            registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+            level = registration.level
+            registration.setLevel(logging.ERROR)
+            try:
+                onnx_program = torch.onnx.export(program, (x,), dynamo=True, input_names=[ONNX_INPUT],
+                                                 output_names=[ONNX_OUTPUT], external_data=False, verbose=False,
+                                                 optimize=False)
+            finally:
+                registration.setLevel(level)
+            import onnxscript.optimizer
 
-        onnxscript.optimizer.optimize_ir(onnx_program.model, output_size_limit=FOLD_LIMIT)
-        _name_batch_axis(onnx_program.model.graph)
-        for node in onnx_program.model.graph:
-            # the exporter's per-node notes (stack traces with this machine's paths): a tenth of the file
-            node.metadata_props.clear()
-        onnx_program.save(path, external_data=False)
+            onnxscript.optimizer.optimize_ir(onnx_program.model, output_size_limit=FOLD_LIMIT)
+            _name_batch_axis(onnx_program.model.graph)
+            for node in onnx_program.model.graph:
+                # the exporter's per-node notes (stack traces with this machine's paths): a tenth of the file
+                node.metadata_props.clear()
+            onnx_program.save(path, external_data=False)
 
-    return _write_atomic(out, write_onnx)
+        return _write_atomic(out, write_onnx, flag)
 
 
 def load_trained(path) -> tuple[nn.Module, dict]:
     """The model of a checkpoint (``best.pt`` / ``last.pt``, or a run directory: its best), in eval
-    mode on the CPU, and its ``data_spec``.
+    mode on the CPU, and what the checkpoint says of its inputs: its ``data_spec`` plus ``input_shape``
+    (``[C, H, W]`` of the training images, where recorded).
 
     A ``ValueError`` naming the file refuses a checkpoint holding NaN / ±inf in any floating tensor
     (:class:`~pgcnn_triton.training.NonFiniteCheckpointError`) or weights that do not fit its model
-    description."""
+    description. A network of your own is rebuilt from the class and arguments the checkpoint records
+    (:mod:`pgcnn_triton.training.custom_spec`); where it cannot be, the ``ValueError`` says what to
+    call instead (:func:`export_model` on the rebuilt network)."""
     from .training.checkpoint import load_checkpoint
     from .training.experiment import checkpoint_path, model_of_checkpoint
 
@@ -189,34 +227,56 @@ def load_trained(path) -> tuple[nn.Module, dict]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: pass a checkpoint file or a run directory")
     state = load_checkpoint(path)
-    if not isinstance(state, dict) or not state.get("model_spec") or "model" not in state:
-        raise ValueError(f"{path} has no model description: not a checkpoint written by pgcnn_triton training")
-    model = model_of_checkpoint(state, path)
-    return model.eval(), dict(state.get("data_spec") or {})
+    if not isinstance(state, dict) or "model" not in state:
+        raise ValueError(f"{path} holds no model weights: not a checkpoint written by pgcnn_triton training")
+    if not state.get("model_spec"):
+        raise ValueError(
+            f"{path} records no way to rebuild its network (written by an older pgcnn_triton's Trainer without "
+            "model_spec=): rebuild the network in Python, net.load_state_dict(pgcnn_triton.training."
+            f"load_checkpoint({str(path)!r})['model']), then pgcnn_triton.deploy.export_model(net, 'model.onnx', "
+            "example_input=torch.zeros(1, C, H, W))")
+    model = model_of_checkpoint(state, path, "pgcnn export")
+    info = dict(state.get("data_spec") or {})
+    if state.get("input_shape"):
+        info["input_shape"] = list(state["input_shape"])
+    return model.eval(), info
 
 
 def checkpoint_input(model: nn.Module, data_spec: dict, input_size: int | None = None) -> torch.Tensor:
-    """An example input ``[1, C, S, S]`` for a checkpoint's model: S = ``input_size`` or the dataset's."""
+    """An example input ``[1, C, S, S]`` for a checkpoint's model: S = ``input_size``, else the training
+    images' (``data_spec["input_shape"]`` or the dataset's known size)."""
+    shape = data_spec.get("input_shape")
     if input_size is None:
         input_size = IMAGE_SIZES.get(data_spec.get("name"))
+        if input_size is None and shape:
+            input_size = int(shape[-1])
         if input_size is None:
             raise ValueError(f"the checkpoint's dataset {data_spec.get('name')!r} has no known image size: "
                              f"pass --input-size")
     if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
         raise ValueError(f"--input-size must be a positive int, got {input_size!r}")
-    need = model.min_input_size()
+    min_size = getattr(model, "min_input_size", None)
+    need = min_size() if callable(min_size) else 1
     if input_size < need:
         raise ValueError(f"--input-size must be >= {need} for this model ({model.describe_stages()}), "
                          f"got {input_size}")
-    return torch.zeros(1, model.input_channels, input_size, input_size)
+    channels = getattr(model, "input_channels", None) or (int(shape[0]) if shape else None)
+    if channels is None:
+        raise ValueError("the checkpoint does not say how many input channels its network takes: export it with "
+                         "pgcnn_triton.deploy.export_model(net, out, example_input=torch.zeros(1, C, H, W))")
+    return torch.zeros(1, channels, input_size, input_size)
 
 
-def export_checkpoint(path, out, format: str | None = None, input_size: int | None = None) -> Path:
+def export_checkpoint(path, out, format: str | None = None, input_size: int | None = None,
+                      flag: str = "out") -> Path:
     """:func:`export_model` of a checkpoint's model (``path``: a checkpoint or a run directory);
-    ``input_size``: the image side (default: that of the checkpoint's dataset)."""
+    ``input_size``: the image side (default: that of the checkpoint's training images).
+    ``out`` is checked for writability before the (slow) load and export."""
+    out = Path(out)
     format = resolve_format(format, out, "export_checkpoint")  # before the (slow) load: fails at once
+    _temp_beside(out, flag).unlink()
     model, spec = load_trained(path)
-    return export_model(model, out, format, checkpoint_input(model, spec, input_size))
+    return export_model(model, out, format, checkpoint_input(model, spec, input_size), flag=flag)
 
 
 def add_arguments(parser) -> None:
@@ -232,8 +292,9 @@ def add_arguments(parser) -> None:
 def run(args) -> Path:
     """``pgcnn export``: write the file, return its path."""
     resolve_format(args.format, args.out, CLI_ENTRY)  # a missing format named as the flags the user typed
-    return export_checkpoint(args.checkpoint, args.out, args.format, args.input_size)
+    return export_checkpoint(args.checkpoint, args.out, args.format, args.input_size, flag="--out")
 
 
-__all__ = ["FORMATS", "IMAGE_SIZES", "ExportDependencyError", "add_arguments", "checkpoint_input", "export_checkpoint",
+__all__ = ["FORMATS", "IMAGE_SIZES", "ExportDependencyError", "ExportTargetError",
+           "add_arguments", "checkpoint_input", "export_checkpoint",
            "export_model", "load_trained", "resolve_format", "run"]

@@ -1,6 +1,6 @@
 """Deployment (issue 26): `pgcnn export` / `deploy.export_model` files run without pgcnn_triton: the ONNX
 file in ONNX Runtime, the .pt2 in a fresh interpreter that never imports the library; both give the eager
-eval model's logits and predictions on real bundled digits; the README's deploy blocks run there too."""
+eval model's logits and predictions on real bundled digits; the deploy blocks of docs/deployment.md run there too."""
 
 import contextlib
 import io
@@ -20,7 +20,7 @@ from pgcnn_triton.data import bundled_rotmnist
 from pgcnn_triton.training import data_spec, model_spec
 from pgcnn_triton.training.trainer import CHECKPOINT_FORMAT
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+DEPLOYMENT_DOCS = Path(__file__).resolve().parents[1] / "docs" / "deployment.md"
 TINY = dict(in_channels=1, num_classes=10, hidden=3, kernel_size=3, kernel_hidden=4, num_elements=4)
 
 
@@ -91,13 +91,13 @@ def test_gcnn_preset_onnx_matches_eager_in_onnx_runtime(digits, tmp_path):
 
 
 def readme_deploy_blocks():
-    text = README.read_text()
-    text = text[text.index("### Deploy"):]
+    # the blocks that run the exported files without the library: docs/deployment.md before its next section
+    text = DEPLOYMENT_DOCS.read_text()
     text = text[:text.index("\n## ")]
     return re.findall(r"```python\n(.*?)```", text, re.S)
 
 
-# a fresh interpreter that refuses to import pgcnn_triton: it runs the README's deploy blocks, then the
+# a fresh interpreter that refuses to import pgcnn_triton: it runs the docs' deploy blocks, then the
 # .pt2 program on the given digits, and lists any pgcnn_triton module that got imported anyway
 LOADER = textwrap.dedent("""
     import json, sys
@@ -118,7 +118,7 @@ LOADER = textwrap.dedent("""
 
 @pytest.mark.long(15)
 def test_cli_exports_of_a_partial_e2_ckresnet_run_without_the_library(checkpoint, digits, tmp_path):
-    """`pgcnn export` in both formats: the ONNX file in ONNX Runtime, and the README's deploy blocks and
+    """`pgcnn export` in both formats: the ONNX file in ONNX Runtime, and the docs' deploy blocks and
     the .pt2 in an interpreter that refuses to import pgcnn_triton, all against the eager eval model."""
     run, model = checkpoint
     assert all(t < 1 for t in partial_thetas(model))

@@ -61,6 +61,13 @@ class GroupModel(nn.Module):
     sampling: SamplingConfig | None = None
     PRESETS: dict = {}
 
+    def __new__(cls, *args, **kwargs):
+        # the constructor arguments, so a checkpoint can name how to rebuild the network
+        # (pgcnn_triton.training.custom_spec); plain attribute, set before nn.Module.__init__ runs
+        model = super().__new__(cls)
+        object.__setattr__(model, "_init_arguments", (args, kwargs))
+        return model
+
     @classmethod
     def from_preset(cls, name: str, **overrides):
         """Build the model of a named configuration (``cls.PRESETS``); keyword arguments override it."""

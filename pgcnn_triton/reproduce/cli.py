@@ -27,11 +27,12 @@ import torch
 from .. import precision
 from ..training.errors import RunInterrupted
 from ..training.records import write_json
+from ..training.reuse import free_directory
 from . import analysis
 from .figure import plot_reproduction
 from .plan import TABLE_KEYS, build_plan, select_tables
 from .report import aggregate, check_claims, format_markdown
-from .runner import execute, format_seconds
+from .runner import RUN_FILE, check_out_dir, execute, format_seconds, run_dir
 
 DEFAULT_OUT, QUICK_OUT = "runs/reproduce", "runs/reproduce-quick"
 
@@ -72,9 +73,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pgcnn reproduce", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    """``examples/reproduce.py``'s parser (the same flags as ``pgcnn reproduce``)."""
+    summary, _, details = __doc__.partition("\n\n")
+    parser = argparse.ArgumentParser(prog="reproduce.py", description=_plain(summary),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_plain(details))
     return add_arguments(parser)
+
+
+def _plain(doc: str) -> str:
+    return doc.replace("``", "")
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -101,12 +108,43 @@ def header(args: argparse.Namespace, command: str, seconds: float | None, run_se
     return "\n".join(lines + [""])
 
 
-def run(args: argparse.Namespace, command: str | None = None, train=None, measure=None) -> dict:
+def _analysis_fits(directory: Path, settings) -> bool:
+    try:
+        analysis.check_analysis_dir(directory, settings, True)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def again_target(out_dir: Path, plan, also_fits=lambda directory: True) -> tuple[Path, bool]:
+    """Where a repeated ``examples/reproduce.py`` goes: ``(directory, resume)``. The same reproduction is
+    continued (finished runs read back, not retrained; resuming an empty directory starts afresh); one with
+    other options is kept and the new one goes to ``OUT_DIR-2`` (``-3``, ...). ``also_fits``: a further
+    check of a candidate directory (the analysis's)."""
+    def fits(directory: Path) -> bool:
+        try:
+            check_out_dir(directory, plan, resume=True)
+        except (ValueError, OSError):
+            return False
+        return also_fits(directory)
+
+    chosen = free_directory(out_dir, fits)
+    started = any((run_dir(chosen, run) / RUN_FILE).is_file() for run in plan)
+    if chosen != out_dir:
+        print(f"{out_dir} holds a reproduction with other options (kept): writing into {chosen} instead", flush=True)
+    elif started:
+        print(f"{out_dir} holds this reproduction: its finished runs are read back, not retrained (as --resume); "
+              f"to train them again remove {out_dir} or pass --out-dir DIR", flush=True)
+    return chosen, True
+
+
+def run(args: argparse.Namespace, command: str | None = None, train=None, measure=None, again: bool = False) -> dict:
     """Run (or resume) the reproduction of parsed ``args``; write results.md / .json / reproduce.png.
 
     Returns ``{"tables", "claims", "paths"}``. ``train`` and ``measure`` replace the training and the
     structure-measuring functions (tests). A run whose model contradicts its row's label raises
-    :class:`~.structure.RowMismatchError` before anything is reported.
+    :class:`~.structure.RowMismatchError` before anything is reported. ``again`` (``examples/reproduce.py``):
+    an out-dir that already holds a reproduction is not refused (:func:`again_target`).
     """
     _check(args)
     seeds = args.seeds or (1 if args.quick else 3)
@@ -123,6 +161,8 @@ def run(args: argparse.Namespace, command: str | None = None, train=None, measur
     out_dir = Path(args.out_dir or (QUICK_OUT if args.quick else DEFAULT_OUT))
     settings = analysis.settings_for(args.quick, {"epochs": args.epochs, "max_batches": args.max_batches,
                                                   "amp": args.amp})
+    if again and not args.resume:
+        out_dir, args.resume = again_target(out_dir, plan, lambda d: not with_analysis or _analysis_fits(d, settings))
     if with_analysis:  # before any training: a refused analysis must not come after the tables' runs
         analysis.check_analysis_dir(out_dir, settings, args.resume)
     names = [t.key for t in tables] + ([analysis.KEY] if with_analysis else [])
@@ -179,4 +219,4 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     words = sys.argv[1:] if argv is None else list(argv)
     return report_errors("reproduce.py", lambda: run(args, command="python examples/reproduce.py " + " ".join(
-        shlex.quote(a) for a in words)), traceback=args.traceback or debug_requested([]))
+        shlex.quote(a) for a in words), again=True), traceback=args.traceback or debug_requested([]))

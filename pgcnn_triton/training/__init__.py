@@ -3,6 +3,8 @@
 >>> from pgcnn_triton.training import Trainer, TrainConfig
 >>> trainer = Trainer(model, data, TrainConfig(epochs=10, lr_probs=1e-2), "runs/demo")
 >>> summary = trainer.fit()          # best-val weights, tested once; metrics.csv, summary.json, PNGs
+>>> Trainer(model, data, config, "runs/demo", resume=True).fit()   # finished: its summary, nothing trained
+>>> evaluate_model(model, data.test)  # {"loss", "acc", "count"}: no run directory
 
 Pieces usable on their own: :func:`build_optimizer` (param groups), :func:`build_scheduler` / :func:`lr_factor`
 (warm-up + cosine), :func:`kernel_norm_penalty` and :func:`monotonic_penalty` (regularisers),
@@ -19,10 +21,12 @@ from .checkpoint import (
     set_rng_state,
 )
 from .config import TrainConfig
+from .custom_spec import custom_model_spec
 from .distributed import DistContext, ShardSampler, setup_distributed
 from .errors import CheckpointCorruptError, DivergenceError, NonFiniteCheckpointError, NonFiniteLossError
 from .experiment import (
     evaluate_checkpoint,
+    evaluate_model,
     format_summary,
     plot_runs,
     save_comparison,
@@ -39,7 +43,8 @@ from .trainer import Trainer, learned_equivariance
 
 __all__ = [
     "DistContext", "NonFiniteLossError", "ShardSampler", "TrainConfig", "Trainer", "add_train_arguments",
-    "build_model", "build_optimizer", "build_scheduler", "data_spec", "evaluate_checkpoint", "format_equivariance_table",
+    "build_model", "build_optimizer", "build_scheduler", "custom_model_spec", "data_spec", "evaluate_checkpoint",
+    "evaluate_model", "format_equivariance_table",
     "format_summary", "kernel_norm_penalty", "learned_equivariance", "load_checkpoint", "load_from_spec", "lr_factor",
     "model_spec", "model_spec_from_args", "monotonic_penalty", "partial_parameters", "partition_parameters",
     "plot_learned_equivariance", "plot_runs", "plot_training_curves", "read_metrics_csv", "recipe", "resolve_preset",

@@ -133,6 +133,10 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
     o.add_argument("--overwrite", action="store_true",
                    help="replace the run already in OUT_DIR (its checkpoints, metrics and summary; default: refuse)")
     o.add_argument("--no-progress", action="store_true", help="no progress bars (default: bars on a terminal)")
+    o.add_argument("--log-interval", type=int, default=None, metavar="N",
+                   help="without a progress bar (output to a file or pipe, or --no-progress): a line every N "
+                        "training batches with loss, throughput and ETA (0: off; default "
+                        f"{TrainConfig.log_interval})")
     o.add_argument("--traceback", action="store_true",
                    help="on an error show the full traceback, not one line (also: PGCNN_DEBUG=1; default off)")
     parser.set_defaults(**defaults)
@@ -200,12 +204,15 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
              "patience": args.patience, "num_workers": args.num_workers, "max_batches": args.max_batches,
              "anneal_gumbel": args.anneal_gumbel}
     values.update({k: v for k, v in flags.items() if v is not None})
+    log_interval = getattr(args, "log_interval", None)
+    if log_interval is not None:
+        values["log_interval"] = log_interval
     return TrainConfig(seed=args.seed, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
                        progress=not args.no_progress, **values)
 
 
 _INT_MIN = {"epochs": 1, "batch_size": 1, "patience": 1, "max_batches": 1, "num_elements": 1, "hidden": 1,
-            "kernel_size": 1, "warmup_epochs": 0, "num_workers": 0, "seed": 0}
+            "kernel_size": 1, "warmup_epochs": 0, "num_workers": 0, "seed": 0, "log_interval": 0}
 _FLOAT_POSITIVE = ("lr", "lr_probs", "lr_omega0")
 _FLOAT_NONNEGATIVE = ("weight_decay", "monotonic_decay", "gradient_clip")
 #: Regulariser weights, bounded by :data:`~pgcnn_triton.training.config.REGULARISER_MAX`.

@@ -56,6 +56,8 @@ class TrainConfig:
         eval_batch_size: batch size for validation / test (``None``: 2 × ``batch_size``).
         anneal_gumbel: anneal the relaxed-Bernoulli temperature over the whole run.
         progress: show tqdm progress bars (rank 0 only).
+        log_interval: where no bar is drawn (output not a terminal, or ``progress=False``), log a line
+            every this many training batches with loss, throughput and ETA (rank 0; 0: off).
     """
 
     epochs: int = 300
@@ -79,11 +81,12 @@ class TrainConfig:
     eval_batch_size: int | None = None
     anneal_gumbel: bool = True
     progress: bool = True
+    log_interval: int = 50
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "patience"):
             _int(getattr(self, name), name, 1)
-        for name in ("warmup_epochs", "num_workers", "seed"):
+        for name in ("warmup_epochs", "num_workers", "seed", "log_interval"):
             _int(getattr(self, name), name, 0)
         for name in ("max_batches", "eval_batch_size"):
             if getattr(self, name) is not None:

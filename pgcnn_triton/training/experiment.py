@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..data import DataSplits
+from ..models.control import set_eval_mode
 from .args import (
     data_spec_from_args,
     model_spec_from_args,
@@ -17,14 +18,22 @@ from .args import (
     train_config,
 )
 from .checkpoint import seed_everything
+from .custom_spec import UnbuildableModelError
 from .distributed import DistContext, setup_distributed
 from .errors import RunInterrupted
 from .plots import plot_learned_equivariance, plot_training_curves
-from .records import equivariance_from_columns, format_equivariance_table, plural, read_metrics_csv, write_json
-from .resuming import compare_flags, describe_changes, read_checkpoint
+from .records import (
+    equivariance_columns,
+    equivariance_from_columns,
+    format_equivariance_table,
+    plural,
+    read_metrics_csv,
+    write_json,
+)
+from .resuming import compare_flags, complete_message, completed_summary, describe_changes, read_checkpoint
 from .rundir import RunDirectory, existing_run_files
 from .specs import build_model, load_from_spec
-from .trainer import BEST, LAST, Trainer
+from .trainer import BEST, LAST, Trainer, learned_equivariance
 
 
 def load_data(args: argparse.Namespace, dist: DistContext) -> DataSplits:
@@ -132,7 +141,12 @@ def _train_in(args, dist, verbose, config, flags, out_dir, resume, owner) -> dic
             raise FileNotFoundError(f"--resume: no checkpoint at {resume} ({hint})")
         stored = read_checkpoint(resume, "start the run again with --overwrite, or evaluate best.pt with pgcnn eval")
         changes = compare_flags(stored.get("flags"), flags, resume, stored.get("config"))
+        done = completed_summary(out_dir, stored, config) if resume.parent.resolve() == out_dir.resolve() else None
         del stored
+        if done is not None:  # nothing to train: say so before loading any data
+            if dist.is_main:
+                print(complete_message(out_dir, done, config), flush=True)
+            return done
     seed_everything(config.seed)
     data = load_data(args, dist)
     spec, model = model_from_args(args, data)
@@ -140,6 +154,7 @@ def _train_in(args, dist, verbose, config, flags, out_dir, resume, owner) -> dic
         torch.manual_seed(config.seed + 1 + dist.rank)
     trainer = Trainer(model, data, config, out_dir, dist=dist, model_spec=spec,
                       data_spec=data_spec_from_args(args), run_flags=flags)
+    trainer.run_directory = owner  # held since _train: fit takes no lock of its own
     if owner.overwrite and dist.is_main and not owner.resume:
         removed = owner.clear()  # only now: a run that fails to start leaves the old one in place
         if removed and verbose:
@@ -187,6 +202,8 @@ def format_summary(summary: dict) -> str:
     if summary.get("learned_equivariance"):
         lines.append(format_equivariance_table({summary["model"].get("label", "model"):
                                                 summary["learned_equivariance"]}))
+    if summary.get("out_dir"):
+        lines.append(f"run directory: {summary['out_dir']}")
     return "\n".join(lines)
 
 
@@ -207,18 +224,33 @@ def evaluate_checkpoint(path: str | Path, *, split: str = "test", data_dir: str 
     if "model_spec" not in state or not state["model_spec"]:
         raise ValueError(
             f"{path} has no model_spec, so pgcnn eval cannot rebuild its model: it was written by "
-            "Trainer(...) without model_spec=. For a PartialGCNN / GCNN, pass one when training: "
-            "Trainer(model, data, config, out_dir, model_spec=pgcnn_triton.training.model_spec(family, preset, "
-            "overrides)). For a network of your own, rebuild it in Python and load the weights: "
-            "net.load_state_dict(pgcnn_triton.training.load_checkpoint(path)['model']) (README: Your own network)")
+            "Trainer(...) without model_spec= (an older pgcnn_triton). For a PartialGCNN / GCNN, pass one when "
+            "training: Trainer(model, data, config, out_dir, model_spec=pgcnn_triton.training.model_spec(family, "
+            "preset, overrides)). For a network of your own, rebuild it in Python and load the weights: "
+            "net.load_state_dict(pgcnn_triton.training.load_checkpoint(path)['model']), then "
+            "pgcnn_triton.training.evaluate_model(net, dataset) (README: Your own network)")
     model = model_of_checkpoint(state, path)
     if eval_mode:
-        model.set_eval_mode(eval_mode)
+        model.set_eval_mode(eval_mode) if hasattr(model, "set_eval_mode") else set_eval_mode(model, eval_mode)
+    if not state.get("data_spec"):
+        raise ValueError(f"{path} has no data_spec, so pgcnn eval does not know its dataset: evaluate in Python "
+                         "with pgcnn_triton.training.evaluate_model(net, dataset), or train with "
+                         "Trainer(..., data_spec=pgcnn_triton.training.data_spec(name))")
     data = load_from_spec(state["data_spec"], root=data_dir, progress=False, verify=verify_data)
+    result = evaluate_model(model, getattr(data, split), batch_size=batch_size, device=device)
+    return {"checkpoint": str(path), "split": split, "epoch": state.get("epoch"), **result,
+            "learned_equivariance": learned_equivariance(model)}
+
+
+def evaluate_model(model: torch.nn.Module, dataset, *, batch_size: int = 128, device: str | None = None) -> dict:
+    """Cross-entropy and accuracy of ``model`` (in eval mode, its own evaluation sampling) on a dataset of
+    ``(image, label)`` pairs: ``{"loss", "acc", "count"}``. Writes nothing; needs no run directory.
+
+    ``device``: ``"cpu"`` / ``"cuda"`` (default: cuda if available); the model is moved there."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(dev).eval()
     loss = correct = count = 0.0
-    loader = torch.utils.data.DataLoader(getattr(data, split), batch_size=batch_size)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size)
     with torch.no_grad():
         for x, y in loader:
             logits = model(x.to(dev)).float()
@@ -226,15 +258,19 @@ def evaluate_checkpoint(path: str | Path, *, split: str = "test", data_dir: str 
             loss += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
             correct += float((logits.argmax(1) == y).sum())
             count += y.shape[0]
-    return {"checkpoint": str(path), "split": split, "epoch": state.get("epoch"), "loss": loss / count,
-            "acc": correct / count, "count": int(count), "learned_equivariance": model.learned_equivariance()}
+    if count == 0:
+        raise ValueError("evaluate_model: the dataset is empty")
+    return {"loss": loss / count, "acc": correct / count, "count": int(count)}
 
 
-def model_of_checkpoint(state: dict, path: str | Path) -> torch.nn.Module:
+def model_of_checkpoint(state: dict, path: str | Path, caller: str = "pgcnn eval") -> torch.nn.Module:
     """The model a checkpoint's ``model_spec`` describes, with its weights; a ``ValueError`` naming the file
-    when the description cannot be built or the weights do not fit it (an edited or foreign file)."""
+    when the description cannot be built or the weights do not fit it (an edited or foreign file), or,
+    for a network of your own that cannot be rebuilt, what ``caller``'s user calls instead."""
     try:
-        model = build_model(state["model_spec"])
+        model = build_model(state["model_spec"], path, caller)
+    except UnbuildableModelError:
+        raise
     except (TypeError, ValueError, KeyError) as error:
         raise ValueError(f"the model description (model_spec) in {path} cannot be built ({_first_line(error)}); "
                          "the file was edited or written by another version: use the run's other checkpoint, or "
@@ -291,6 +327,15 @@ def _learned_equivariance_of(d: Path) -> tuple[str | None, list[dict]]:
     raise FileNotFoundError(f"{d} has neither summary.json nor metrics.csv: is it a run directory?")
 
 
+def _initial_of(d: Path) -> dict:
+    """θ / mirror columns before training, from the run's summary.json (``{}`` if it has none)."""
+    try:
+        summary = json.loads((d / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return equivariance_columns(summary.get("initial_equivariance") or [])
+
+
 def plot_runs(run_dirs: list[str | Path], out: str | Path | None = None) -> list[Path]:
     """Redraw a run's figures from its files; with several runs, one comparison of their learned equivariance.
 
@@ -310,7 +355,8 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path | None = None) -> list
         if rows:
             models[name] = rows
         if len(run_dirs) == 1 and (d / "metrics.csv").is_file() and read_metrics_csv(d / "metrics.csv"):
-            written.append(plot_training_curves(read_metrics_csv(d / "metrics.csv"), d / "curves.png"))
+            written.append(plot_training_curves(read_metrics_csv(d / "metrics.csv"), d / "curves.png",
+                                                title=f"{d}: {label or name}", initial=_initial_of(d)))
     if not models:  # translation-only runs cut short: no θ to draw
         return written
     target = Path(out) if out else (run_dirs[0] / "learned_equivariance.png" if len(run_dirs) == 1

@@ -98,22 +98,32 @@ def _polar_panel(plt, ax, name: str, rows: list[dict]) -> None:
         mirror = row.get("mirror_probability")
         alpha = 0.35 + 0.65 * (1.0 if mirror is None else mirror)
         span = max(2 * math.pi * theta, 0.02)
+        raw = row.get("theta")
+        beyond = raw is not None and abs(raw) > 1.0  # the whole circle, with θ to spare: hatched, value shown
         ax.bar(0.0, 0.8, width=span, bottom=i + 0.6, color=colors[i], alpha=alpha, edgecolor="black",
-               linewidth=0.4, zorder=2)
-        ax.text(math.radians(200), i + 1, str(i), fontsize=7, ha="center", va="center", zorder=5,
+               linewidth=0.4, zorder=2, hatch="xx" if beyond else None)
+        value = "" if raw is None else f" θ={abs(raw):.2f}" + (" > 1" if beyond else "")
+        ax.text(math.radians(200), i + 1, f"{row.get('layer', i)}{value}", fontsize=6, ha="center",
+                va="center", zorder=5,
                 bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.85))
-    note = "ring i = layer i (0 = innermost)"
+    note = "innermost ring = first layer; hatched: |θ| > 1"
     if _has_mirrors(rows):
         note += ";\nfaint = mirrors rarely kept"
     ax.set_title(f"{name}: arc ±π|θ| per layer\n({note})", fontsize=9)
 
 
-def plot_training_curves(rows: list[dict], path: str | Path, title: str | None = None) -> Path:
-    """Loss, accuracy, θ per layer and (E(2)) mirror probability per layer against the epoch."""
+def plot_training_curves(rows: list[dict], path: str | Path, title: str | None = None,
+                         initial: dict | None = None) -> Path:
+    """Loss, accuracy, θ per layer and (E(2)) mirror probability per layer against the epoch.
+
+    ``title``: the figure's title (e.g. the run directory and model). ``initial``: the ``theta/<layer>`` /
+    ``mirror/<layer>`` values before training (:func:`~.records.equivariance_columns`), drawn at epoch 0
+    so the θ curves start where the run started."""
     if not rows:
         raise ValueError("rows must hold at least one epoch of metrics")
     plt = _pyplot()
     epochs = [r["epoch"] for r in rows]
+    start = {k: v for k, v in (initial or {}).items() if k.startswith(("theta/", "mirror/")) and v is not None}
     marker = dict(marker="o", markersize=4) if len(epochs) <= MARKER_EPOCHS else {}
     thetas = [k for k in rows[-1] if k.startswith("theta/")]
     mirrors = [k for k in rows[-1] if k.startswith("mirror/")]
@@ -137,13 +147,16 @@ def plot_training_curves(rows: list[dict], path: str | Path, title: str | None =
         index += 1
         for key in keys:
             layer = key.split("/", 1)[1]
-            ax.plot(epochs, [r.get(key) for r in rows], "-", color=colors[layer], label=layer, **marker)
+            xs, ys = epochs, [r.get(key) for r in rows]
+            if key in start:
+                xs, ys = [0, *xs], [start[key], *ys]
+            ax.plot(xs, ys, "-", color=colors[layer], label=layer, **marker)
         ax.set_ylabel(label)
     for ax in axes:
         ax.set_xlabel("epoch")
         if len(epochs) == 1:  # one point: a readable axis around it instead of 0.96–1.04
             ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
-            ax.set_xticks([epochs[0]])
+            ax.set_xticks(sorted({0, epochs[0]}) if start and ax not in axes[:2] else [epochs[0]])
     if layers:  # one legend for the per-layer panels, outside the axes
         handles, labels = axes[2].get_legend_handles_labels()
         axes[-1].legend(handles, labels, fontsize=7, title="layer", title_fontsize=7, loc="upper left",

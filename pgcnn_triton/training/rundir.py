@@ -25,8 +25,16 @@ OWN_FILES = RUN_FILES + ("curves.png", "learned_equivariance.png")
 LOCK = ".lock"
 
 
-def existing_run_message(path: Path, found: list[str]) -> str:
-    """Why a plain run refuses ``path`` and the way out: ``--resume`` only where there is a ``last.pt``."""
+def existing_run_message(path: Path, found: list[str], wording: str = "cli") -> str:
+    """Why a plain run refuses ``path`` and the way out: ``--resume`` only where there is a ``last.pt``.
+    ``wording="python"`` names the :class:`~pgcnn_triton.training.Trainer` arguments instead of the flags."""
+    if wording == "python":
+        if "last.pt" in found:
+            return (f"out_dir {path} already holds a run ({', '.join(found)}): pass Trainer(..., resume=True) to "
+                    f"continue it, overwrite=True to replace it, or choose another out_dir")
+        return (f"out_dir {path} holds {', '.join(found)} but no last.pt, so it cannot be continued: pass "
+                f"Trainer(..., overwrite=True) to start it again (replacing {', '.join(found)}), or choose another "
+                "out_dir")
     if "last.pt" in found:
         return (f"--out-dir {path} already holds a run ({', '.join(found)}): pass --resume to continue it, "
                 f"--overwrite to replace it, or choose another --out-dir")
@@ -52,13 +60,16 @@ class RunDirectory:
         path: the run directory (``--out-dir``).
         resume: the run continues from a checkpoint, so an existing run is expected, not refused.
         overwrite: an existing run may be replaced (:meth:`clear` removes its files when training starts).
+        wording: ``"cli"`` (messages name ``--out-dir`` / ``--resume`` / ``--overwrite``) or ``"python"``
+            (they name the :class:`~pgcnn_triton.training.Trainer` arguments).
     """
 
-    def __init__(self, path: str | Path, *, resume: bool = False, overwrite: bool = False):
+    def __init__(self, path: str | Path, *, resume: bool = False, overwrite: bool = False, wording: str = "cli"):
         if resume and overwrite:
             raise ValueError("--resume and --overwrite contradict each other: --resume continues the run in "
                              "the out-dir, --overwrite replaces it; pass only one")
         self.path, self.resume, self.overwrite = Path(path), resume, overwrite
+        self.wording = wording
         self._fd: int | None = None
         self._created: list[Path] = []
 
@@ -68,7 +79,7 @@ class RunDirectory:
             self._lock()
             found = existing_run_files(self.path)
             if found and not (self.resume or self.overwrite):
-                raise FileExistsError(existing_run_message(self.path, found))
+                raise FileExistsError(existing_run_message(self.path, found, self.wording))
             # what a killed write left behind is garbage once we hold the lock: no one else writes here
             remove_stale_temps(self.path)
         except BaseException:

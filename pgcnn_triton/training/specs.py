@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..data import DATASETS, DataSplits, load_dataset
 from ..models import GCNN, T2_SAMPLING, PartialGCNN
+from .custom_spec import CUSTOM, build_custom
 
 FAMILIES = {"ckresnet": PartialGCNN, "gcnn": GCNN}
 GROUPS = ("se2", "e2", "t2")
@@ -50,10 +51,14 @@ def model_spec(family: str, preset: str | None, overrides: dict | None = None, l
     return {"family": family, "preset": preset, "overrides": dict(overrides or {}), "label": label or preset or family}
 
 
-def build_model(spec: dict):
-    """Build the model a :func:`model_spec` describes."""
+def build_model(spec: dict, path=None, caller: str = "pgcnn eval"):
+    """Build the model a :func:`model_spec` describes, or a network of your own that a checkpoint
+    describes (:func:`~pgcnn_triton.training.custom_spec.custom_model_spec`; ``path`` and ``caller``
+    word the error when it cannot be rebuilt)."""
     if not isinstance(spec, dict) or "family" not in spec:
         raise TypeError("spec must be a dict made by model_spec()")
+    if spec["family"] == CUSTOM:
+        return build_custom(spec, path, caller)
     if spec["family"] not in FAMILIES:
         raise ValueError(f"unknown model family {spec['family']!r}: expected one of {sorted(FAMILIES)}")
     cls = FAMILIES[spec["family"]]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -37,13 +37,15 @@ from ..sampling import ElementSampler
 from .atomic import remove_stale_temps
 from .checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
 from .config import TrainConfig
+from .custom_spec import custom_model_spec
 from .distributed import DistContext, ShardSampler
 from .errors import CheckpointWriteError, DivergenceError, NonFiniteLossError
 from .optim import build_optimizer
 from .plots import plot_learned_equivariance, plot_training_curves
 from .records import equivariance_columns, write_json, write_metrics_csv
 from .regularizers import kernel_norm_penalty, monotonic_penalty
-from .rundir import existing_run_files
+from .resuming import complete_message, completed_summary
+from .rundir import RunDirectory, existing_run_files
 from .schedule import build_scheduler
 
 CHECKPOINT_FORMAT = "pgcnn_triton.checkpoint/1"
@@ -66,22 +68,59 @@ def sampler_steps(model: nn.Module) -> dict[str, int]:
     return {name: int(m.step) for name, m in model.named_modules() if isinstance(m, ElementSampler)}
 
 
+def _duration(seconds: float) -> str:
+    """``"42s"``, ``"3m05s"``, ``"2h07m"``."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _input_shape(data) -> list[int] | None:
+    """``[C, H, W]`` of the training images (stored in checkpoints: the size ``pgcnn export`` fixes)."""
+    channels, size = getattr(data, "in_channels", None), getattr(data, "image_size", None)
+    if isinstance(channels, int) and isinstance(size, int):
+        return [channels, size, size]
+    try:
+        x = data.train[0][0]
+    except Exception:  # noqa: BLE001 - any dataset: the shape is only a default for export
+        return None
+    return list(x.shape) if isinstance(x, torch.Tensor) and x.dim() == 3 else None
+
+
 class Trainer:
     """Train a classifier on :class:`~pgcnn_triton.data.DataSplits` with the Partial G-CNN recipe.
+
+    The run directory has the same lifecycle as ``pgcnn train --out-dir``: :meth:`fit` refuses a
+    directory that already holds a run unless ``resume`` or ``overwrite`` is given, holds a lock on it
+    while training (a second trainer is refused), and resuming a finished run trains nothing and returns
+    its summary. :meth:`evaluate` needs no run directory.
 
     Args:
         model: the (unwrapped) model; moved to the context's device.
         data: train / val / test datasets.
         config: a :class:`TrainConfig`.
-        out_dir: the run directory (created).
+        out_dir: the run directory (created by :meth:`fit`); ``None``: evaluation only.
+        overwrite: :meth:`fit` replaces the run already in ``out_dir`` (``pgcnn train --overwrite``).
+        resume: :meth:`fit` continues the run in ``out_dir`` from its ``last.pt`` (``True``) or from the
+            given checkpoint (``pgcnn train --resume [PATH]``).
         dist: the process's :class:`DistContext` (default: single process on CPU).
-        model_spec, data_spec: plain dicts stored in checkpoints so ``pgcnn eval`` can rebuild the run.
+        model_spec, data_spec: plain dicts stored in checkpoints so ``pgcnn eval`` / ``pgcnn export`` can
+            rebuild the run. Default ``model_spec``: a network of your own is described by its class and
+            constructor arguments (:func:`~pgcnn_triton.training.custom_spec.custom_model_spec`).
         run_flags: the run's resolved command-line flags
             (:func:`~pgcnn_triton.training.args.resolved_flags`), stored in checkpoints and compared on
             ``--resume``.
     """
 
-    def __init__(self, model: nn.Module, data, config: TrainConfig, out_dir: str | Path, *,
+    #: A :class:`~pgcnn_triton.training.rundir.RunDirectory` the caller already holds (``pgcnn train``):
+    #: :meth:`fit` then takes no lock of its own.
+    run_directory: RunDirectory | None = None
+
+    def __init__(self, model: nn.Module, data, config: TrainConfig, out_dir: str | Path | None = None, *,
+                 overwrite: bool = False, resume: bool | str | Path = False,
                  dist: DistContext | None = None, model_spec: dict | None = None, data_spec: dict | None = None,
                  run_flags: dict | None = None):
         if not isinstance(model, nn.Module):
@@ -94,8 +133,14 @@ class Trainer:
         self.config, self.data = config, data
         self.dist = dist or DistContext()
         self.device = self.dist.device
-        self.out_dir = Path(out_dir)
-        self.model_spec, self.data_spec = model_spec or {}, data_spec or {}
+        if resume and overwrite:
+            raise ValueError("Trainer: resume= and overwrite= contradict each other: resume continues the run in "
+                             "out_dir, overwrite replaces it; pass only one")
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.overwrite, self.resume_from = bool(overwrite), resume
+        self.input_shape = _input_shape(data)
+        self.model_spec = model_spec or dict(custom_model_spec(model), input_shape=self.input_shape)
+        self.data_spec = data_spec or {}
         self.run_flags = dict(run_flags or {})
         self.resumes: list[dict] = []   # each --resume: the epoch it continued after and the flags it changed
         self.saved_epoch: int | None = None  # the epoch that last.pt holds, once one was written or resumed
@@ -146,6 +191,8 @@ class Trainer:
         self.history: list[dict] = []
         self.stopped = None
         self.loss_bound: float | None = None  # the divergence bound, known once a batch gave the class count
+        self.initial_equivariance: list[dict] | None = None  # θ before the first step (curves.png, epoch 0)
+        self._resumed_path: Path | None = None
 
     # -- small helpers ------------------------------------------------------------------------------
     def _autocast(self):
@@ -175,6 +222,9 @@ class Trainer:
         self.train_sampler.set_epoch(epoch)
         sums = [0.0, 0.0, 0.0, 0.0]  # ce·n, reg·n, correct, n
         bar = self._bar(self.train_loader, self.steps_per_epoch, f"epoch {epoch}/{cfg.epochs}")
+        # a log file gets no bar (tqdm draws only on a terminal): progress lines instead
+        log_every = cfg.log_interval if bar.disable and self.dist.is_main else 0
+        started = time.perf_counter()
         for b, (x, y) in enumerate(bar):
             if b >= self.steps_per_epoch:
                 break
@@ -205,8 +255,19 @@ class Trainer:
             sums[2] += float((logits.argmax(1) == y).sum())
             sums[3] += n
             bar.set_postfix(loss=f"{sums[0] / sums[3]:.4f}", acc=f"{sums[2] / sums[3]:.3f}")
+            if log_every and (b + 1) % log_every == 0 and b + 1 < self.steps_per_epoch:
+                tqdm.write(self._progress_line(epoch, b + 1, sums, time.perf_counter() - started))
         ce_sum, reg_sum, correct, count = self.dist.all_reduce_sum(sums)
         return {"train_loss": ce_sum / count, "train_reg": reg_sum / count, "train_acc": correct / count}
+
+    def _progress_line(self, epoch: int, done: int, sums: list[float], seconds: float) -> str:
+        """``--log-interval``'s line: where the epoch is, running loss / accuracy, throughput, ETA."""
+        total = self.steps_per_epoch
+        rate = sums[3] * self.dist.world_size / max(seconds, 1e-9)
+        left = seconds / done * (total - done)
+        return (f"epoch {epoch}/{self.config.epochs} batch {done}/{total} ({100 * done / total:.0f}%): "
+                f"loss {sums[0] / sums[3]:.4f} acc {sums[2] / sums[3]:.3f} | {rate:.1f} img/s | "
+                f"lr {self.optimizer.param_groups[0]['lr']:.2e} | ETA epoch {_duration(left)}")
 
     @torch.no_grad()
     def evaluate(self, dataset: Dataset, desc: str = "eval") -> dict:
@@ -244,7 +305,8 @@ class Trainer:
     # -- checkpoints --------------------------------------------------------------------------------
     def _spec(self) -> dict:  # what every checkpoint carries to rebuild (and to resume) the run
         return {"format": CHECKPOINT_FORMAT, "model_spec": self.model_spec, "data_spec": self.data_spec,
-                "config": self.config.to_dict(), "flags": self.run_flags, "resumes": self.resumes}
+                "config": self.config.to_dict(), "flags": self.run_flags, "resumes": self.resumes,
+                "input_shape": self.input_shape, "initial_equivariance": self.initial_equivariance}
 
     def _last_good(self) -> tuple[str | None, int | None]:
         """``last.pt`` and its epoch, if this run has one (only finite states are ever written)."""
@@ -329,6 +391,8 @@ class Trainer:
         self.epoch, self.best = state["epoch"], state["best"]
         self.epochs_since_best, self.history = state["epochs_since_best"], list(state["history"])
         self.stopped = state.get("stopped")
+        self.initial_equivariance = state.get("initial_equivariance")
+        self._resumed_path = path
         if self.stopped == "early_stopping" and self.epochs_since_best < self.config.patience:
             self.stopped = None  # resumed with a larger --patience: the run goes on
         rngs = state["rng"]
@@ -358,11 +422,71 @@ class Trainer:
 
     # -- the whole run ------------------------------------------------------------------------------
     def fit(self) -> dict:
-        """Train until ``epochs`` or early stopping, then test the best weights. Returns the summary."""
+        """Train until ``epochs`` or early stopping, then test the best weights. Returns the summary.
+
+        Claims ``out_dir`` first (see the class docstring): a directory that holds a run is refused
+        unless ``resume`` or ``overwrite`` was given; a resumed run that is already complete trains
+        nothing and returns its stored summary."""
+        if self.out_dir is None:
+            raise ValueError("Trainer.fit writes checkpoints: pass an out_dir, e.g. Trainer(model, data, config, "
+                             "'runs/my-net'); Trainer(model, data, config).evaluate(dataset) needs none")
+        with self._claim() as owner:
+            if self.resume_from and self._resumed_path is None:
+                path = self.out_dir / LAST if self.resume_from is True else Path(self.resume_from)
+                if not path.is_file():
+                    raise FileNotFoundError(f"Trainer(resume=...): no checkpoint at {path}; train once without "
+                                            "resume first")
+                self.resume(path)
+            if self._resumed_path is not None:
+                done = completed_summary(self.out_dir, {"epoch": self.epoch, "stopped": self.stopped}, self.config)
+                if done is not None:
+                    if self.dist.is_main:
+                        tqdm.write(complete_message(self.out_dir, done, self.config, flags=self.run_directory
+                                                    is not None))
+                    return done
+            elif owner is not None and self.overwrite and self.dist.is_main:
+                removed = owner.clear()  # only now: a run refused above leaves the old one in place
+                if removed:
+                    tqdm.write(f"overwrite: removed the previous run's {', '.join(removed)} from {self.out_dir}")
+            summary = self._fit()
+        if self.dist.is_main and self.run_directory is None:  # pgcnn train prints it after its summary
+            tqdm.write(f"run directory: {self.out_dir}")
+        return summary
+
+    @contextmanager
+    def _claim(self):
+        """Hold the run directory for :meth:`fit` (rank 0), unless the caller holds it already."""
+        if self.run_directory is not None:
+            yield None
+            return
+        # this trainer's own run (it saved an epoch here, or resumed from here) continues
+        here = self.saved_epoch is not None and (self._resumed_path is None or
+                                                 self._resumed_path.parent.resolve() == self.out_dir.resolve())
+        here = here or self.resume_from is True or (
+            bool(self.resume_from) and Path(self.resume_from).parent.resolve() == self.out_dir.resolve())
+        owner = RunDirectory(self.out_dir, resume=here, overwrite=self.overwrite, wording="python")
+        refusal = None
+        if self.dist.is_main:
+            try:
+                owner.__enter__()
+            except (OSError, ValueError) as error:
+                refusal = error
+        if self.dist.any(refusal is not None):
+            raise refusal if refusal is not None else ValueError(f"rank 0 refused out_dir {self.out_dir}")
+        try:
+            yield owner
+        finally:
+            if self.dist.is_main:
+                owner.__exit__(None, None, None)
+
+    def _fit(self) -> dict:
         cfg = self.config
         # no mkdir here: the first artefact creates out_dir, so a run that dies before it leaves no empty directory
         if self.dist.is_main:  # also without progress bars: a log should say which precision trained
+            tqdm.write(f"run directory: {self.out_dir}")
             tqdm.write(precision.format_choice(self.precision))
+        if self.initial_equivariance is None and not self.history:
+            self.initial_equivariance = learned_equivariance(self.model)
         started = time.perf_counter()
         while self.stopped is None and self.epoch < cfg.epochs:
             epoch = self.epoch + 1
@@ -392,6 +516,9 @@ class Trainer:
                            f"val loss {val['loss']:.4f} acc {val['acc']:.4f} | {row['epoch_time_s']:.1f}s")
         return self.finish(time.perf_counter() - started)
 
+    def _title(self) -> str:
+        return f"{self.out_dir}: {self.model_spec.get('label', 'model')}"
+
     def finish(self, train_time: float = 0.0) -> dict:
         """Load the best weights, evaluate on the test set, write summary and plots. Returns the summary."""
         if self.best_state is not None:
@@ -409,14 +536,15 @@ class Trainer:
             **(self.best or {}), "test_acc": test["acc"], "test_loss": test["loss"],
             "train_time_s": train_time, "world_size": self.dist.world_size,
             "learned_equivariance": rows, "config": self.config.to_dict(), "precision": self.precision,
-            "flags": self.run_flags, "resumes": self.resumes,
+            "flags": self.run_flags, "resumes": self.resumes, "initial_equivariance": self.initial_equivariance,
         }
         if self.dist.is_main:
             write_json(summary, self.out_dir / "summary.json")
             if self.history:
                 write_metrics_csv(self.history, self.out_dir / "metrics.csv")
-                plot_training_curves(self.history, self.out_dir / "curves.png")
+                plot_training_curves(self.history, self.out_dir / "curves.png", title=self._title(),
+                                     initial=equivariance_columns(self.initial_equivariance or []))
             if rows:
                 plot_learned_equivariance({self.model_spec.get("label", "model"): rows},
-                                          self.out_dir / "learned_equivariance.png")
+                                          self.out_dir / "learned_equivariance.png", title=self._title())
         return summary
