@@ -72,7 +72,7 @@ def load_example(name):
 def test_examples_group_t2_build_a_translation_only_cnn(example, dataset, datasets, monkeypatch):
     module = load_example(example)
     captured = []
-    monkeypatch.setattr(module, "train_from_args", lambda args, *a, **k: captured.append(args) or {})
+    monkeypatch.setattr(module, "train_or_show", lambda args, *a, **k: captured.append(args) or {})
     module.main(["--group", "t2", "--epochs", "1"])
     (args,) = captured
     assert args.dataset == dataset
