@@ -172,6 +172,10 @@ def freeze(model: nn.Module, dtype: torch.dtype | None = None, example_input: to
             g_out = _valid(g_out[:1], mask_out)
             bank = layer.make_bank(g_out, g_in, bank_dtype)
             frozen.set_submodule(name, FrozenConv(layer, bank, g_out, isinstance(layer, LiftingConv)))
+        for module in frozen.modules():  # e.g. an Augerino's augmentation: fix its evaluation elements
+            fix = getattr(module, "freeze_elements", None)
+            if callable(fix):
+                fix()
     frozen.frozen = True
     return frozen
 

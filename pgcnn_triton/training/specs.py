@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ..data import DATASETS, DataSplits, load_dataset
-from ..models import GCNN, T2_SAMPLING, PartialGCNN
+from ..models import GCNN, T2_SAMPLING, AugerinoCKResNet, AugerinoGCNN, PartialGCNN
 
-FAMILIES = {"ckresnet": PartialGCNN, "gcnn": GCNN}
+FAMILIES = {"ckresnet": PartialGCNN, "gcnn": GCNN, "augerino-ckresnet": AugerinoCKResNet, "augerino-gcnn": AugerinoGCNN}
+#: The Augerino families: a T(2) network behind a learned augmentation (no T(2) variant of their own).
+AUGERINO_FAMILIES = ("augerino-ckresnet", "augerino-gcnn")
 GROUPS = ("se2", "e2", "t2")
 
 #: Which preset family a dataset uses (method.md §7.2); PatchCamelyon has no official command.
