@@ -23,12 +23,13 @@ from pgcnn_triton.training.specs import build_model
 
 def test_default_plan_is_every_row_of_every_table_for_three_seeds():
     plan = build_plan()
-    assert len(plan) == 3 * (6 + 2 + 2)
+    assert len(plan) == 3 * (6 + 3 + 2)
     assert len({run.name for run in plan}) == len(plan)
     rows = {(run.table.key, run.row.slug) for run in plan}
     assert rows == {("rotmnist", s) for s in ("t2", "se2-full", "se2-partial", "e2-full", "e2-partial",
                                               "augerino-se2")} | {
-        ("mnist6-180", "se2-full"), ("mnist6-180", "se2-partial"), ("mnist6-m", "e2-full"), ("mnist6-m", "e2-partial")}
+        ("mnist6-180", "se2-full"), ("mnist6-180", "se2-partial"), ("mnist6-180", "augerino-se2"),
+        ("mnist6-m", "e2-full"), ("mnist6-m", "e2-partial")}
     # seed 0 of a whole table comes before seed 1 of any of its rows: an interrupted run has a full comparison
     rot = [run for run in plan if run.table.key == "rotmnist"]
     assert [run.seed for run in rot] == [0] * 6 + [1] * 6 + [2] * 6
@@ -61,7 +62,13 @@ def test_parameter_counts_are_matched_within_a_table(table):
         args = namespace(run, Path("unused"))
         spec = model_spec_from_args(args, in_channels=1, num_classes=10 if table == "rotmnist" else 2, image_size=28)
         counts[run.row.slug] = sum(p.numel() for p in build_model(spec).parameters())
+    augerino = counts.pop("augerino-se2", None)
     assert max(counts.values()) <= 1.05 * min(counts.values()), counts
+    if augerino is not None:
+        # the T(2) network of the same widths (its kernel nets read no group coordinate) plus θ
+        if "t2" in counts:
+            assert augerino == counts["t2"] + 1, (augerino, counts)
+        assert augerino < min(counts.values()), (augerino, counts)
     # full and partial rows differ only by the learnable θ (and mirror logits): at most 2 per layer
     for group in ("se2", "e2"):
         if f"{group}-full" in counts and f"{group}-partial" in counts:
@@ -70,7 +77,7 @@ def test_parameter_counts_are_matched_within_a_table(table):
 
 def test_quick_and_overrides_and_table_selection():
     quick = build_plan(["mnist6-180"], seeds=1, quick=True, overrides={"epochs": None, "max_batches": 2})
-    assert len(quick) == 2
+    assert len(quick) == 3
     assert all(run.flags["epochs"] == TABLES[1].quick["epochs"] and run.flags["max_batches"] == 2 for run in quick)
     assert all(run.flags["epochs"] == 1 for run in build_plan(overrides={"epochs": 1}))
     # the preview is lighter than the default in rows and training digits, not only in epochs
@@ -134,10 +141,10 @@ def test_resume_reads_finished_runs_back_and_continues_an_interrupted_one(tmp_pa
         execute(plan, tmp_path, train=FakeTrain(), measure=fake_measure)
     again = FakeTrain()
     records = execute(plan, tmp_path, resume=True, train=again, measure=fake_measure)
-    # runs 1-2 finished before: read back; run 3 continues from its last.pt; run 4 starts fresh
-    assert [Path(a.out_dir).relative_to(tmp_path).as_posix() for a in again.calls] == [plan[2].name, plan[3].name]
+    # runs 1-2 finished before: read back; run 3 continues from its last.pt; runs 4-6 start fresh
+    assert [Path(a.out_dir).relative_to(tmp_path).as_posix() for a in again.calls] == [r.name for r in plan[2:]]
     assert again.calls[0].resume == "last" and again.calls[1].resume is None
-    assert [r["summary"]["test_acc"] for r in records] == pytest.approx([0.5, 0.5, 0.6, 0.6])
+    assert [r["summary"]["test_acc"] for r in records] == pytest.approx([0.5, 0.5, 0.5, 0.6, 0.6, 0.6])
     assert all(r["wall_s"] is not None for r in records)  # read back from run.json
     assert "(read back)" in capsys.readouterr().out
 
@@ -281,15 +288,17 @@ def test_tiny_reproduction_writes_table_figure_and_runs_and_resumes(tmp_path, ca
     argv = ["--seeds", "1", "--epochs", "1", "--max-batches", "1", "--out-dir", str(out)]
     assert reproduce_main(argv) == 0
     printed = capsys.readouterr().out
-    assert re.search(r"\[10/10\] MNIST6-M \(bundled\) · E\(2\) partial · seed 0 — elapsed \S+, ETA \S+", printed)
+    assert re.search(r"\[11/11\] MNIST6-M \(bundled\) · E\(2\) partial · seed 0 — elapsed \S+, ETA \S+", printed)
     assert re.search(r"rotmnist/augerino-se2/seed0: elements per layer 4 copies × 1·1·1·1·1·1, rot90 error \S+, "
                      r"augmentation \|θ\| \d\.\d{3}", printed)
     text = (out / "results.md").read_text()
     tables = markdown_tables(text)
-    # accuracy + learned subsets for each of the three tables, and the rotated-MNIST Augerino's augmentation
-    assert len(tables) == 7
-    assert tables[2][2][0] == "Augerino SE(2)" and 0.0 < float(tables[2][2][1].split(" ± ")[0]) <= 1.0
-    del tables[2]
+    # accuracy + learned subsets for each of the three tables, and the Augerino rows' augmentation (rotated
+    # MNIST, MNIST6-180)
+    assert len(tables) == 8
+    for augmentation in (tables[2], tables[5]):
+        assert augmentation[2][0] == "Augerino SE(2)" and 0.0 < float(augmentation[2][1].split(" ± ")[0]) <= 1.0
+    del tables[5], tables[2]
     for accuracy in (tables[0], tables[2], tables[4]):
         for row in accuracy[2:]:
             mean = float(row[2].split(" ± ")[0])
@@ -310,7 +319,7 @@ def test_tiny_reproduction_writes_table_figure_and_runs_and_resumes(tmp_path, ca
                 if "full" in row[0]:
                     assert rot < FULL_INVARIANCE_TOL and (len(row) < 9 or row[8] == "–" or float(row[8]) < 1e-4), row
     result = json.loads((out / "results.json").read_text())
-    assert len(result["runs"]) == 10 and result["claims"] == []
+    assert len(result["runs"]) == 11 and result["claims"] == []
     assert all(len(r["structure"]["layers"]) == 6 and r["structure"]["images"] == 4 for r in result["runs"])
     for run in result["runs"]:
         for name in ("summary.json", "metrics.csv", "run.json", "last.pt"):
@@ -320,7 +329,7 @@ def test_tiny_reproduction_writes_table_figure_and_runs_and_resumes(tmp_path, ca
     # a second invocation (the console script) with --resume trains nothing and writes the same table
     before = {r["name"]: r["summary"]["test_acc"] for r in result["runs"]}
     assert pgcnn_main(["reproduce", *argv, "--resume"]) == 0
-    assert capsys.readouterr().out.count("(read back)") == 10
+    assert capsys.readouterr().out.count("(read back)") == 11
     after = json.loads((out / "results.json").read_text())
     assert {r["name"]: r["summary"]["test_acc"] for r in after["runs"]} == before
     assert f"Command: `pgcnn reproduce {' '.join(argv)} --resume`" in (out / "results.md").read_text()
