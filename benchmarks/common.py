@@ -130,7 +130,7 @@ def machine() -> str:
 
 
 class Deadline:
-    """A wall-clock budget for a script that must end inside a device lease."""
+    """A wall-clock budget for a script that must end within a time limit (--budget)."""
 
     def __init__(self, seconds: float | None):
         self.end = None if seconds is None else time.monotonic() + seconds

@@ -69,8 +69,8 @@ from pgcnn_triton.kernels.group_conv import packed_kernel  # noqa: E402
 PRESET = "cifar10-se2-partial"
 MODELS = ("ckresnet", "gcnn")
 PASSES = ("fwd", "dgrad", "wgrad")
-PEAK_TFLOPS = {"bf16": 790.0, "tf32": 400.0, "fp32": 60.0}  # kernels.md §1.1 ceilings for the H200
-TOL = {"bf16": 2e-2, "tf32": 5e-3, "fp32": 1e-5}  # Triton vs cuDNN, relative norm (kernels.md §9)
+PEAK_TFLOPS = {"bf16": 790.0, "tf32": 400.0, "fp32": 60.0}  # docs/kernels.md#roofline ceilings for the H200
+TOL = {"bf16": 2e-2, "tf32": 5e-3, "fp32": 1e-5}  # Triton vs cuDNN, relative norm (docs/kernels.md#how-the-kernels-are-tested)
 AUTO_NOISE = 0.05  # auto may pick a path up to 5 % slower than the table's faster one (timing noise)
 # what the tiny (CPU) table derives its shapes from: the tiny model of benchmarks/models.py, batch 2
 TINY_MODEL = dict(hidden=4, kernel_size=3, kernel_hidden=6, num_elements=4)
@@ -377,7 +377,7 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def plan(shapes: list[ConvShape], tf32: bool = True, which: str = "all") -> list[tuple[ConvShape, str, str]]:
-    """Measurement order (a lease can end at any row): the issue's targets first — bf16 at S = 1, then
+    """Measurement order (a run under --budget can end at any row): the issue's targets first — bf16 at S = 1, then
     S = B, then TF32 at S = 1 (its TF32 target) — then the other shapes in bf16, S = 1 then S = B.
     Without targets (the tiny shapes) the first shape stands in for them. ``which``: ``"all"``,
     ``"targets"`` (the target rows only: ``--parts targets``) or ``"rest"`` (the others: ``--parts table-rest``)."""
@@ -406,7 +406,7 @@ def run(device, deadline: Deadline, sink=None, tiny: bool = False, reps: int | N
             continue
         try:
             row = measure(device, shape, shape.batch if s == "B" else 1, prec, reps, warmup)
-        except Exception as exc:  # one failing shape must not cost the rest of the lease
+        except Exception as exc:  # one failing shape must not cost the rest of the run
             row = {"model": shape.model, "layers": ",".join(shape.layers), "shape": shape.label(), "S": s,
                    "precision": prec, "target": is_target(shape), "note": f"FAILED {exc!r}"[:300]}
         emit(row, sink)

@@ -1,9 +1,9 @@
-"""One GPU check for a short lease: kernels against their references, then the end-to-end rows.
+"""One GPU check within a wall-clock limit (--budget): kernels against their references, then the end-to-end rows.
 
     bash benchmarks/device_check.sh                  # on the H200 (budget 400 s: --budget)
     bash benchmarks/device_check.sh --tiny           # CPU: tiny shapes through the Triton interpreter (CI)
 
-Parts run in the order of ``--parts`` (default: most decisive first, so a lease cut short keeps what
+Parts run in the order of ``--parts`` (default: most decisive first, so a run cut short keeps what
 matters), each printed (``ROW {...}``) as soon as it is measured and appended to ``results.jsonl`` in
 ``--out``, so a run cut short still reports what it did; rows are skipped when the ``--budget``
 (seconds) runs low, and on the GPU each part stops early enough to leave the later parts of the same
@@ -19,8 +19,11 @@ call their minimum (``RESERVE_S``):
    GCNN training step and frozen inference, torch vs Triton backend, bf16 / TF32 (and the fp32
    baselines), eager vs compiled;
 4. ``correctness`` (relative-norm error against a float64 reference on the same device; tolerances of
-   kernels.md §9: fp32 1e-5, TF32 5e-3, bf16 2e-2): group conv forward / input gradient / bank
-   gradient (shared and per-sample banks, fused max pooling), kernel bank forward/backward, pooling;
+   docs/kernels.md#how-the-kernels-are-tested: fp32 1e-5, TF32 and fp16 5e-3, bf16 2e-2): group conv forward /
+   input gradient / bank gradient (shared and per-sample banks; the bank gradient with split = 3 partial sums;
+   the channels-last forward and input gradient; the fused max and mean pooling, whose gradients are compared
+   through the Triton run's own arg-max, since rounding flips near-tied arg-maxes), kernel bank
+   forward/backward, pooling; fp16 checks the group conv rows only;
 5. ``table-rest``: the kernel table's other shapes (the GCNN's, lifting convs, 1×1 shortcuts), bf16,
    S = 1 then S = B (``table`` = ``targets,table-rest``);
 6. ``scaling`` of one group conv with N and with θ (``benchmarks/scaling.py``), bf16, Triton (tiny: two
@@ -32,12 +35,13 @@ call their minimum (``RESERVE_S``):
 The commands for the next H200 session (which parts in which call, budgets) are in BENCHMARKS.md.
 Tables are printed last and written to ``--out`` (device_check.md / .json). On the GPU the script
 sets ``PGCNN_AUTOTUNE=quick`` unless it is set (3–4 tile configs per dtype: compiling the full set for
-every dtype costs minutes of a lease).
+every dtype costs minutes).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -59,8 +63,9 @@ from pgcnn_triton.kernels import (  # noqa: E402
     kernel_bank,
 )
 
-PEAK_TFLOPS = {"bf16": 790.0, "tf32": 400.0, "fp32": 60.0}  # kernels.md §1.1 ceilings for the H200
-TOL = {"fp32": 1e-5, "tf32": 5e-3, "bf16": 2e-2}
+PEAK_TFLOPS = {"bf16": 790.0, "tf32": 400.0, "fp32": 60.0}  # docs/kernels.md#roofline ceilings for the H200
+# fp16 and TF32 round operands to 10 mantissa bits, bf16 to 7; all accumulate in fp32
+TOL = {"fp32": 1e-5, "tf32": 5e-3, "fp16": 5e-3, "bf16": 2e-2}
 # (B, C, N, k, H): the kernel benchmark shapes (C_in = C_out = C, G = N, H = W, 'same')
 GPU_SHAPES = [(64, 64, 8, 7, 32), (64, 32, 8, 7, 32), (64, 64, 8, 5, 32), (64, 10, 8, 7, 28)]
 TINY_SHAPES = [(2, 2, 4, 3, 6), (2, 2, 3, 5, 7)]
@@ -92,22 +97,84 @@ def conv_inputs(b, c, n, k, h, shared, device, dtype=torch.float64):
     return x, bank, bias
 
 
-def check_conv(device, shape, shared, prec, pool=None):
+def precision(prec):
+    """``(Precision context, operand dtype)`` of a correctness row; fp16 runs with TF32 off."""
+    if prec == "fp16":
+        return Precision("fp32"), torch.float16
+    context = Precision(prec)
+    return context, context.dtype
+
+
+def check_conv(device, shape, shared, prec, split=None):
+    """The group conv's y, dx, dbank; ``split`` forces that many partial sums in the bank gradient."""
+    from pgcnn_triton.kernels.group_conv_triton import forced_split
+
     b, c, n, k, h = shape
     x64, bank64, bias64 = conv_inputs(b, c, n, k, h, shared, device)
 
     def grads(x, bank, bias, backend):
         x, bank, bias = (t.detach().requires_grad_() for t in (x, bank, bias))
-        y = group_conv2d(x, bank, k, c, bias, pool=pool, backend=backend)
+        y = group_conv2d(x, bank, k, c, bias, backend=backend)
         gy = torch.ones_like(y) * torch.linspace(-1, 1, y.numel(), device=device, dtype=y.dtype).reshape(y.shape)
         gx, gb = torch.autograd.grad(y, (x, bank), gy)
         return y, gx, gb
 
     ref = grads(x64, bank64, bias64, "torch")
-    with Precision(prec) as p:
-        out = grads(x64.to(p.dtype), bank64.to(p.dtype), bias64.to(p.dtype), "triton")
-    name = f"group_conv{'+' + pool + 'pool' if pool else ''} {'S=1' if shared else 'S=B'}"
+    context, dtype = precision(prec)
+    with context, forced_split(split) if split else contextlib.nullcontext():
+        out = grads(x64.to(dtype), bank64.to(dtype), bias64.to(dtype), "triton")
+    name = f"group_conv {'S=1' if shared else 'S=B'}{f' split={split}' if split else ''}"
     return [(name + part, prec, str(shape), rel(o, r)) for part, o, r in zip((" y", " dx", " dbank"), out, ref)]
+
+
+def check_conv_pooled(device, shape, shared, prec, pool):
+    """The conv with max / mean pooling fused into its epilogue. The Triton run's arg-max picks the element
+    whose gradient the float64 reference computes: rounding (TF32, bf16, even fp32's summation order)
+    flips near-tied arg-maxes, which reroutes a gradient without any error in the kernels. y is compared
+    with the reference's own max (a flipped tie changes it by the size of the tie only)."""
+    b, c, n, k, h = shape
+    x64, bank64, bias64 = conv_inputs(b, c, n, k, h, shared, device)
+    context, dtype = precision(prec)
+    with context:
+        x, bank, bias = (t.to(dtype).requires_grad_() for t in (x64, bank64, bias64))
+        y, index = torch.ops.pgcnn_triton.group_conv2d_pool(x, bank, bias, k, k // 2, c, pool, "triton")
+        gy = torch.linspace(-1, 1, y.numel(), device=device, dtype=y.dtype).reshape(y.shape)
+        gx, gb = torch.autograd.grad(y, (x, bank), gy)
+    x64, bank64 = x64.requires_grad_(), bank64.requires_grad_()
+    full = group_conv2d(x64, bank64, k, c, bias64, backend="torch")  # [B, C, N, H, W]
+    if pool == "max":
+        y_ref, chosen = full.amax(2), full.gather(2, index.long().unsqueeze(2)).squeeze(2)
+    else:
+        y_ref = chosen = full.mean(2)
+    gx_ref, gb_ref = torch.autograd.grad(chosen, (x64, bank64), gy.double())
+    name = f"group_conv+{pool}pool {'S=1' if shared else 'S=B'}"
+    return [(name + part, prec, str(shape), rel(o, r))
+            for part, o, r in zip((" y", " dx", " dbank"), (y, gx, gb), (y_ref, gx_ref, gb_ref))]
+
+
+def check_conv_channels_last(device, shape, shared, prec):
+    """The Triton conv's channels-last forward and input gradient (``channels_last=True``: operands whose
+    ``[B, C·N, H, W]`` view is channels-last, what the kernel table times) against the reference op."""
+    from pgcnn_triton.kernels import group_conv_triton as gct
+
+    b, c, n, k, h = shape
+    x64, bank64, _ = conv_inputs(b, c, n, k, h, shared, device)
+    x64.requires_grad_()
+    y64 = group_conv2d(x64, bank64, k, c, backend="torch")
+    gy64 = torch.randn_like(y64)
+    (gx64,) = torch.autograd.grad(y64, x64, gy64)
+    context, dtype = precision(prec)
+    with context:
+        tf32 = torch.backends.cudnn.allow_tf32
+        bank = bank64.to(dtype)
+        x_cl = x64.detach().to(dtype).reshape(b, c * n, h, h).contiguous(memory_format=torch.channels_last)
+        y = gct.conv_forward(x_cl.reshape(b, c, n, h, h), bank, None, k, k // 2, c, allow_tf32=tf32,
+                             channels_last=True)
+        gy_cl = gy64.to(dtype).reshape(b, c * n, h, h).contiguous(memory_format=torch.channels_last)
+        gx = gct.conv_input_grad(gy_cl, bank, x64.shape, k, k // 2, tf32, channels_last=True)
+    name = f"group_conv channels-last {'S=1' if shared else 'S=B'}"
+    return [(name + " y", prec, str(shape), rel(y.reshape(y64.shape), y64)),
+            (name + " dx", prec, str(shape), rel(gx, gx64))]
 
 
 def check_bank(device, prec, s, n, taps, c, hidden=32):
@@ -253,16 +320,22 @@ def conv_table_report(rows) -> str:
     return conv_table.report(rows)
 
 
-def correctness(device, tiny, sink, precisions=("fp32", "bf16", "tf32")) -> list[dict]:
+def correctness(device, tiny, sink, precisions=("fp32", "bf16", "tf32", "fp16")) -> list[dict]:
     check_shape = (2, 2, 4, 3, 6) if tiny else (8, 32, 8, 7, 16)
     plan = []
     for prec in (("fp32", "bf16") if tiny else precisions):
         plan += [lambda p=prec: check_conv(device, check_shape, False, p),
-                 lambda p=prec: check_conv(device, check_shape, True, p),
-                 lambda p=prec: check_bank(device, p, *((2, 3, 5, 2) if tiny else (8, 8, 29, 32))),
-                 lambda p=prec: check_pool(device, p, (2, 3, 5, 4, 4) if tiny else (16, 32, 8, 32, 32))]
-        if prec != "bf16":  # bf16 rounding flips near-tied arg-maxes, which legitimately reroutes gradients
-            plan.append(lambda p=prec: check_conv(device, check_shape, False, p, pool="max"))
+                 lambda p=prec: check_conv(device, check_shape, True, p)]
+        if prec != "fp16":  # the kernel net runs in fp32 and the pooling ops have no fp16 use
+            plan += [lambda p=prec: check_bank(device, p, *((2, 3, 5, 2) if tiny else (8, 8, 29, 32))),
+                     lambda p=prec: check_pool(device, p, (2, 3, 5, 4, 4) if tiny else (16, 32, 8, 32, 32))]
+        plan.append(lambda p=prec: check_conv_pooled(device, check_shape, False, p, "max"))
+        if tiny and prec != "fp32":  # the interpreter's time: the other new rows once, in fp32
+            continue
+        plan += [lambda p=prec: check_conv_pooled(device, check_shape, True, p, "mean"),
+                 lambda p=prec: check_conv(device, check_shape, True, p, split=3),
+                 lambda p=prec: check_conv(device, check_shape, False, p, split=3),
+                 lambda p=prec: check_conv_channels_last(device, check_shape, False, p)]
     rows = []
     for part in plan:
         try:
@@ -306,7 +379,7 @@ def main(argv=None) -> int:
     parser.add_argument("--select", default=None,
                         help="end-to-end rows to run, in order, by name (models.spec_name); "
                              "default: models.device_specs (tiny: models.tiny_specs)")
-    parser.add_argument("--precisions", default="fp32,bf16,tf32", help="correctness precisions (GPU)")
+    parser.add_argument("--precisions", default="fp32,bf16,tf32,fp16", help="correctness precisions (GPU)")
     parser.add_argument("--profile-rows", default=None,
                         help=f"rows to profile (default GPU: {PROFILE_ROWS}; tiny: {TINY_PROFILE_ROWS})")
     parser.add_argument("--profile-steps", type=int, default=None, help="profiled steps per row (GPU 5, tiny 1)")
@@ -337,7 +410,7 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
 
     batches = (2, 2) if tiny else (64, 256)
-    # resolved before any part runs, so a misspelt row fails at once, not after minutes of a lease
+    # resolved before any part runs, so a misspelt row fails at once, not after minutes of measuring
     profile_names = (args.profile_rows or (TINY_PROFILE_ROWS if tiny else PROFILE_ROWS)).split(",")
     profile_known = models.tiny_specs(*batches) if tiny else models.gpu_specs(("ckresnet", "gcnn"), *batches)
     profile_specs = models.select(profile_known, profile_names) if "profile" in order else []

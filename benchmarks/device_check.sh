@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared GPU check for a short lease (--budget seconds, default 400): kernels against their
+# One GPU check within a wall-clock limit (--budget seconds, default 400): kernels against their
 # references, end-to-end rows, scaling, kernel timing (benchmarks/device_check.py). On a machine without CUDA it runs tiny shapes
 # through the Triton interpreter, which is how CI tests this script.
 # Runs from the checkout (PYTHONPATH=.), since the GPU machine cannot install anything.

@@ -184,7 +184,7 @@ def add_baselines(rows: list[dict]) -> None:
 
 
 def gpu_specs(models=("ckresnet", "gcnn"), batch_train: int = 64, batch_infer: int = 256) -> list[dict]:
-    """The GPU rows, most important first (a lease may end before the last): per model the rows of
+    """The GPU rows, most important first (a run under --budget may end before the last): per model the rows of
     the issue's targets, then the other settings."""
     first, then = [], []
     for model in models:
@@ -209,7 +209,7 @@ def gpu_specs(models=("ckresnet", "gcnn"), batch_train: int = 64, batch_infer: i
     return first + then
 
 
-# The device check's end-to-end rows (issue 27), most decisive first, since a lease may end at any row:
+# The device check's end-to-end rows (issue 27), most decisive first, since a run under --budget may end at any row:
 # per model the headline compiled bf16 step (CKResNet: 48.1 ms on 2026-11-28), frozen inference eager
 # and compiled, the eager bf16 / TF32 steps of both backends; the CKResNet's fp32 training baseline
 # (vs_baseline) right after its headline row. Then, for both models, the costly or secondary rows: the
@@ -335,7 +335,7 @@ def device_rows(specs, device, deadline: Deadline, sink=None, reps: int = 10, wa
     rows = []
     for spec in specs:
         if not deadline.allows(90 if spec.get("compile") else 20):
-            rows.append({**spec, "note": "skipped: device time"})
+            rows.append({**spec, "note": "skipped: --budget reached"})
             continue
         try:
             row = measure(spec, device, reps, warmup=warmup)

@@ -189,7 +189,7 @@ def profile_row(spec: dict, device: torch.device, steps: int, warmup: int, top: 
     if trace is not None:
         try:
             write_trace(prof, trace)
-        except Exception as exc:  # the tables are what the lease is for
+        except Exception as exc:  # the tables are what the run is for
             result["summary"]["note"] = f"trace not written: {type(exc).__name__}: {str(exc)[:100]}"
     return result
 
@@ -197,7 +197,7 @@ def profile_row(spec: dict, device: torch.device, steps: int, warmup: int, top: 
 def run(specs: list[dict], device: torch.device, deadline, sink=None, steps: int = 5, warmup: int = 2,
         top: int = 15, trace_dir: Path | None = None, reps: int | None = None) -> list[dict]:
     """Profile each spec while ``deadline`` allows; a compiled spec that fails, or no longer fits, is
-    profiled eager instead (the note says why), so a one-shot lease still sees that model. Every table
+    profiled eager instead (the note says why), so a single run still sees that model. Every table
     row is emitted as soon as its spec is done, tagged with ``row`` (the name of the spec profiled) and
     ``table`` (kernels | kinds | summary); a spec that did not run leaves one summary row with its notes."""
     import models
@@ -209,7 +209,7 @@ def run(specs: list[dict], device: torch.device, deadline, sink=None, steps: int
         for attempt in attempts:
             name = models.spec_name(attempt)
             if not deadline.allows(COMPILE_S if attempt.get("compile") else EAGER_S):
-                notes.append(f"{name} skipped: device time")
+                notes.append(f"{name} skipped: --budget reached")
                 continue
             try:
                 trace = trace_dir / f"trace_{name.replace('/', '_')}.json.gz" if trace_dir else None

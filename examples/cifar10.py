@@ -7,7 +7,7 @@
     python examples/cifar10.py --resume                         # continue runs/<...>/last.pt at the next epoch
     torchrun --nproc_per_node=4 examples/cifar10.py             # DistributedDataParallel, one GPU per process
 
-Defaults follow method.md §7.2: batch 64, Adam lr 1e-3, θ lr 1e-4, kernel-norm regulariser 1e-4,
+Defaults follow docs/method.md#settings-per-dataset: batch 64, Adam lr 1e-3, θ lr 1e-4, kernel-norm regulariser 1e-4,
 5 warm-up epochs then per-iteration cosine to 1e-6, best-validation checkpoint on the 45k/5k split,
 early stopping after 100 epochs without improvement, bf16 autocast and channels-last on GPU.
 Writes to --out-dir: last.pt, best.pt, metrics.csv, summary.json, curves.png, learned_equivariance.png.

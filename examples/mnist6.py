@@ -13,7 +13,7 @@ Time on a 2-core CPU (README): MNIST6-180 about 35-45 s with bf16 units (AMD EPY
 Intel Xeon with AMX, bf16 by the precision policy), about 3 min without them (an AMD EPYC without AVX512,
 fp32); MNIST6-M 1.5 min with bf16 units, several times that without.
 
-Default (bundled) configuration, a short CPU run; the deviations from the paper (method.md §7.2) are:
+Default (bundled) configuration, a short CPU run; the deviations from the paper (docs/reproducing.md#the-mnist6-runs) are:
 SIREN kernels instead of MAGNet (MAGNet's initial kernels are nearly isotropic, so rotated copies are
 almost identical and orientation is learned only after many epochs), one element set per batch instead
 of per sample (7× cheaper on CPU), the full model uses the same architecture with θ fixed at 1, and

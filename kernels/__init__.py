@@ -13,10 +13,20 @@ Each op is registered with ``torch.library`` (``torch.ops.pgcnn_triton.*``, with
 autograd) and runs either its Triton kernel or its pure-torch reference: ``backend=`` on the op,
 :func:`use_backend` around a block of code, or ``PGCNN_BACKEND=triton|torch|auto`` (default ``auto``:
 Triton on CUDA, the group conv timed against cuDNN once per shape; the interpreter on CPU when
-``TRITON_INTERPRET=1``; else the torch reference).
+``TRITON_INTERPRET=1``; else the torch reference). CUDA-graph capture, launch failures and the
+reproducible mode (:func:`deterministic`): :mod:`pgcnn_triton.kernels._backend`.
 """
 
-from ._backend import BACKENDS, auto_choices, auto_rules, capture_fallbacks, set_auto_rule, use_backend
+from ._backend import (
+    BACKENDS,
+    auto_choices,
+    auto_rules,
+    capture_fallbacks,
+    launch_fallbacks,
+    set_auto_rule,
+    use_backend,
+)
+from ._launch import deterministic
 from .bank import kernel_bank
 from .group_conv import conv_dtype, dense_kernel, group_conv2d, resolve_padding
 from .group_pool import global_max_pool, group_pool
@@ -44,11 +54,13 @@ __all__ = [
     "check_taps",
     "conv_dtype",
     "dense_kernel",
+    "deterministic",
     "disk_taps",
     "global_max_pool",
     "group_conv2d",
     "group_pool",
     "kernel_bank",
+    "launch_fallbacks",
     "num_disk_taps",
     "resolve_padding",
     "set_auto_rule",

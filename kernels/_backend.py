@@ -26,6 +26,23 @@ because nothing can be timed inside a capture. A shape first seen during capture
 default, ``"torch"`` (cuDNN), which is then cached for the process so the captured graph and later
 eager calls agree, and a warning names the shape (:func:`capture_fallbacks` lists them);
 ``PGCNN_AUTO_CAPTURE=error`` raises instead.
+
+The same holds for every backend choice that lands on Triton (``backend="triton"``, a per-precision rule,
+the ops whose ``auto`` means Triton): its first call of a shape autotunes (timing, which synchronizes),
+compiles and copies the tap tables from host memory, none of which a capture allows. So the warm-up
+rule: **run each shape once eagerly before capturing it.** A Triton op of a shape not yet run eagerly
+on that device raises a one-line error inside a capture with ``backend="triton"``; with ``auto`` it
+takes the torch path as above (warned, cached, ``PGCNN_AUTO_CAPTURE=error`` raises).
+
+Launch failures: when ``auto`` picked Triton and the launch fails (e.g. a grid past CUDA's limits), the
+op warns once, naming the shape, and runs the torch path for that shape for the rest of the process
+(:func:`launch_fallbacks` lists them). ``backend="triton"`` raises instead.
+
+The reproducible mode (``PGCNN_DETERMINISTIC=1`` or ``torch.use_deterministic_algorithms(True)``,
+:func:`._launch.deterministic`): ``auto`` takes Triton (or the precision's rule) without timing.
+
+``TRITON_INTERPRET=1`` with CUDA tensors: ``auto`` runs the torch path (the interpreter would run the
+kernels on copies in host memory) and warns once per process; ``backend="triton"`` raises.
 """
 
 from __future__ import annotations
@@ -105,6 +122,17 @@ def triton_available() -> bool:
     return True
 
 
+_INTERPRETER_WARNED = [False]
+
+
+def _warn_interpreter_on_cuda() -> None:
+    if not _INTERPRETER_WARNED[0]:
+        _INTERPRETER_WARNED[0] = True
+        warnings.warn("TRITON_INTERPRET=1 is set, so backend='auto' runs the torch path on CUDA tensors (the "
+                      "interpreter would run the Triton kernels on host copies); unset TRITON_INTERPRET before "
+                      "triton is imported to run the Triton kernels on the GPU", RuntimeWarning, stacklevel=4)
+
+
 def resolve(backend: str | None, device: torch.device) -> str:
     """``"triton"``, ``"torch"`` or, for CUDA + auto, ``"auto"`` (the op then times both)."""
     name = requested(backend)
@@ -123,11 +151,16 @@ def resolve(backend: str | None, device: torch.device) -> str:
             f"backend='triton' cannot run on {device.type} tensors: Triton kernels need a CUDA device, "
             "or CPU tensors with TRITON_INTERPRET=1 set before triton is imported (the interpreter)"
         )
+    if device.type == "cuda":
+        _warn_interpreter_on_cuda()
     return "torch"
 
 
 _FASTEST: dict[tuple, str] = {}
 _CAPTURE_FALLBACKS: list[tuple] = []
+_LAUNCH_FALLBACKS: list[tuple] = []
+_TORCH_ONLY: set = set()  # keys that fell back to torch (capture, launch failure): torch for the process
+_WARM: set = set()  # keys Triton has run eagerly on CUDA: safe inside a CUDA-graph capture
 PRECISIONS = ("bf16", "fp16", "tf32", "fp32", "fp64")
 RULE_ENV = "PGCNN_AUTO_RULES"
 CAPTURE_ENV = "PGCNN_AUTO_CAPTURE"
@@ -193,6 +226,17 @@ def _capture_fallback(key: tuple) -> str:
                   f"of the process ({CAPTURE_ENV}=error raises instead)", RuntimeWarning, stacklevel=4)
     _CAPTURE_FALLBACKS.append(key)
     _FASTEST[key] = "torch"
+    _TORCH_ONLY.add(key)
+    return "torch"
+
+
+def _launch_fallback(key: tuple, error: Exception) -> str:
+    warnings.warn(f"backend='auto': the Triton kernel failed for shape key {key} ({type(error).__name__}: "
+                  f"{str(error).splitlines()[0] if str(error) else ''}); this shape uses the torch path for the "
+                  "rest of the process (backend='triton' raises instead)", RuntimeWarning, stacklevel=4)
+    _LAUNCH_FALLBACKS.append(key)
+    _FASTEST[key] = "torch"
+    _TORCH_ONLY.add(key)
     return "torch"
 
 
@@ -201,14 +245,23 @@ def fastest(key: tuple, candidates: dict, reps: int = 3) -> str:
 
     Used by ``auto`` on GPU so the library is never slower than cuDNN on a shape where Triton loses.
     During CUDA-graph capture nothing can be timed: the cached choice, else ``"torch"`` (cached too,
-    with a warning; ``PGCNN_AUTO_CAPTURE=error`` raises), see the module docstring.
+    with a warning; ``PGCNN_AUTO_CAPTURE=error`` raises), see the module docstring. A Triton candidate
+    that fails is dropped (the launch-failure fallback).
     """
     if key in _FASTEST:
         return _FASTEST[key]
     if torch.cuda.is_current_stream_capturing():
         return _capture_fallback(key)
-    times = {name: cuda_ms(fn, reps) for name, fn in candidates.items()}
+    times = {}
+    for name, fn in candidates.items():
+        try:
+            times[name] = cuda_ms(fn, reps)
+        except Exception as error:
+            if name != "triton":
+                raise
+            return _launch_fallback(key, error)
     _FASTEST[key] = min(times, key=times.get)
+    _WARM.add(key)  # the timing ran each candidate eagerly
     return _FASTEST[key]
 
 
@@ -225,24 +278,84 @@ def cuda_ms(fn, reps: int = 3) -> float:
     return start.elapsed_time(end) / reps
 
 
-def run(backend: str | None, device: torch.device, key, candidates: dict, precision: str | None = None):
+def _auto_choice(key: tuple, candidates: dict, precision: str | None, default: str) -> str:
+    from ._launch import deterministic
+
+    if key in _TORCH_ONLY:
+        return "torch"
+    rule = auto_rule(precision)
+    if deterministic():  # pinned: never timed, whatever an earlier timing cached
+        return rule if rule != "time" else ("triton" if default == "time" else default)
+    if key not in _FASTEST:
+        if rule == "time" and default != "time":
+            rule = default
+        if rule != "time":
+            _FASTEST[key] = rule
+    return fastest(key, candidates)
+
+
+def _grid_limit_error() -> type:
+    from ._launch import GridLimitError
+
+    return GridLimitError
+
+
+def _capture_refusal(key: tuple) -> RuntimeError:
+    return RuntimeError(f"backend='triton': first Triton call of shape key {key} inside CUDA-graph capture, where "
+                        "autotuning, compiling and host copies are not allowed; run one eager call of each shape "
+                        "before capturing (a warm-up step)")
+
+
+def run(backend: str | None, device: torch.device, key, candidates: dict, precision: str | None = None,
+        auto: str = "time"):
     """Run ``candidates["triton"]`` or ``candidates["torch"]`` as :func:`resolve` says; for ``auto`` on
-    CUDA the one the precision's rule names, else the faster one for ``key()`` (a callable, so the key
-    is only built when a choice is needed). Either way the choice is cached and recorded."""
+    CUDA the one the precision's rule names, else ``auto`` (``"time"``: the faster one for ``key()``, a
+    callable, so the key is only built when needed; ``"triton"``: Triton, for ops with nothing to time).
+    Either way the choice is cached and recorded. Enforces the capture warm-up rule and, under ``auto``,
+    falls back to torch when Triton fails (module docstring)."""
     which = resolve(backend, device)
+    by_auto = requested(backend) == "auto"
+    built = []
+
+    def the_key():
+        if not built:
+            built.append(key())
+        return built[0]
+
     if which == "auto":
-        key = key()
-        if key not in _FASTEST:
-            rule = auto_rule(precision)
-            if rule != "time":  # a rule needs no timing, so it also holds for a first call inside capture
-                _FASTEST[key] = rule
-        which = fastest(key, candidates)
-    return candidates[which]()
+        which = _auto_choice(the_key(), candidates, precision, auto)
+    elif which == "triton" and by_auto and _TORCH_ONLY and the_key() in _TORCH_ONLY:  # the interpreter's auto
+        which = "torch"
+    cuda = device.type == "cuda"
+    if which == "triton" and cuda and the_key() not in _WARM and torch.cuda.is_current_stream_capturing():
+        if not by_auto:
+            raise _capture_refusal(the_key())
+        which = _capture_fallback(the_key())
+    if which != "triton":
+        return candidates[which]()
+    if not by_auto:
+        result = candidates["triton"]()
+    else:
+        try:
+            result = candidates["triton"]()
+        except Exception as error:
+            # in the interpreter (CPU) any other failure is a kernel bug, which a fallback would hide
+            if not cuda and not isinstance(error, _grid_limit_error()):
+                raise
+            return candidates[_launch_fallback(the_key(), error)]()
+    if cuda and not torch.cuda.is_current_stream_capturing():
+        _WARM.add(the_key())
+    return result
 
 
 def auto_choices() -> dict[tuple, str]:
     """A copy of the choices ``auto`` has made so far (key → backend), for benchmarks and logs."""
     return dict(_FASTEST)
+
+
+def launch_fallbacks() -> list[tuple]:
+    """The shape keys whose Triton launch failed under ``auto`` and which run the torch path since."""
+    return list(_LAUNCH_FALLBACKS)
 
 
 def capture_fallbacks() -> list[tuple]:

@@ -1,6 +1,6 @@
 """Ahead-of-time compilation of the Triton kernels for a GPU target, without a GPU.
 
-Triton ships ptxas, so ttir → ttgir → llir → ptx → cubin runs on a CPU-only machine (kernels.md §4.1).
+Triton ships ptxas, so ttir → ttgir → llir → ptx → cubin runs on a CPU-only machine (docs/kernels.md#compiling-without-a-gpu).
 Every ``*_triton`` module lists its kernels at their GPU block configurations in ``compile_cases()``;
 CI compiles them all for sm_90 (H200) so GPU-only compile errors (e.g. ``tl.dot`` with K < 16) fail
 there. Must run in a process where ``TRITON_INTERPRET`` is unset (``@triton.jit`` then builds

@@ -1,10 +1,84 @@
-"""Launch helpers shared by the Triton ops: block sizes, precision, dtype flags."""
+"""Launch helpers shared by the Triton ops: the one launch point (device guard, grid limits), block
+sizes, precision, dtype flags, the reproducible mode."""
 
 from __future__ import annotations
+
+import os
+from contextlib import nullcontext
 
 import torch
 
 from ._backend import interpreting
+
+#: Programs CUDA allows per launch on the grid's x, y and z axes. Launchers read it at call time (tests
+#: lower it to make the Triton interpreter, which has no limit, take the folding paths).
+MAX_GRID = (2**31 - 1, 65535, 65535)
+
+DETERMINISTIC_ENV = "PGCNN_DETERMINISTIC"
+
+
+class GridLimitError(RuntimeError):
+    """A launch needs more programs on a grid axis than CUDA allows and its launcher cannot fold them."""
+
+
+def deterministic() -> bool:
+    """The reproducible mode: ``PGCNN_DETERMINISTIC=1`` or ``torch.use_deterministic_algorithms(True)``.
+
+    In it the group conv launches one pinned tile configuration per element size instead of autotuning
+    (autotuning times configurations in each process, and the tile's ``BLOCK_K`` / ``BLOCK_P`` fix the
+    summation order), and ``backend="auto"`` takes Triton (or the precision's rule) without timing it
+    against cuDNN. Results are then bitwise identical across processes on the same GPU model, driver,
+    Triton and torch versions, for the same inputs and shapes. Read at every call.
+    """
+    value = os.environ.get(DETERMINISTIC_ENV, "")
+    if value not in ("", "0", "1"):
+        raise ValueError(f"environment variable {DETERMINISTIC_ENV} must be 0 or 1, got {value!r}")
+    return value == "1" or torch.are_deterministic_algorithms_enabled()
+
+
+def check_grid(grid: tuple, what: str) -> tuple:
+    """``grid`` padded to three axes, or :class:`GridLimitError` naming the axis over :data:`MAX_GRID`."""
+    grid = tuple(int(n) for n in grid) + (1,) * (3 - len(grid))
+    for axis, (n, limit) in enumerate(zip(grid, MAX_GRID)):
+        if n > limit:
+            raise GridLimitError(f"{what}: grid {grid} has {n} programs on axis {'xyz'[axis]}, more than the "
+                                 f"{limit} CUDA allows")
+    return grid
+
+
+def launch(kernel, grid, device: torch.device, *args, **meta) -> None:
+    """Launch ``kernel[grid](*args, **meta)``: the only place the kernels are launched.
+
+    * Device guard: Triton launches on the current CUDA device and its current stream, so the launch runs
+      with ``device`` (the tensors' device) made current.
+    * Grid limits: the grid (a tuple, or a callable of the kernel's meta-parameters as autotuned kernels
+      take) is checked against :data:`MAX_GRID`; launchers fold excess programs into more launches before
+      calling this, so a :class:`GridLimitError` here means a shape no launcher can split.
+    An empty grid launches nothing.
+    """
+    name = getattr(kernel, "__name__", None) or getattr(getattr(kernel, "fn", None), "__name__", "kernel")
+    if callable(grid):
+        user_grid = grid
+
+        def grid(meta):
+            return check_grid(user_grid(meta), name)
+    else:
+        grid = check_grid(grid, name)
+        if 0 in grid:
+            return
+    with torch.cuda.device(device) if device.type == "cuda" else nullcontext():
+        kernel[grid](*args, **meta)
+
+
+def fold(count: int, per_item: int, what: str, axis: int = 2) -> list[tuple[int, int]]:
+    """``[start, stop)`` chunks of ``count`` items (e.g. samples) such that ``per_item`` programs per item
+    fit grid axis ``axis``: how a launcher loops where one launch would pass :data:`MAX_GRID`."""
+    limit = MAX_GRID[axis]
+    if per_item > limit:
+        raise GridLimitError(f"{what}: one item needs {per_item} programs on grid axis {'xyz'[axis]}, more than "
+                             f"the {limit} CUDA allows")
+    step = max(1, limit // max(1, per_item))
+    return [(start, min(start + step, count)) for start in range(0, count, step)]
 
 
 def next_pow2(n: int) -> int:

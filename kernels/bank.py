@@ -70,9 +70,14 @@ def kernel_bank(
     return torch.ops.pgcnn_triton.kernel_bank(hidden, weight, bias, out_channels, dtype, name)
 
 
-def _use_triton(backend: str, device: torch.device) -> bool:
-    # "auto" survives resolve() only for CUDA tensors; this op has no cuDNN rival, so auto = Triton
-    return _backend.resolve(backend or None, device) in ("triton", "auto")
+def _key(name: str, *tensors) -> tuple:
+    return (name, *((tuple(t.shape), t.dtype, t.stride()) for t in tensors if t is not None), str(tensors[0].device))
+
+
+def _run(backend: str, device: torch.device, key, run_triton, run_torch):
+    # "auto" on CUDA means Triton (this op has no cuDNN rival, nothing to time); the launch helpers of
+    # _backend.run add the capture warm-up rule and the fallback to torch when a launch fails
+    return _backend.run(backend or None, device, key, {"triton": run_triton, "torch": run_torch}, auto="triton")
 
 
 @torch.library.custom_op(
@@ -80,12 +85,14 @@ def _use_triton(backend: str, device: torch.device) -> bool:
     schema="(Tensor hidden, Tensor weight, Tensor? bias, int out_channels, ScalarType? dtype, str backend) -> Tensor",
 )
 def _kernel_bank_op(hidden, weight, bias, out_channels, dtype, backend):
-    if _use_triton(backend, hidden.device):
+    def run_triton():
         # imported late: triton may be absent on CPU-only installs
         from .bank_triton import bank_forward
 
         return bank_forward(hidden, weight, bias, out_channels, dtype)
-    return bank_forward_reference(hidden, weight, bias, out_channels, dtype)
+
+    return _run(backend, hidden.device, lambda: _key("kernel_bank", hidden, weight, bias) + (out_channels, dtype),
+                run_triton, lambda: bank_forward_reference(hidden, weight, bias, out_channels, dtype))
 
 
 @_kernel_bank_op.register_fake
@@ -102,12 +109,14 @@ def _(hidden, weight, bias, out_channels, dtype, backend):
 )
 def _kernel_bank_backward_op(grad, hidden, weight, has_bias, out_channels, backend):
     """(grad_hidden, grad_weight, grad_bias); grad_bias is in the compute dtype, empty without bias."""
-    if _use_triton(backend, hidden.device):
+    def run_triton():
         from .bank_triton import bank_backward
 
-        gh, gw, gb = bank_backward(grad, hidden, weight, has_bias, out_channels)
-    else:
-        gh, gw, gb = bank_backward_reference(grad, hidden, weight, has_bias, out_channels)
+        return bank_backward(grad, hidden, weight, has_bias, out_channels)
+
+    gh, gw, gb = _run(backend, hidden.device,
+                      lambda: _key("kernel_bank_backward", grad, hidden, weight) + (has_bias, out_channels),
+                      run_triton, lambda: bank_backward_reference(grad, hidden, weight, has_bias, out_channels))
     return gh, gw, gb if gb is not None else weight.new_empty(0)
 
 

@@ -21,8 +21,9 @@ import torch
 import triton
 import triton.language as tl
 
+from . import _launch
 from ._backend import interpreting
-from ._launch import dot_precision, next_pow2
+from ._launch import GridLimitError, dot_precision, launch, next_pow2
 from .bank_reference import compute_dtype
 
 
@@ -245,15 +246,24 @@ def bank_forward(
     if int64:  # the H offsets (hh · stride) stay int32 in the kernels: make that stride 1
         hidden = hidden.contiguous()
     bp, bq, bh, warps = _blocks("fwd", P, Q, H)
-    grid = (triton.cdiv(P, bp), triton.cdiv(Q, bq))
-    bank_fwd_kernel[grid](
-        hidden, weight, bias if bias is not None else weight, out,
-        P, Q, H, n_out, n_in, T, c_in,
-        *hidden.stride(), *weight.stride(), bias.stride(0) if bias is not None else 0,
-        *out.stride(),
-        HAS_BIAS=bias is not None, INT64=int64, COMPUTE=_TL_COMPUTE[ct],
-        PRECISION=_precision(ct, hidden, weight), RNE_BF16=_rne_bf16(out), BLOCK_P=bp, BLOCK_Q=bq, BLOCK_H=bh, num_warps=warps,
-    )
+    flags = dict(HAS_BIAS=bias is not None, INT64=int64, COMPUTE=_TL_COMPUTE[ct], PRECISION=_precision(ct, hidden, weight),
+                 RNE_BF16=_rne_bf16(out), BLOCK_P=bp, BLOCK_Q=bq, BLOCK_H=bh, num_warps=warps)
+    # Q tiles go on grid axis y: past its limit, one launch per chunk of output channels (whole rows of
+    # the weight, a slice of the bank's axis 1), so column offsets stay those of the chunk
+    per_launch = _launch.MAX_GRID[1] * bq // c_in
+    if per_launch < 1:
+        raise GridLimitError(f"kernel_bank: {c_in} weight rows per output channel need more than "
+                             f"{_launch.MAX_GRID[1]} programs on grid axis y")
+    for o0 in range(0, out_channels, per_launch):
+        o1 = min(o0 + per_launch, out_channels)
+        w = weight[o0 * c_in:o1 * c_in]
+        b = bias[o0 * c_in:o1 * c_in] if bias is not None else w
+        dst = out[:, o0 * n_out:o1 * n_out]
+        launch(bank_fwd_kernel, (triton.cdiv(P, bp), triton.cdiv(w.shape[0], bq)), hidden.device,
+               hidden, w, b, dst,
+               P, w.shape[0], H, n_out, n_in, T, c_in,
+               *hidden.stride(), *w.stride(), b.stride(0) if bias is not None else 0,
+               *dst.stride(), **flags)
     return out
 
 
@@ -293,8 +303,8 @@ def bank_backward(
     gstrides = grad_bank.stride()
 
     bp, bq, bh, warps = _blocks("grad_hidden", P, Q, H)
-    bank_grad_hidden_kernel[(triton.cdiv(P, bp), triton.cdiv(H, bh))](
-        grad_bank, weight, grad_hidden,
+    launch(
+        bank_grad_hidden_kernel, (triton.cdiv(P, bp), triton.cdiv(H, bh)), dev, grad_bank, weight, grad_hidden,
         P, Q, H, n_out, n_in, T, c_in,
         *gstrides, *weight.stride(), *grad_hidden.stride(),
         INT64=int64, COMPUTE=_TL_COMPUTE[ct], PRECISION=prec,
@@ -307,12 +317,13 @@ def bank_backward(
         bp = min(bp, max(16, next_pow2(triton.cdiv(P, split))))  # so that a forced split really splits
     else:
         split = _split(P, bp, tiles, dev)
+    split = min(split, _launch.MAX_GRID[2])  # the splits are grid axis z
     chunk = triton.cdiv(triton.cdiv(P, split), bp) * bp  # a multiple of BLOCK_P: tiles never straddle chunks
     split = triton.cdiv(P, chunk)  # drop empty chunks
     gw = torch.empty(split, Q, H, dtype=ct, device=dev)
     gb = torch.empty(split, Q, dtype=ct, device=dev) if has_bias else gw
-    bank_grad_weight_kernel[(triton.cdiv(Q, bq), triton.cdiv(H, bh), split)](
-        grad_bank, hidden, gw, gb,
+    launch(
+        bank_grad_weight_kernel, (triton.cdiv(Q, bq), triton.cdiv(H, bh), split), dev, grad_bank, hidden, gw, gb,
         P, Q, H, n_out, n_in, T, c_in, chunk,
         *gstrides, *hidden.stride(),
         HAS_BIAS=has_bias, INT64=int64, COMPUTE=_TL_COMPUTE[ct], PRECISION=prec,
@@ -323,7 +334,7 @@ def bank_backward(
 
 
 # ---------------------------------------------------------------------------------------------
-# sm_90 compile check (CI compiles every case without a GPU, see docs/kernels.md §4.1)
+# sm_90 compile check (CI compiles every case without a GPU, see docs/kernels.md#compiling-without-a-gpu)
 
 _TL_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16", torch.float64: "fp64"}
 

@@ -5,7 +5,7 @@ y[b, o, n, p] = bias[o] + Σ_{c, g, t} bank[s(b), o·N_out + n, t, c·N_in + g] 
 (a cross-correlation, as ``F.conv2d``; ``s(b) = 0`` for a shared bank, ``b`` for per-sample banks).
 ``auto`` (GPU) times both implementations once per shape unless a per-precision rule fixes the choice
 (``PGCNN_AUTO_RULES=tf32=torch`` sends TF32 convs to cuDNN; :mod:`pgcnn_triton.kernels._backend`).
-The sum over input elements is unnormalised (method.md §4.5).
+The sum over input elements is unnormalised (docs/method.md#circular-mask).
 
 Registered as ``torch.ops.pgcnn_triton.group_conv2d`` / ``group_conv2d_pool`` (forward) and
 ``group_conv2d_backward`` with fake kernels and autograd, so ``torch.compile`` sees opaque ops.

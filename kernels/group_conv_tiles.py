@@ -12,12 +12,12 @@ import torch
 # forward / input-gradient kernel (M = pixels, N = bank rows or input channels, K = reduction) and the
 # bank-gradient kernel (R = bank rows, C = bank columns, P = pixels, the reduction).
 #
-# The original family (the Hopper matmul tutorial's, kernels.md §2.3), offered in "full" mode:
+# The original family (the Hopper matmul tutorial's, docs/kernels.md#tiles), offered in "full" mode:
 _GPU_CONFIGS = [
     (128, 128, 64, 8, 3), (128, 64, 64, 4, 4), (64, 128, 64, 4, 4), (128, 256, 64, 8, 3),
     (256, 128, 64, 8, 3), (64, 64, 64, 4, 4), (128, 128, 32, 8, 4), (64, 64, 32, 4, 4),
 ]
-# The short per-dtype sets ("quick" mode, what a short device session tunes over; issue 13): wgmma-sized
+# The short per-dtype sets ("quick" mode, for a short benchmark run; issue 13): wgmma-sized
 # tiles (BLOCK_M 128, BLOCK_N 128–256, 8 warps, 3–4 stages; BLOCK_K 64 for 2-byte types, 32 for 4-byte
 # ones, whose 64-deep stages do not fit shared memory at 3 stages of 128×256) plus one small tile for
 # the small problems (the lifting conv's 3 input channels, the final conv's 2×2 output).
@@ -49,7 +49,7 @@ def fits_sm90(tile: tuple, element_bytes: int) -> bool:
 def autotune_configs(dtype: torch.dtype = torch.bfloat16) -> list[tuple]:
     """The tile configurations the autotuner tries for operands of ``dtype``, as ``PGCNN_AUTOTUNE`` says:
 
-    * ``quick``: the short per-dtype set (3–4 configurations, so tuning fits a short device window);
+    * ``quick``: the short per-dtype set (3–4 configurations, so tuning takes seconds, not minutes);
     * ``full`` (default): that set, the extra Hopper tiles and the original eight, less any whose
       operand buffers do not fit sm_90 shared memory at this element size (e.g. 128×256×64 at
       3 stages in fp32: 288 KB).
@@ -80,7 +80,19 @@ def offered_configs() -> dict[int, list[tuple]]:
             os.environ["PGCNN_AUTOTUNE"] = saved
 
 
+# The reproducible mode's tile per element size (``_launch.deterministic()``): one of each size's
+# autotune set, so the sm_90 compile test covers it, sized for the CKResNet's layers.
+_PINNED_BY_SIZE = {2: (128, 128, 64, 8, 4), 4: (128, 128, 32, 8, 3), 8: (64, 64, 32, 4, 4)}
+
+
+def pinned_tile(dtype: torch.dtype) -> tuple:
+    """The ``(BLOCK_M, BLOCK_N, BLOCK_K, warps, stages)`` tile the reproducible mode launches for operands
+    of ``dtype`` instead of autotuning (the same for every shape and process)."""
+    return _PINNED_BY_SIZE[torch.empty(0, dtype=dtype).element_size()]
+
+
 _FORCED_TILE: list = [None]
+_FORCED_SPLIT: list = [None]
 
 
 @contextmanager
@@ -93,3 +105,17 @@ def forced_tile(tile: tuple):
         yield
     finally:
         _FORCED_TILE[0] = None
+
+
+@contextmanager
+def forced_split(split: int):
+    """Split every bank-gradient reduction over pixels into ``split`` fixed-order partial sums (the GPU picks
+    its split from the shape; the interpreter and :func:`forced_tile` use 1): how tests and the device
+    check reach the split-K path on any device."""
+    if isinstance(split, bool) or not isinstance(split, int) or split < 1:
+        raise ValueError(f"forced_split: split must be a positive int, got {split!r}")
+    _FORCED_SPLIT[0] = split
+    try:
+        yield
+    finally:
+        _FORCED_SPLIT[0] = None

@@ -1,6 +1,6 @@
 """Tap-sparse implicit-GEMM group convolution in Triton: forward, input gradient, bank gradient.
 
-GEMM view of the forward (kernels.md §5.3): M = output pixels, N = bank rows (``o·N + n``),
+GEMM view of the forward (docs/kernels.md#group-convolution-kernel): M = output pixels, N = bank rows (``o·N + n``),
 K = in-disk taps × input channels (``c·G + g``). One flat K loop walks (tap, channel block); the tap's
 (dy, dx) comes from a per-tap scalar table, so the 20 of 49 taps outside the disk at k = 7 cost
 nothing. Padding is the zero fill of masked loads. A program's M tile lies inside one image when
@@ -13,6 +13,15 @@ every sample has its own bank (S = B: grid axis 2 is the sample), so the bank is
 * :func:`conv_bank_grad` — per tap a GEMM ``grad_y[rows, pixels] · x[pixels, cols]``; every program
   owns one output tile and loops over its pixel range, and split-K partial sums go to separate buffers
   added by ``torch.sum`` in a fixed order: deterministic, no atomics.
+
+Reproducibility: a launch's result depends only on its inputs and its tile (``BLOCK_K`` / ``BLOCK_P`` fix
+the summation order) and split. The split is a function of the shape; the tile is autotuned once per
+process (timings differ between processes) unless the reproducible mode pins it
+(:func:`._launch.deterministic`, :func:`.group_conv_tiles.pinned_tile`).
+
+Grid limits: per-sample banks put the samples on grid axis z (and the bank gradient samples × taps ×
+split), which CUDA caps at 65,535 programs: the launchers fold larger batches into several launches
+(:func:`._launch.fold`), all through :func:`._launch.launch` (device guard, grid check).
 """
 
 from __future__ import annotations
@@ -23,16 +32,20 @@ import torch
 import triton
 import triton.language as tl
 
+from . import _launch
 from ._backend import interpreting
-from ._launch import dot_precision, next_pow2, upcast_loads
+from ._launch import deterministic, dot_precision, fold, launch, next_pow2, upcast_loads
 from .group_conv_tiles import (  # noqa: F401 (tile configurations, re-exported: tests and _compile use them here)
+    _FORCED_SPLIT,
     _FORCED_TILE,
     _QUICK_BY_DTYPE,
     SM90_SMEM_PER_BLOCK,
     autotune_configs,
     fits_sm90,
+    forced_split,
     forced_tile,
     offered_configs,
+    pinned_tile,
     smem_estimate,
 )
 from .taps import tap_layout
@@ -161,17 +174,28 @@ def _bank_grad_kernel(
     tl.store(out, acc.to(dw_ptr.dtype.element_ty), mask=r_ok[:, None] & c_ok[None, :])
 
 
-# the channel strides tell NCHW from channels-last operands, which tune (and compile) differently
+# the channel strides tell NCHW from channels-last operands, which tune (and compile) differently; what
+# else changes the best tile without being a kernel argument is in the tuner's variant (tune_variant)
 _CONV_KEY = ["M_per", "HW_out", "K_chan", "T", "N_cols", "N_pad", "sxc", "syc"]
 _WGRAD_KEY = ["P_per", "HW_out", "N_rows", "K_chan", "T", "SPLIT", "sdc", "sxc"]
 
 
-def _tuned(which: str, dtype: torch.dtype):
-    return _tuned_with(which, tuple(autotune_configs(dtype)))
+def tune_variant(precision: str, per_sample: bool, samples: int) -> tuple:
+    """What the autotuner keeps separate tunings for beyond its key's kernel arguments: the ``tl.dot``
+    precision (TF32 tensor-core dots vs exact fp32 FMA are different kernels), shared vs per-sample banks
+    (a per-sample bank is read once per sample: another memory profile) and, for per-sample banks, the
+    batch's power-of-two bucket (the grid's sample axis, which no key argument shows)."""
+    return precision, per_sample, next_pow2(samples) if per_sample else 1
+
+
+def _tuned(which: str, dtype: torch.dtype, variant: tuple = ()):
+    return _tuned_with(which, tuple(autotune_configs(dtype)), variant)
 
 
 @lru_cache(maxsize=None)
-def _tuned_with(which: str, tiles: tuple):
+def _tuned_with(which: str, tiles: tuple, variant: tuple = ()):
+    # one autotuner per variant: each keeps its own cache of tuned configurations, while the compiled
+    # kernels stay shared in the JIT function's cache
     if which == "conv":
         configs = [triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=w, num_stages=s)
                    for m, n, k, w, s in tiles]
@@ -194,39 +218,59 @@ def _interp_block(n: int, cap: int) -> int:
     return min(max(16, next_pow2(n)), cap)
 
 
+def _launch_options(tile: tuple) -> dict:
+    return {} if interpreting() else {"num_warps": tile[3], "num_stages": tile[4]}
+
+
+def _conv_tile(dtype, pool, pool_np, m_per, n_cols, k_chan):
+    """``(BLOCK_M, BLOCK_N, BLOCK_K, launch options)`` of a conv launch, or None: autotune."""
+    forced = _FORCED_TILE[0]
+    if forced is not None and not pool:
+        return (*forced[:3], _launch_options(forced))
+    if interpreting():
+        return _interp_block(m_per, 256), max(pool_np, _interp_block(n_cols, 64)), _interp_block(k_chan, 32), {}
+    if pool:
+        return 128, max(pool_np, 64), 32 if dtype == torch.float32 else 64, {"num_warps": 8, "num_stages": 3}
+    if deterministic():
+        tile = pinned_tile(dtype)
+        return (*tile[:3], _launch_options(tile))
+    return None
+
+
 def _launch_conv(src, bank_view, bias, out, idx, kernel_size, negate, shift, groups, n_cols, n_pad, n_sub,
                  n_bias, pool, pool_np, k_chan, allow_tf32):
-    """Run ``_conv_kernel``: ``src`` [B, K_chan, Hs, Ws]; ``bank_view`` = (tensor, sws, swn, swt, swk)."""
+    """Run ``_conv_kernel``: ``src`` [B, K_chan, Hs, Ws]; ``bank_view`` = (tensor, sws, swn, swt, swk).
+
+    Per-sample banks (``groups`` = B) put the samples on grid axis z: past its limit, one launch per
+    chunk of samples (slices of the operands, so the kernel sees a smaller batch)."""
     bsz, _, h_in, w_in = src.shape
     h_out, w_out = out.shape[-2], out.shape[-1]
     m_per = bsz * h_out * w_out // groups
     w, sws, swn, swt, swk = bank_view
     tap_y, tap_x = _tap_tables(kernel_size, w.shape[2], negate, src.device)
     dtype = src.dtype
-    args = (src, w, bias if bias is not None else src, out, idx if idx is not None else out, tap_y, tap_x,
-            m_per, h_out * w_out, w_out, h_in, w_in, k_chan, tap_y.numel(),
-            n_cols, n_pad, n_sub, n_bias, shift, shift,
-            *src.stride(), sws, swn, swt, swk, out.stride(0), out.stride(1), out.stride(-2), out.stride(-1))
+    prec = dot_precision(dtype, allow_tf32)
     flags = dict(HAS_BIAS=bias is not None, POOL=pool, POOL_NP=pool_np, IS_F64=dtype == torch.float64,
-                 PREC=dot_precision(dtype, allow_tf32), UPCAST=upcast_loads(dtype))
-    forced = _FORCED_TILE[0]
-    if forced is not None and not pool:
-        bm, bn, bk, warps, stages = forced
-        extra = {} if interpreting() else {"num_warps": warps, "num_stages": stages}
-        grid = (triton.cdiv(m_per, bm), triton.cdiv(n_cols, bn), groups)
-        _conv_kernel[grid](*args, **flags, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, **extra)
-    elif interpreting() or pool:
-        block_n = max(pool_np, _interp_block(n_cols, 64)) if interpreting() else max(pool_np, 64)
-        if interpreting():
-            block_m, block_k, extra = _interp_block(m_per, 256), _interp_block(k_chan, 32), {}
+                 PREC=prec, UPCAST=upcast_loads(dtype))
+    tile = _conv_tile(dtype, pool, pool_np, m_per, n_cols, k_chan)
+    for b0, b1 in fold(groups, 1, "group_conv") if groups > 1 else [(0, bsz)]:
+        x_c, w_c, out_c = src[b0:b1], w[b0:b1] if groups > 1 else w, out[b0:b1]
+        idx_c = idx[b0:b1] if idx is not None else out_c
+        z = b1 - b0 if groups > 1 else 1
+        args = (x_c, w_c, bias if bias is not None else x_c, out_c, idx_c, tap_y, tap_x,
+                m_per, h_out * w_out, w_out, h_in, w_in, k_chan, tap_y.numel(),
+                n_cols, n_pad, n_sub, n_bias, shift, shift,
+                *x_c.stride(), sws, swn, swt, swk, out_c.stride(0), out_c.stride(1), out_c.stride(-2),
+                out_c.stride(-1))
+        if tile is not None:
+            bm, bn, bk, extra = tile
+            grid = (triton.cdiv(m_per, bm), triton.cdiv(n_cols, bn), z)
+            launch(_conv_kernel, grid, src.device, *args, **flags, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, **extra)
         else:
-            block_m, block_k, extra = 128, 32 if dtype == torch.float32 else 64, {"num_warps": 8, "num_stages": 3}
-        grid = (triton.cdiv(m_per, block_m), triton.cdiv(n_cols, block_n), groups)
-        _conv_kernel[grid](*args, **flags, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, **extra)
-    else:
-        def grid(meta):
-            return (triton.cdiv(m_per, meta["BLOCK_M"]), triton.cdiv(n_cols, meta["BLOCK_N"]), groups)
-        _tuned("conv", dtype)[grid](*args, **flags)
+            def grid(meta, z=z):
+                return (triton.cdiv(m_per, meta["BLOCK_M"]), triton.cdiv(n_cols, meta["BLOCK_N"]), z)
+            tuned = _tuned("conv", dtype, tune_variant(prec, groups > 1, z))
+            launch(tuned, grid, src.device, *args, **flags)
 
 
 def conv_forward(x, bank, bias, kernel_size: int, padding: int, out_channels: int, pool: str = "",
@@ -295,8 +339,9 @@ def conv_bank_grad(grad_y, x, bank_shape, kernel_size: int, padding: int, allow_
     dtype = x.dtype
     acc_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     forced = _FORCED_TILE[0]
+    extra = {}
     if forced is not None:
-        split, block = 1, forced[:3]
+        split, block, extra = 1, forced[:3], _launch_options(forced)
     elif interpreting():
         split, block = 1, (_interp_block(rows, 64), _interp_block(cols, 64), _interp_block(p_per, 256))
     else:
@@ -304,19 +349,33 @@ def conv_bank_grad(grad_y, x, bank_shape, kernel_size: int, padding: int, allow_
         base = triton.cdiv(rows, 128) * triton.cdiv(cols, 128) * taps * groups
         split = max(1, min(triton.cdiv(264, base), triton.cdiv(p_per, 1024)))
         block = None
+        if deterministic():
+            tile = pinned_tile(dtype)
+            block, extra = tile[:3], _launch_options(tile)
+    if _FORCED_SPLIT[0] is not None:
+        split = _FORCED_SPLIT[0]
+        if block is not None:  # a pixel block small enough that each split gets pixels
+            block = (*block[:2], min(block[2], max(16, next_pow2(triton.cdiv(p_per, split)))))
+    # grid axis z holds (sample, tap, split): at most its limit per launch, one launch per chunk of samples
+    split = max(1, min(split, _launch.MAX_GRID[2] // taps))
     partial = torch.empty(split, s, rows, taps, cols, device=x.device, dtype=acc_dtype)
-    args = (grad_y, x4, partial, tap_y, tap_x, p_per, h_out * w_out, w_out, h, w, rows, cols, taps, split,
-            shift, shift, *grad_y.stride(), *x4.stride(), partial.stride(0), partial.stride(1),
-            partial.stride(2), partial.stride(3))
     flags = dict(IS_F64=dtype == torch.float64, PREC=dot_precision(dtype, allow_tf32), UPCAST=upcast_loads(dtype))
-    if block is not None:
-        grid = (triton.cdiv(rows, block[0]), triton.cdiv(cols, block[1]), taps * groups * split)
-        extra = {"num_warps": forced[3], "num_stages": forced[4]} if forced and not interpreting() else {}
-        _bank_grad_kernel[grid](*args, **flags, BLOCK_R=block[0], BLOCK_C=block[1], BLOCK_P=block[2], **extra)
-    else:
-        def grid(meta):
-            return (triton.cdiv(rows, meta["BLOCK_R"]), triton.cdiv(cols, meta["BLOCK_C"]), taps * groups * split)
-        _tuned("wgrad", dtype)[grid](*args, **flags)
+    for b0, b1 in fold(groups, taps * split, "group_conv bank gradient") if groups > 1 else [(0, bsz)]:
+        dy_c, x_c = grad_y[b0:b1], x4[b0:b1]
+        part_c = partial[:, b0:b1] if groups > 1 else partial
+        z = taps * (b1 - b0 if groups > 1 else 1) * split
+        args = (dy_c, x_c, part_c, tap_y, tap_x, p_per, h_out * w_out, w_out, h, w, rows, cols, taps, split,
+                shift, shift, *dy_c.stride(), *x_c.stride(), part_c.stride(0), part_c.stride(1),
+                part_c.stride(2), part_c.stride(3))
+        if block is not None:
+            grid = (triton.cdiv(rows, block[0]), triton.cdiv(cols, block[1]), z)
+            launch(_bank_grad_kernel, grid, x.device, *args, **flags, BLOCK_R=block[0], BLOCK_C=block[1],
+                   BLOCK_P=block[2], **extra)
+        else:
+            def grid(meta, z=z):
+                return (triton.cdiv(rows, meta["BLOCK_R"]), triton.cdiv(cols, meta["BLOCK_C"]), z)
+            tuned = _tuned("wgrad", dtype, tune_variant(flags["PREC"], groups > 1, b1 - b0))
+            launch(tuned, grid, x.device, *args, **flags)
     total = partial[0] if split == 1 else partial.sum(0)
     return total.to(dtype)
 

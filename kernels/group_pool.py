@@ -19,19 +19,29 @@ from __future__ import annotations
 import torch
 
 from . import group_pool_reference as reference
-from ._backend import requested, resolve
+from ._backend import requested, run
 
 _MODES = ("max", "mean")
 
 
-def _impl(backend: str, device: torch.device):
-    """The module implementing the op: Triton kernels or the torch reference."""
-    if resolve(backend or None, device) == "torch":
-        return reference
-    # imported lazily: importing triton is slow, and it may be unavailable where only torch runs
-    from . import group_pool_triton
+def _call(backend: str, name: str, *args):
+    """``name(*args)`` of the Triton kernels or of the torch reference, as ``backend`` says (``auto`` on CUDA:
+    Triton, a one-pass reduction with nothing to time; :func:`._backend.run` adds the capture warm-up rule
+    and the fallback to torch when a launch fails)."""
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
 
-    return group_pool_triton
+    def run_triton():
+        # imported lazily: importing triton is slow, and it may be unavailable where only torch runs
+        from . import group_pool_triton
+
+        return getattr(group_pool_triton, name)(*args)
+
+    def key():
+        return (name, *((tuple(t.shape), t.dtype, t.stride()) for t in tensors),
+                *(a for a in args if not isinstance(a, torch.Tensor)), str(tensors[0].device))
+
+    return run(backend or None, tensors[0].device, key,
+               {"triton": run_triton, "torch": lambda: getattr(reference, name)(*args)}, auto="triton")
 
 
 # ---------------------------------------------------------------------------------------------- forward ops
@@ -39,17 +49,17 @@ def _impl(backend: str, device: torch.device):
 
 @torch.library.custom_op("pgcnn_triton::group_pool_max", mutates_args=())
 def _group_pool_max(x: torch.Tensor, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
-    return _impl(backend, x.device).group_max_forward(x)
+    return _call(backend, "group_max_forward", x)
 
 
 @torch.library.custom_op("pgcnn_triton::group_pool_mean", mutates_args=())
 def _group_pool_mean(x: torch.Tensor, backend: str) -> torch.Tensor:
-    return _impl(backend, x.device).group_mean_forward(x)
+    return _call(backend, "group_mean_forward", x)
 
 
 @torch.library.custom_op("pgcnn_triton::global_max_pool", mutates_args=())
 def _global_max_pool(x: torch.Tensor, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
-    return _impl(backend, x.device).global_max_forward(x)
+    return _call(backend, "global_max_forward", x)
 
 
 @_group_pool_max.register_fake
@@ -75,18 +85,18 @@ def _(x, backend):
 
 @torch.library.custom_op("pgcnn_triton::group_pool_max_backward", mutates_args=())
 def _group_pool_max_backward(grad: torch.Tensor, argmax: torch.Tensor, G: int, backend: str) -> torch.Tensor:
-    return _impl(backend, grad.device).group_max_backward(grad, argmax, G)
+    return _call(backend, "group_max_backward", grad, argmax, G)
 
 
 @torch.library.custom_op("pgcnn_triton::group_pool_mean_backward", mutates_args=())
 def _group_pool_mean_backward(grad: torch.Tensor, G: int, backend: str) -> torch.Tensor:
-    return _impl(backend, grad.device).group_mean_backward(grad, G)
+    return _call(backend, "group_mean_backward", grad, G)
 
 
 @torch.library.custom_op("pgcnn_triton::global_max_pool_backward", mutates_args=())
 def _global_max_pool_backward(grad: torch.Tensor, argmax: torch.Tensor, G: int, H: int, W: int,
                               backend: str) -> torch.Tensor:
-    return _impl(backend, grad.device).global_max_backward(grad, argmax, G, H, W)
+    return _call(backend, "global_max_backward", grad, argmax, G, H, W)
 
 
 @_group_pool_max_backward.register_fake

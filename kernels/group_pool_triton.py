@@ -10,20 +10,19 @@ Design notes:
   the interpreter mishandles bf16 arithmetic otherwise. Outputs are stored in the input dtype.
 * Group kernels loop over g on 1-D position vectors; the global kernel reduces ``[BLOCK_BC, BLOCK_R]``
   tiles of the flattened (G, H, W), looping over R with a running max / arg-max.
-* Block sizes are chosen here, not autotuned (kernels.md §5.5, §8): on the GPU a fixed 512 (group) or
+* Block sizes are chosen here, not autotuned (docs/kernels.md#group-pooling): on the GPU a fixed 512 (group) or
   2048 (global) element tile and 4 warps; under the interpreter the whole test problem in 1 program
-  where it fits 2^16 elements (environment.md §3).
+  where it fits 2^16 elements (measured under the interpreter).
 """
 
 import inspect
-from contextlib import nullcontext
 
 import torch
 import triton
 import triton.language as tl
 
 from ._backend import interpreting
-from ._launch import check_dtype, next_pow2, upcast_loads
+from ._launch import check_dtype, launch, next_pow2, upcast_loads
 
 _NO_INDEX = tl.constexpr(2**31 - 1)  # index sentinel: larger than any valid index, so tl.min ignores it
 # Elements per loop trip on the GPU (4 warps): 4 positions per thread per g in the group kernels,
@@ -31,7 +30,7 @@ _NO_INDEX = tl.constexpr(2**31 - 1)  # index sentinel: larger than any valid ind
 _GPU_GROUP_TILE = 512
 _GPU_GLOBAL_TILE = 2048
 _GPU_WARPS = 4
-_INTERP_TILE = 1 << 16  # the interpreter's sweet spot (environment.md §3.3)
+_INTERP_TILE = 1 << 16  # the interpreter's sweet spot (measured)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -229,11 +228,8 @@ def _check(x: torch.Tensor, argument: str = "x") -> None:
 
 
 def _launch(kernel, n_programs: int, device: torch.device, *args, **meta) -> None:
-    if n_programs == 0:  # empty output: nothing to do (a zero-size grid is an error on some backends)
-        return
-    # Triton launches on the current CUDA device: make it the tensors' device.
-    with torch.cuda.device(device) if device.type == "cuda" else nullcontext():
-        kernel[(n_programs,)](*args, num_warps=_GPU_WARPS, **meta)
+    # an empty output launches nothing (a zero-size grid is an error on some backends)
+    launch(kernel, (n_programs,), device, *args, num_warps=_GPU_WARPS, **meta)
 
 
 def group_max_forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -316,7 +312,7 @@ def global_max_backward(grad: torch.Tensor, argmax: torch.Tensor, G: int, H: int
 
 # Pointer element types per kernel argument; ``None`` means "the data dtype of the case".
 _POINTERS = {"x_ptr": None, "y_ptr": None, "dy_ptr": None, "dx_ptr": None, "arg_ptr": "i32"}
-_GPU_SHAPE = {"B": 64, "C": 64, "G": 8, "H": 32, "W": 32}  # the target layer (kernels.md §4.1)
+_GPU_SHAPE = {"B": 64, "C": 64, "G": 8, "H": 32, "W": 32}  # the target layer (docs/kernels.md#roofline)
 
 
 def _signature(fn, data: str) -> dict:

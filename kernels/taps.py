@@ -2,11 +2,11 @@
 
 The circular mask keeps a tap iff its position on ``linspace(-1, 1, k)²`` has norm ≤ 1. It is computed
 once from the *unrotated* grid (with a small epsilon), so it is exactly the same for every group
-element: rotations preserve the norm (method.md §4.5). k = 3 / 5 / 7 keep 5 / 13 / 29 taps.
+element: rotations preserve the norm (docs/method.md#circular-mask). k = 3 / 5 / 7 keep 5 / 13 / 29 taps.
 Taps are stored in row-major order of the k×k grid.
 
 One layer of the original keeps every tap: the final T(2) conv of ``last_conv_T2`` under E(2), whose
-degenerate element (angle 0, mirror flag 0) maps every tap into the disk (method.md §5.4). Its bank
+degenerate element (angle 0, mirror flag 0) maps every tap into the disk (docs/method.md#full-cifar-heads). Its bank
 uses the *square* layout, all k² taps. The ops tell the two layouts apart by the bank's tap count
 (:func:`tap_layout`), so they need no extra argument: T = k² is square, T = the disk count is the disk
 (for k = 1 both are the single centre tap).

@@ -22,8 +22,9 @@ from .training.args import add_train_arguments, apply_bundled_run, describe_bund
 from .training.records import format_evaluation
 
 #: ``pgcnn train --help``'s description: where unset flags come from.
-TRAIN_HELP = ("Train a model. Flags left unset come from the dataset's training recipe (the paper's, method.md "
-              "§7.2) and the model preset. On a bundled-* dataset they come first from its short CPU run "
+TRAIN_HELP = ("Train a model. Flags left unset come from the dataset's training recipe (the paper's, "
+              "docs/method.md#settings-per-dataset) and the model preset. "
+              "On a bundled-* dataset they come first from its short CPU run "
               "(training/recipes.py BUNDLED_RUNS, the same as examples/mnist6.py and examples/rotmnist.py; "
               "a log line lists them); --paper skips it.")
 

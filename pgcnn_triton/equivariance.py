@@ -5,7 +5,7 @@ features f with elements g it acts by the spatial transform and a permutation of
 
     (T′f)[:, :, j] = T(f[:, :, σ(j)]),    σ(j) = index of t·g_j among the elements
 
-(method.md §2.4; e.g. SE2 N = 4 under rot90: σ(j) = j + 1). An equivariant layer satisfies
+(docs/method.md#exact-symmetries; e.g. SE2 N = 4 under rot90: σ(j) = j + 1). An equivariant layer satisfies
 ``layer(T′x) = T′ layer(x)``; an invariant model ``model(T x) = model(x)``.
 
 Exact transforms (:func:`rot90`, :func:`flip_w`, :func:`flip_h`) permute pixels, so with a deterministic
@@ -286,7 +286,7 @@ def _state_restored(module):
 def equivariance_curve(module, x: torch.Tensor, angles, elements: torch.Tensor | None = None,
                        seed: int = 0) -> list[tuple[float, float]]:
     """``[(angle, equivariance_error at rotation(angle)), ...]``: how equivariant a (partial) network is
-    as a function of the rotation angle (method.md §10). Angles in radians."""
+    as a function of the rotation angle (docs/method.md#measuring-equivariance). Angles in radians."""
     return [(float(a), equivariance_error(module, x, rotation(float(a)), elements, seed)) for a in angles]
 
 

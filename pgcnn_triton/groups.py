@@ -1,7 +1,7 @@
 """The stabilizer groups of SE(2) and E(2): elements, group law, action on R² and kernel coordinates.
 
-Conventions (method.md §2.2; these are the conventions of the official code, under which the
-lifting and group convolutions are exactly equivariant, §2.4):
+Conventions (docs/method.md#group-law; these are the conventions of the official code, under which the
+lifting and group convolutions are exactly equivariant, docs/method.md#exact-symmetries):
 
 * **SE2** (stabilizer SO(2)). An element is an angle φ ∈ [0, 2π), a float64 tensor ``[S, N]``.
   Product ``φ1·φ2 = (φ1 + φ2) mod 2π``; inverse ``φ⁻¹ = −φ mod 2π``.
@@ -23,7 +23,7 @@ lifting and group convolutions are exactly equivariant, §2.4):
   m = 1: the transpose of the textbook rotation, because of the (y, x) order). Layers evaluate
   kernels at ``M(g_out⁻¹)·(y, x)``.
 * **Relative element** ``h = g_out⁻¹·g_in``; its angle enters the kernel net as ``h_φ/π − 1 ∈ [−1, 1)``
-  (the identity maps to −1; not periodic, quirk Q8 of method.md), and for E2 the mirror product
+  (the identity maps to −1; not periodic, docs/method.md#relative-elements), and for E2 the mirror product
   ``m_out·m_in`` follows unnormalised. ``coordinate="periodic"`` replaces the angle by
   ``(cos h_φ, sin h_φ)`` (an extension, not in the paper).
 * **Angles within :data:`ANGLE_TOLERANCE` of 2π are the identity.** The official coordinate jumps

@@ -1,4 +1,4 @@
-"""Kernel nets: small neural fields mapping kernel coordinates to kernel values (method.md §4.3–4.4).
+"""Kernel nets: small neural fields mapping kernel coordinates to kernel values (docs/method.md#kernel-nets).
 
 Every net maps points ``[..., dim_in]`` to ``[..., out_features]`` and is split in two so the last
 linear layer can be fused into the bank op (:func:`pgcnn_triton.kernels.kernel_bank`):

@@ -9,7 +9,7 @@ Every sampler is a small module that returns ``(elements, mask, gate)``:
 * ``gate``: ``None``, or with ``mirror_gradient="features"`` a ``[1, G]`` multiplier of value 1 whose
   straight-through gradient reaches the mirror logit through the mirrored elements' features.
 
-Behaviour (method.md §3 and the decisions of §15):
+Behaviour (docs/method.md#sampling-group-elements and docs/method.md#differences-from-the-official-code):
 
 * **full group** (lifting layer, non-partial per-layer sampling): stratified grid with one random offset
   ``g_i = 2π(i + u)/N`` (E2: N/2 rotations × 2 mirrors), ``u ~ U[0, 1)`` per sample set;
@@ -250,7 +250,7 @@ class ElementSampler(nn.Module):
         self.group = config.group_obj
         self.eval_mode = config.eval_mode
         self.anneal_steps = config.gumbel_anneal_steps
-        # Each layer owns its counter (method.md §2.3): advanced once per training forward.
+        # Each layer owns its counter (docs/method.md#gumbel-temperature): advanced once per training forward.
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
 
     @property

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install pgcnn_triton (editable) with its test extras. Idempotent.
+# Create .venv and install pgcnn_triton (editable) with its test and docs extras. Idempotent.
 #  - CPU machine: the CPU build of torch 2.13.0 and triton 3.6.0 (the GPU machine's version) for the
 #    Triton interpreter, which needs numpy < 2.4 with that triton.
 #  - CUDA machine (nvidia-smi sees a GPU): the CUDA build of torch, which brings its own triton.
@@ -23,8 +23,8 @@ fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 rm -f "$stamp"
 if [ "$build" = cuda ]; then
-  .venv/bin/pip install -q torch==2.13.0 "setuptools>=77" -e ".[test]"
+  .venv/bin/pip install -q torch==2.13.0 "setuptools>=77" -e ".[test,docs]"
 else
-  .venv/bin/pip install -q torch==2.13.0 triton==3.6.0 "numpy>=1.24,<2.4" "setuptools>=77" -e ".[test]"
+  .venv/bin/pip install -q torch==2.13.0 triton==3.6.0 "numpy>=1.24,<2.4" "setuptools>=77" -e ".[test,docs]"
 fi
 echo "$want" > "$stamp"

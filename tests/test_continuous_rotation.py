@@ -1,7 +1,7 @@
 """Continuous (off-grid) rotations: the kernel-net coordinates of an element at angle φ are the taps rotated by
-exactly φ (method.md §2.2, §4.2), and a C_8 network is equivariant at 45° up to resampling error.
+exactly φ (docs/method.md#action-on-the-kernel-grid), and a C_8 network is equivariant at 45° up to resampling error.
 
-The exact rot90 / flip tests of §2.4 cannot see an error in how an element rotates its taps as long as the error
+Exact rot90 / flip tests (docs/method.md#exact-symmetries) cannot see an error in how an element rotates its taps while the error
 is right at multiples of 90° (e.g. taps rotated by φ rounded down to a multiple of π/2). These tests can.
 """
 
@@ -17,7 +17,7 @@ from pgcnn_triton.nn import GroupConv, LiftingConv
 
 
 def hand_taps(k):
-    """In-disk taps of a k×k kernel (method.md §4.1, §4.5): (y, x) on linspace(−1, 1, k)², 'ij', row-major,
+    """In-disk taps of a k×k kernel (docs/method.md#circular-mask): (y, x) on linspace(−1, 1, k)², 'ij', row-major,
     kept iff the norm is ≤ 1 (+ a small epsilon for the boundary taps)."""
     axis = [-1.0 + 2.0 * i / (k - 1) for i in range(k)]
     pts = [(y, x) for y in axis for x in axis if math.hypot(y, x) <= 1.0 + 1e-9]
@@ -25,13 +25,13 @@ def hand_taps(k):
 
 
 def hand_matrix(phi, m):
-    """M(φ, m) = [[cos φ, sin φ], [−m·sin φ, m·cos φ]] on column vectors (y, x) (method.md §2.2)."""
+    """M(φ, m) = [[cos φ, sin φ], [−m·sin φ, m·cos φ]] on column vectors (y, x) (docs/method.md#action-on-the-kernel-grid)."""
     c, s = torch.cos(phi), torch.sin(phi)
     return torch.stack([torch.stack([c, s], -1), torch.stack([-m * s, m * c], -1)], -2)
 
 
 def hand_inverse(phi, m):
-    """(φ, m)⁻¹ = (−m·φ, m) (method.md §2.2; SE2: m = 1)."""
+    """(φ, m)⁻¹ = (−m·φ, m) (docs/method.md#group-law; SE2: m = 1)."""
     return -m * phi, m
 
 
@@ -83,7 +83,7 @@ def test_e2_group_conv_coordinates_match_method_formulas(k):
 
 
 def test_lifting_and_group_banks_are_the_kernel_net_at_hand_rotated_taps():
-    # bank[s, o·N_out + n, t, c·N_in + g] = net(coords(n, g, t))[o·C_in + c] (method.md §4.2, C_out-major)
+    # bank[s, o·N_out + n, t, c·N_in + g] = net(coords(n, g, t))[o·C_in + c] (docs/method.md#kernel-coordinates, C_out-major)
     gen = torch.Generator().manual_seed(3)
     c_in, c_out, k = 2, 3, 5
     pts = hand_taps(k)

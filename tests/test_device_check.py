@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -33,7 +34,12 @@ def test_device_check_script_runs_on_cpu(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((tmp_path / "device_check.json").read_text())
     ops = {row["op"].split(" ")[0] for row in result["correctness"]}
-    assert {"group_conv", "group_conv+maxpool", "kernel_bank", "group_pool", "global_max_pool"} <= ops
+    assert {"group_conv", "group_conv+maxpool", "group_conv+meanpool", "kernel_bank", "group_pool",
+            "global_max_pool"} <= ops
+    rows = {(row["op"], row["precision"]) for row in result["correctness"]}
+    # the split-K bank gradient, the channels-last input gradient, fused max pooling in bf16 too
+    assert {("group_conv S=1 split=3 dbank", "fp32"), ("group_conv S=B split=3 dbank", "fp32"),
+            ("group_conv channels-last S=B dx", "fp32"), ("group_conv+maxpool S=B dx", "bf16")} <= rows
     assert all(row["ok"] == "yes" and row["rel_err"] <= row["tol"] for row in result["correctness"])
     assert {row["precision"] for row in result["conv"]} == {"bf16", "tf32"}
     assert all(row["triton_fwd"] > 0 and row["cudnn_step"] > 0 for row in result["conv"])
@@ -48,7 +54,7 @@ def test_device_check_script_runs_on_cpu(tmp_path):
     assert [(r["sweep"], r["N"], r["theta"]) for r in result["scaling"]] == \
         [("N", n, 1.0) for n in scaling.TINY_N_VALUES] + [("theta", 8, t) for t in scaling.TINY_THETAS]
     assert all(r["ms"] > 0 and r["backend"] == "triton" for r in result["scaling"])
-    # rows were streamed as they were measured (a run cut short by its lease keeps them)
+    # rows were streamed as they were measured (a run cut short by its time limit keeps them)
     streamed = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert len(streamed) == len(result["correctness"]) + len(result["models"]) + len(result["scaling"]) \
         + len(result["conv"]) + len(result["memory"])
@@ -133,3 +139,23 @@ def test_device_model_rows_cover_the_issue_in_order():
         # each task's vs_baseline has its fp32 eager torch-backend row
         for task in ("train", "infer"):
             assert f"{model}/{task}/torch/fp32/eager" in names
+
+
+def test_pooled_rows_compare_gradients_through_the_kernels_own_argmax(monkeypatch):
+    """Near-tied pooled elements (bank rows n = 0 and 1 differ by 1e-12) are exact ties once rounded to
+    fp32: the kernel takes the first, the float64 reference the second. A correct kernel then routes the
+    gradient elsewhere than the reference; the pooled rows must still pass (they compare through the
+    kernel's arg-max), and y must match the reference's max."""
+    real = device_check.conv_inputs
+
+    def near_ties(b, c, n, k, h, shared, device, dtype=torch.float64):
+        x, bank, bias = real(b, c, n, k, h, shared, device, dtype)
+        bank = bank.reshape(bank.shape[0], c, n, *bank.shape[2:]).clone()
+        bank[:, :, 1] = bank[:, :, 0] * (1 + 1e-12)
+        return x.abs(), bank.reshape(bank.shape[0], c * n, *bank.shape[3:]), bias
+
+    monkeypatch.setattr(device_check, "conv_inputs", near_ties)
+    rows = device_check.check_conv_pooled(torch.device("cpu"), (1, 2, 2, 3, 4), False, "fp32", "max")
+    assert [op for op, *_ in rows] == ["group_conv+maxpool S=B y", "group_conv+maxpool S=B dx",
+                                       "group_conv+maxpool S=B dbank"]
+    assert all(err <= device_check.TOL["fp32"] for *_, err in rows), rows

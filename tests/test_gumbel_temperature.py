@@ -1,4 +1,4 @@
-"""The Gumbel temperature τ of the relaxed-Bernoulli mirror / C_n gates (method.md §3.1, §15f, §15g).
+"""The Gumbel temperature τ of the relaxed-Bernoulli mirror / C_n gates (docs/method.md#gumbel-temperature).
 
 Expected values are built from the binary Concrete formula, never from ``relaxed_bernoulli`` itself:
 a sample with logits ``a`` and temperature τ is ``Y = sigmoid((a + log u − log(1 − u))/τ)``, u ~ U(0, 1),

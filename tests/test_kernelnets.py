@@ -66,7 +66,7 @@ def hand_linear(layer, x):
 
 
 def hand_mfn(net, x, filt):
-    """method.md §4.4: z0 = f0(x), z_l = f_l(x) ⊙ (U_l z_{l−1} + c_l), out = V z_L + c."""
+    """docs/method.md#multiplicative-filter-networks: z0 = f0(x), z_l = f_l(x) ⊙ (U_l z_{l−1} + c_l), out = V z_L + c."""
     z = filt(0, x)
     for index, lin in enumerate(net.linears):
         z = filt(index + 1, x) * hand_linear(lin, z)

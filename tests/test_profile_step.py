@@ -1,5 +1,5 @@
 """The step profiler's pure parts (benchmarks/profile_step.py) on synthetic events, and the row options
-of benchmarks/models.py that the GPU session will A/B (issue 12)."""
+of benchmarks/models.py that a GPU run compares (issue 12)."""
 
 import importlib
 import sys
@@ -121,9 +121,9 @@ def test_report_has_summary_kinds_and_kernels():
     result = profile_step.aggregate(_two_steps(), steps=2, wall_ms=10.0)
     rows = [{"row": "m/train", "table": t, **r} for t in ("kernels", "kinds") for r in result[t]]
     rows += [{"row": "m/train", "table": "summary", **result["summary"]},
-             {"row": "g/train", "table": "summary", "note": "g/train skipped: device time"}]
+             {"row": "g/train", "table": "summary", "note": "g/train skipped: --budget reached"}]
     text = profile_step.report(rows)
-    assert "| m/train |" in text and "skipped: device time" in text
+    assert "| m/train |" in text and "skipped: --budget reached" in text
     assert "m/train: time per kind" in text and "m/train: top kernels" in text
     assert "g/train: time per kind" not in text
 

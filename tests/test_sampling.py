@@ -51,7 +51,7 @@ def test_theta_half_gives_four_elements_on_half_arc():
 @example(theta=0.0, seed=2)
 @pytest.mark.parametrize("estimator", ["clean", "reference"])
 def test_small_theta_gives_one_element(estimator, theta, seed):
-    """N·θ ≤ 1: one element g_0 = θ·(2πu − π) ∈ [−πθ, πθ), ∂g_0/∂θ = 2πu − π (§15a; the reference
+    """N·θ ≤ 1: one element g_0 = θ·(2πu − π) ∈ [−πθ, πθ), ∂g_0/∂θ = 2πu − π (docs/method.md#partial-arc; the reference
     gradient −π + 2πu/n is the same at n = 1)."""
     s = partial(theta, estimator=estimator)
     theta32 = s.probs[0].item()  # θ as the float32 parameter holds it
@@ -158,7 +158,7 @@ def test_mirror_logit_gradient_only_when_mirrors_sampled():
 
 @pytest.mark.parametrize("estimator,width", [
     ("reference", TWO_PI / 8),  # official δ = u·2πθ/N: half a cell at θ = 1, N = 8, R = 4 (quirk Q3)
-    ("clean", TWO_PI / 4),      # §15d: δ = u·2πθ/n, one cell of the n = R = 4 rotations
+    ("clean", TWO_PI / 4),      # docs/method.md#partial-arc: δ = u·2πθ/n, one cell of the n = R = 4 rotations
 ])
 def test_e2_jitter_covers_exactly_its_cell(estimator, width):
     s = partial(1.0, mirror_logit=20.0, group="E2", estimator=estimator)

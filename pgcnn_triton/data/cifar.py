@@ -2,7 +2,7 @@
 
 Files (in ``root``): ``cifar-10-python.tar.gz`` or its extracted ``cifar-10-batches-py/``;
 ``cifar-100-python.tar.gz`` or ``cifar-100-python/``. Train 50,000 → 45,000 train + 5,000 validation
-(seeded random split, seed 42), test 10,000. Normalisation as method.md §11.
+(seeded random split, seed 42), test 10,000. Normalisation as the official code (docs/method.md#datasets).
 """
 
 from __future__ import annotations

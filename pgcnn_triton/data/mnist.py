@@ -1,4 +1,4 @@
-"""MNIST from the standard idx files, and MNIST6-180 / MNIST6-M built from it (method.md §11).
+"""MNIST from the standard idx files, and MNIST6-180 / MNIST6-M built from it (docs/method.md#datasets).
 
 Files (in ``root``, or ``root/MNIST/raw`` as torchvision lays them out), each raw or ``.gz``:
 ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,

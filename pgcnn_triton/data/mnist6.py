@@ -1,4 +1,4 @@
-"""MNIST6-180 and MNIST6-M: 6s against their 180°-rotated (or mirrored) copies (method.md §11).
+"""MNIST6-180 and MNIST6-M: 6s against their 180°-rotated (or mirrored) copies (docs/method.md#datasets).
 
 Class 0 = the original 6s; class 1 = the same images rotated by 180° (``variant="180"``) or
 mirrored along the width axis (``variant="mirror"``, MNIST6-M). The validation split is taken from the

@@ -15,7 +15,7 @@ from .rotmnist import load_rotmnist
 DATASETS = ("cifar10", "cifar100", "rotmnist", "mnist6-180", "mnist6-m", "pcam",
             "bundled-mnist6-180", "bundled-mnist6-m", "bundled-rotmnist")
 
-#: Number of training images per epoch of the official datasets (method.md §7.1 DATASET_SIZES).
+#: Number of training images per epoch of the official datasets (the official DATASET_SIZES).
 OFFICIAL_TRAIN_SIZES = {"cifar10": 45_000, "cifar100": 45_000, "rotmnist": 10_000, "mnist6-180": 11_836,
                         "mnist6-m": 11_836, "pcam": 262_144}
 

@@ -1,4 +1,4 @@
-"""The CKResNet of Partial G-CNNs (method.md §6.1–6.2), exported as ``PartialGCNN``."""
+"""The CKResNet of Partial G-CNNs (docs/method.md#ckresnet), exported as ``PartialGCNN``."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def block_widths(hidden: int, num_blocks: int, factors) -> list[int]:
 def t2_element(group, device=None):
     """The one input element of the ``last_conv_T2`` layer: ``zeros_like`` of an element, as in the
     original. SE(2): the identity. E(2): the degenerate pair (angle 0, mirror flag 0), whose action
-    matrix is [[1, 0], [0, 0]]: the kernel net sees (y, 0, −1, 0), constant along x (method.md §5.4)."""
+    matrix is [[1, 0], [0, 0]]: the kernel net sees (y, 0, −1, 0), constant along x (docs/method.md#full-cifar-heads)."""
     shape = (1, 1) if group.element_rank == 0 else (1, 1, 2)
     return torch.zeros(shape, dtype=torch.float64, device=device)
 

@@ -1,4 +1,4 @@
-"""The deeper 9-layer G-CNN without residuals (method.md §6.3)."""
+"""The deeper 9-layer G-CNN without residuals (docs/method.md#gcnn)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""One named preset per configuration row of method.md §7.2 (model arguments only).
+"""One named preset per configuration row of docs/method.md#settings-per-dataset (model arguments only).
 
 Names are ``<dataset>-<group>-<partial|full>`` (``t2`` for the N = 1 baseline), e.g.
 ``PartialGCNN.from_preset("cifar10-se2-partial")``, ``GCNN.from_preset("cifar10-se2-partial")``.
-Parameter counts equal method.md §8; the full presets §8 has no count for (``cifar100-se2-full``, the
+Parameter counts equal docs/method.md#parameter-counts; the full presets without a published count (``cifar100-se2-full``, the
 GCNN ``*-se2-full``) have their partial preset's count minus its θs, as the official constructor gives
 (θ is a buffer when not partial). Both are checked by ``tests/models/test_presets.py``.
 """

@@ -210,8 +210,8 @@ class LiftingConv(_KernelConv):
         kernel_net: ``"SIREN"``, ``"MAGNet"`` or ``"FourierNet"``; kernel_hidden, kernel_layers,
             omega0, learn_omega0 configure it.
         padding: ``"same"``, ``"valid"`` or an int. bias: learnable ``[C_out]`` bias (init 0).
-        taps: ``"disk"`` (default: the circular mask, method.md §4.5) or ``"square"`` (all k² taps,
-            what the original's mask keeps for the degenerate element of ``last_conv_T2``, §5.4).
+        taps: ``"disk"`` (default: the circular mask, docs/method.md#circular-mask) or ``"square"`` (all k² taps,
+            what the original's mask keeps for the degenerate element of ``last_conv_T2``, docs/method.md#full-cifar-heads).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=7, *, sampling=None, kernel_net="SIREN",

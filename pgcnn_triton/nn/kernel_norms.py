@@ -1,7 +1,7 @@
 """Collect the norms of the kernels generated in a forward, without keeping kernels on modules.
 
 The paper's weight-decay term is ``λ·Σ_layers (‖K_l‖₂ + ‖b_l‖₂)``: unsquared Frobenius norms of the
-*generated* (masked) kernel of every lifting / group / pointwise conv, plus its bias (method.md §7.1).
+*generated* (masked) kernel of every lifting / group / pointwise conv, plus its bias (docs/method.md#regularisers).
 The tap-packed bank holds exactly the in-disk taps, so its norm equals the masked kernel's norm.
 
     with collect_kernel_norms() as norms:

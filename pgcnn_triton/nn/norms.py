@@ -1,4 +1,4 @@
-"""Normalisations of ``[B, C, G, H, W]`` group features (method.md §5.4).
+"""Normalisations of ``[B, C, G, H, W]`` group features (docs/method.md#pooling-and-normalisation).
 
 Every norm takes an optional static-shape-mode slot mask (``norm(x, mask)``, bool ``[S, G]``,
 S ∈ {1, B}; ``None``: all valid): its statistics then run over the valid slots only (running

@@ -1,6 +1,6 @@
 """What ``pgcnn reproduce`` runs: the paper's comparative tables, scaled to the bundled digits and a CPU.
 
-Three tables (method.md §10–§11; the paper's Tables 1–2 and Figure 4), each a set of rows trained for
+Three tables (docs/reproducing.md; the paper's Tables 1–2 and Figure 4), each a set of rows trained for
 every seed:
 
 * ``rotmnist`` — rotated MNIST (bundled: every digit rotated once by a uniform angle): T(2), SE(2) full /

@@ -1,4 +1,4 @@
-"""Training library: the Partial G-CNN recipe (method.md §7.1) with exact resume, atomic checkpoints and DDP.
+"""Training library: the Partial G-CNN recipe (docs/method.md#training-recipe) with exact resume, atomic checkpoints and DDP.
 
 >>> from pgcnn_triton.training import Trainer, TrainConfig
 >>> trainer = Trainer(model, data, TrainConfig(epochs=10, lr_probs=1e-2), "runs/demo")

@@ -1,4 +1,4 @@
-"""Training settings (method.md §7.1) as one validated dataclass."""
+"""Training settings (docs/method.md#training-recipe) as one validated dataclass."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Adam with the three parameter groups of method.md §7.1: weights, partial-equivariance parameters, ω0."""
+"""Adam with the three parameter groups of docs/method.md#optimiser-and-schedule: weights, partial-equivariance parameters, ω0."""
 
 from __future__ import annotations
 

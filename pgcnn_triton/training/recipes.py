@@ -1,4 +1,4 @@
-"""Default training settings per dataset and model (method.md §7.2); command-line flags override them."""
+"""Default training settings per dataset and model (docs/method.md#settings-per-dataset); command-line flags override them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The two regularisers of Partial G-CNNs (method.md §3.4, §7.1)."""
+"""The two regularisers of Partial G-CNNs (docs/method.md#regularisers)."""
 
 from __future__ import annotations
 

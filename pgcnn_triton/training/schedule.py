@@ -1,4 +1,4 @@
-"""Per-iteration learning-rate schedule: linear warm-up, then cosine annealing to ``min_lr`` (method.md §7.1)."""
+"""Per-iteration schedule: linear warm-up, then cosine annealing to ``min_lr`` (docs/method.md#training-recipe)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ FAMILIES = {"ckresnet": PartialGCNN, "gcnn": GCNN, "augerino-ckresnet": Augerino
 AUGERINO_FAMILIES = ("augerino-ckresnet", "augerino-gcnn")
 GROUPS = ("se2", "e2", "t2")
 
-#: Which preset family a dataset uses (method.md §7.2); PatchCamelyon has no official command.
+#: Which preset family a dataset uses (docs/method.md#settings-per-dataset); PatchCamelyon has no official command.
 PRESET_BASE = {"cifar10": "cifar10", "cifar100": "cifar100", "rotmnist": "rotmnist", "bundled-rotmnist": "rotmnist",
                "mnist6-180": "mnist6-180", "bundled-mnist6-180": "mnist6-180", "mnist6-m": "mnist6-m",
                "bundled-mnist6-m": "mnist6-m", "pcam": "cifar10"}

@@ -1,4 +1,4 @@
-"""The training loop of method.md §7.1, with exact resume, atomic checkpoints and DDP.
+"""The training loop of docs/method.md#training-recipe, with exact resume, atomic checkpoints and DDP.
 
 Run directory layout (written by rank 0):
 

@@ -1,4 +1,4 @@
-"""Parameter counts of method.md §8 (θ counted: 1 per SE2 group conv, 2 per E2 group conv)."""
+"""Parameter counts of docs/method.md#parameter-counts (θ counted: 1 per SE2 group conv, 2 per E2 group conv)."""
 
 import math
 
@@ -19,8 +19,8 @@ CKRESNET = {
     "mnist6-180-se2-partial": 48_845, "mnist6-180-se2-full": 104_422,
     "mnist6-m-e2-partial": 51_154, "mnist6-m-e2-full": 51_144,
 }
-# Full presets whose configuration the original runs but method.md §8 gives no count for: the same
-# constructor as the partial preset, whose θs become buffers when partial=False (§2.3), so the count
+# Full presets whose configuration the original runs but docs/method.md#parameter-counts gives no count for: the same
+# constructor as the partial preset, whose θs become buffers when partial=False (docs/method.md#presets), so the count
 # is the partial preset's minus its θ scalars (5 per CKResNet, 8 per GCNN, SE2).
 DERIVED_CKRESNET = {"cifar100-se2-full": ("cifar100-se2-partial", 5)}
 DERIVED_GCNN = {f"{d}-se2-full": (f"{d}-se2-partial", 8) for d in ("rotmnist", "cifar10", "cifar100")}
@@ -96,7 +96,7 @@ def test_from_preset_overrides_and_unknown_names():
 
 
 def test_cifar100_e2_full_last_kernel_is_the_degenerate_elements():
-    """method.md §5.4: the one input element (angle 0, mirror 0) acts by [[1, 0], [0, 0]], so the kernel
+    """docs/method.md#full-cifar-heads: the one input element (angle 0, mirror 0) acts by [[1, 0], [0, 0]], so the kernel
     net is evaluated at (y, 0, −1, 0): constant along x, and all 49 taps inside the mask."""
     torch.manual_seed(0)
     m = PartialGCNN.from_preset("cifar100-e2-full").double()

@@ -1,4 +1,4 @@
-"""The exact index maps of method.md §2.4, as property tests over shapes."""
+"""The exact index maps of docs/method.md#exact-symmetries, as property tests over shapes."""
 
 import pytest
 import torch

@@ -43,7 +43,7 @@ def test_pooling_and_norm_shapes():
 
 
 def test_group_instance_norm_normalises_each_b_c_over_g_h_w():
-    # method.md §5.4: the CKResNet block's non-affine layer norm over (G, H, W) for every (b, c)
+    # docs/method.md#pooling-and-normalisation: the CKResNet block's non-affine layer norm over (G, H, W) for every (b, c)
     x = torch.randn(2, 3, 4, 5, 6, dtype=torch.float64) * 3 + torch.arange(4, dtype=torch.float64)[:, None, None]
     mean = x.mean((2, 3, 4), keepdim=True)
     var = x.var((2, 3, 4), unbiased=False, keepdim=True)

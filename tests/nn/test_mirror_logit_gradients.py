@@ -3,7 +3,7 @@
 A partial E(2) layer A emits elements whose mirror flags carry the straight-through gradient of its
 mirror logit. A second layer B consumes them. The flag's gradient flows through B's relative angle
 ``φ_in + m_in·(−m_out·φ_out)``, so it depends on whether the inverse's angle ``−m_out·φ_out`` is
-reduced mod 2π (groups.py). The hand-written B below is built from method.md §2.2 / §5.2 alone:
+reduced mod 2π (groups.py). The hand-written B below is built from docs/method.md#group-law, #group-convolution alone:
 coordinates (y', x', h_φ/π − 1, m_out·m_in) at the in-disk taps, the kernel net, a dense masked conv.
 """
 
@@ -21,7 +21,7 @@ TWO_PI = 2 * math.pi
 
 
 def hand_written_group_conv(layer, x, g_in, g_out, reduce):
-    """method.md §5.2 for one shared sample set, float64, with the inverse reduced or not."""
+    """docs/method.md#group-convolution for one shared sample set, float64, with the inverse reduced or not."""
     phi_o, m_o = g_out[0, :, 0], g_out[0, :, 1]            # [No]
     phi_i, m_i = g_in[0, :, 0], g_in[0, :, 1]              # [Ni]
     inv = -m_o * phi_o                                      # (φ, m)⁻¹ = (−m·φ, m)

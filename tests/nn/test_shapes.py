@@ -1,4 +1,4 @@
-"""Shape traces of method.md §5.5 (CIFAR-10 CKResNet SE2 partial, B = 2, N = 8)."""
+"""Shape traces of docs/method.md#shapes (CIFAR-10 CKResNet SE2 partial, B = 2, N = 8)."""
 
 import pytest
 import torch
