@@ -172,7 +172,7 @@ def test_bad_options_are_named():
 
 # -- presets, read-out, freezing ------------------------------------------------------------------------
 
-#: method.md's T(2) counts of the same widths (rotated MNIST CKResNet 450,074; CIFAR-10 452,186; CIFAR-100
+#: docs/method.md#parameter-counts' T(2) counts of the same widths (rotated MNIST CKResNet 450,074; CIFAR-10 452,186; CIFAR-100
 #: 458,036; GCNN 3,992,106 / 3,994,410 / 4,017,540) plus θ (SE(2)) or θ and the mirror logit (E(2)).
 PRESET_COUNTS = {
     (AugerinoCKResNet, "rotmnist-se2-partial"): 450_075, (AugerinoCKResNet, "rotmnist-e2-partial"): 450_076,
