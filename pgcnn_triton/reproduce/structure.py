@@ -198,7 +198,10 @@ def format_elements(structure: dict) -> str:
     averaged copies first, e.g. ``"4 copies × 1·1·1·1·1·1"``."""
     layers = "·".join(str(layer["used"]) for layer in structure["layers"])
     augmentation = structure.get("augmentation")
-    return f"{augmentation['used']} copies × {layers}" if augmentation else layers
+    if not augmentation:
+        return layers
+    n = augmentation["used"]
+    return f"{n} {'copy' if n == 1 else 'copies'} × {layers}"
 
 
 def format_error(error: float | None) -> str:
