@@ -61,7 +61,7 @@ def _subset_panel(plt, ax, entry: dict) -> None:
     for k, r in enumerate(augerino):  # one augmentation in front of the network: a level across the layers
         theta = r["layers"][0]["theta"]
         if theta is not None:
-            ax.axhline(theta, color=_layer_colors(plt, len(augerino) + 1)[k], linewidth=1.2, linestyle="-.",
+            ax.axhline(theta, color=("black", "dimgray", "gray")[k % 3], linewidth=1.2, linestyle="-.",
                        label=f"{r['label']}: augmentation rotations kept")
     ax.axhline(1.0, color="gray", linewidth=0.6, linestyle=":")
     ax.axhline(0.5, color="gray", linewidth=0.4, linestyle=":")
