@@ -4,6 +4,7 @@ evaluation elements fixed in the file."""
 
 import json
 
+import pytest
 import torch
 
 from pgcnn_triton.cli import main
@@ -15,6 +16,7 @@ TINY = ["--hidden", "2", "-N", "4", "--kernel-size", "3", "--batch-size", "8", "
         "--no-progress", "--train-size", "16"]
 
 
+@pytest.mark.long(15)
 def test_train_resume_and_onnx_export_of_an_augerino_run(tmp_path, capsys):
     run = tmp_path / "aug"
     base = ["train", "--dataset", "bundled-rotmnist", "--model", "augerino-ckresnet", "--out-dir", str(run), *TINY]
