@@ -43,10 +43,11 @@ def check_structure(label, group, partial, model, data, name, augerino=False):
     check_row(label, group, partial, name, structure, augerino=augerino)  # refuses a model that contradicts its label
     used = [layer["used"] for layer in structure["layers"]]
     if augerino:
-        # a T(2) network behind the augmentation; at θ = 1 the 4 evaluation rotations ±π/4, ±3π/4 are one
-        # rot90 orbit, so the untrained model is rot90-invariant (rounding)
-        assert used == [1] * len(used) and structure["augmentation"]["group"] == group.upper(), name
-        assert structure["augmentation"]["theta"] == 1.0 and structure["augmentation"]["used"] == 4, name
+        # a T(2) network behind the augmentation; at θ = 1 the N evaluation rotations (2i + 1)·π/N − π
+        # (N = 4: ±π/4, ±3π/4) are closed under rot90, so the untrained model is rot90-invariant (rounding)
+        augmentation = structure["augmentation"]
+        assert used == [1] * len(used) and augmentation["group"] == group.upper(), name
+        assert augmentation["theta"] == 1.0 and augmentation["used"] == augmentation["num_elements"] in (4, 8), name
         assert structure["rot90_error"] < FULL_INVARIANCE_TOL, (name, structure["rot90_error"])
     elif group == "t2":
         assert used == [1] * len(used) and all(layer["group"] is None for layer in structure["layers"]), name
