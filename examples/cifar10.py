@@ -3,6 +3,7 @@
     python examples/cifar10.py --download                       # CKResNet SE(2) partial, N = 8, k = 7, 300 epochs
     python examples/cifar10.py --group e2 --no-partial          # full E(2) baseline
     python examples/cifar10.py --model gcnn --epochs 205        # the deeper G-CNN
+    python examples/cifar10.py --model augerino-ckresnet        # the Augerino baseline (learned augmentation)
     python examples/cifar10.py --resume                         # continue runs/<...>/last.pt at the next epoch
     torchrun --nproc_per_node=4 examples/cifar10.py             # DistributedDataParallel, one GPU per process
 

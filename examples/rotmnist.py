@@ -3,6 +3,7 @@
     python examples/rotmnist.py                                  # bundled digits, offline (small rotated MNIST)
     python examples/rotmnist.py --dataset rotmnist --data-dir data   # the real mnist_rotation_new.zip, paper recipe
     python examples/rotmnist.py --group e2 --no-partial
+    python examples/rotmnist.py --model augerino-ckresnet           # the Augerino baseline (learned augmentation)
 
 Paper recipe (docs/method.md#settings-per-dataset): CKResNet SE(2) partial N = 8, batch 64, 300 epochs, Adam lr 1e-3, 5 warm-up
 epochs + cosine, monotonic θ regulariser 1e-3 (SE(2) partial); E(2): θ lr 1e-4. On the bundled digits the

@@ -18,7 +18,16 @@ from ._version import package_version  # noqa: E402
 from .freeze import FrozenConv, freeze  # noqa: E402
 from .groups import E2, SE2, Group, get_group  # noqa: E402
 from .kernelnets import MLP, SIREN, FourierNet, GaborNet, MAGNet, make_kernel_net, parse_kernel_net  # noqa: E402
-from .models import GCNN, GroupModel, PartialGCNN, learned_equivariance, set_eval_mode, set_gumbel_anneal_steps  # noqa: E402,E501
+from .models import (  # noqa: E402
+    GCNN,
+    AugerinoCKResNet,
+    AugerinoGCNN,
+    GroupModel,
+    PartialGCNN,
+    learned_equivariance,
+    set_eval_mode,
+    set_gumbel_anneal_steps,
+)
 from .nn import (  # noqa: E402
     GlobalMaxPool,
     GroupBatchNorm,
@@ -37,6 +46,7 @@ from .sampling import SamplingConfig  # noqa: E402
 __version__ = package_version()
 
 __all__ = [
+    "AugerinoCKResNet", "AugerinoGCNN",
     "E2", "GCNN", "deploy", "FrozenConv", "SE2", "SIREN", "FourierNet", "GaborNet", "MLP", "GlobalMaxPool", "Group",
     "GroupBatchNorm", "GroupConv", "GroupInstanceNorm", "GroupLayerNorm", "GroupModel", "GroupPool", "LiftingConv",
     "MAGNet", "PartialGCNN",

@@ -141,8 +141,18 @@ def freeze(model: nn.Module, dtype: torch.dtype | None = None, example_input: to
         for name, (layer, g_out, g_in) in layer_elements(frozen, example_input).items():
             bank = layer.make_bank(g_out, g_in, dtype or layer.kernel_net.output.weight.dtype)
             frozen.set_submodule(name, FrozenConv(layer, bank, g_out, isinstance(layer, LiftingConv)))
+        fix_evaluation_elements(frozen)
     frozen.frozen = True
     return frozen
+
+
+def fix_evaluation_elements(model: nn.Module) -> None:
+    """Fix the elements of the modules besides the convs that sample them (e.g. an Augerino's augmentation,
+    through its ``freeze_elements()``) at their deterministic evaluation elements."""
+    for module in model.modules():
+        fix = getattr(module, "freeze_elements", None)
+        if callable(fix):
+            fix()
 
 
 def deterministic_copy(model: nn.Module) -> nn.Module:
@@ -191,4 +201,4 @@ def layer_elements(model: nn.Module, example_input: torch.Tensor | None = None) 
     return out
 
 
-__all__ = ["FrozenConv", "deterministic_copy", "freeze", "layer_elements"]
+__all__ = ["FrozenConv", "deterministic_copy", "fix_evaluation_elements", "freeze", "layer_elements"]

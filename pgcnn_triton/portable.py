@@ -32,7 +32,7 @@ from torch import nn
 from torch.export import Dim
 from torch.overrides import TorchFunctionMode
 
-from .freeze import FrozenConv, deterministic_copy, freeze, layer_elements
+from .freeze import FrozenConv, deterministic_copy, fix_evaluation_elements, freeze, layer_elements
 from .kernels import dense_kernel, resolve_padding
 from .nn.conv import LiftingConv
 from .portable_convs import KernelNetGroupConv, PackedGroupConv
@@ -155,6 +155,8 @@ def compact_copy(model: nn.Module, example_input: torch.Tensor | None = None, we
         copied = deterministic_copy(model)
         for name, (layer, g_out, g_in) in layer_elements(copied, example_input).items():
             copied.set_submodule(name, KernelNetGroupConv(layer, g_out, g_in, isinstance(layer, LiftingConv)))
+        with torch.no_grad():
+            fix_evaluation_elements(copied)
     elif any(isinstance(m, FrozenConv) for m in model.modules()):
         copied = copy.deepcopy(model)
     else:

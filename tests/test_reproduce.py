@@ -24,14 +24,16 @@ from pgcnn_triton.training.specs import build_model
 
 def test_default_plan_is_every_row_of_every_table_for_three_seeds():
     plan = build_plan()
-    assert len(plan) == 3 * (5 + 2 + 2)
+    assert len(plan) == 3 * (6 + 3 + 2)
     assert len({run.name for run in plan}) == len(plan)
     rows = {(run.table.key, run.row.slug) for run in plan}
-    assert rows == {("rotmnist", s) for s in ("t2", "se2-full", "se2-partial", "e2-full", "e2-partial")} | {
-        ("mnist6-180", "se2-full"), ("mnist6-180", "se2-partial"), ("mnist6-m", "e2-full"), ("mnist6-m", "e2-partial")}
+    assert rows == {("rotmnist", s) for s in ("t2", "se2-full", "se2-partial", "e2-full", "e2-partial",
+                                              "augerino-se2")} | {
+        ("mnist6-180", "se2-full"), ("mnist6-180", "se2-partial"), ("mnist6-180", "augerino-se2"),
+        ("mnist6-m", "e2-full"), ("mnist6-m", "e2-partial")}
     # seed 0 of a whole table comes before seed 1 of any of its rows: an interrupted run has a full comparison
     rot = [run for run in plan if run.table.key == "rotmnist"]
-    assert [run.seed for run in rot] == [0] * 5 + [1] * 5 + [2] * 5
+    assert [run.seed for run in rot] == [0] * 6 + [1] * 6 + [2] * 6
     assert all(run.flags["seed"] == run.seed for run in plan)
 
 
@@ -49,6 +51,9 @@ def test_rows_of_a_table_differ_only_in_group_partial_and_their_own_flags():
     # rotated MNIST: E(2) samples the same 4 rotations as SE(2), each with both mirrors
     rot = {run.row.slug: run.flags for run in build_plan(["rotmnist"], seeds=1)}
     assert rot["se2-full"]["num_elements"] == 4 and rot["e2-full"]["num_elements"] == 8
+    # Augerino: the T(2) CKResNet behind a learned augmentation over the SE(2) rows' 4 rotations
+    assert rot["augerino-se2"]["model"] == "augerino-ckresnet" and rot["augerino-se2"]["num_elements"] == 4
+    assert "model" not in rot["se2-partial"]
 
 
 @pytest.mark.parametrize("table", [t.key for t in TABLES])
@@ -58,7 +63,13 @@ def test_parameter_counts_are_matched_within_a_table(table):
         args = namespace(run, Path("unused"))
         spec = model_spec_from_args(args, in_channels=1, num_classes=10 if table == "rotmnist" else 2, image_size=28)
         counts[run.row.slug] = sum(p.numel() for p in build_model(spec).parameters())
+    augerino = counts.pop("augerino-se2", None)
     assert max(counts.values()) <= 1.05 * min(counts.values()), counts
+    if augerino is not None:
+        # the T(2) network of the same widths (its kernel nets read no group coordinate) plus θ
+        if "t2" in counts:
+            assert augerino == counts["t2"] + 1, (augerino, counts)
+        assert augerino < min(v for k, v in counts.items() if k != "t2"), (augerino, counts)
     # full and partial rows differ only by the learnable θ (and mirror logits): at most 2 per layer
     for group in ("se2", "e2"):
         if f"{group}-full" in counts and f"{group}-partial" in counts:
@@ -67,12 +78,12 @@ def test_parameter_counts_are_matched_within_a_table(table):
 
 def test_quick_and_overrides_and_table_selection():
     quick = build_plan(["mnist6-180"], seeds=1, quick=True, overrides={"epochs": None, "max_batches": 2})
-    assert len(quick) == 2
+    assert len(quick) == 3
     assert all(run.flags["epochs"] == TABLES[1].quick["epochs"] and run.flags["max_batches"] == 2 for run in quick)
     assert all(run.flags["epochs"] == 1 for run in build_plan(overrides={"epochs": 1}))
     # the preview is lighter than the default in rows and training digits, not only in epochs
     rot = build_plan(["rotmnist"], seeds=1, quick=True)
-    assert [run.row.slug for run in rot] == ["t2", "se2-full", "se2-partial"]
+    assert [run.row.slug for run in rot] == ["t2", "se2-full", "se2-partial", "augerino-se2"]
     assert all(run.flags["train_size"] < TABLES[0].flags["train_size"] for run in rot)
     assert sum(run.prior_s for run in build_plan(quick=True, seeds=1)) < 0.1 * sum(run.prior_s for run in build_plan())
     with pytest.raises(ValueError, match="tables must be"):
@@ -110,11 +121,15 @@ class FakeTrain:
 
 def fake_measure(directory, row):
     """Stands in for measure_run: the structure a model of ``row`` has (no checkpoint to read)."""
-    n = 1 if row.group == "t2" else 4
+    n = 1 if row.group == "t2" or row.augerino else 4
     layers = [{"layer": f"l{i}", "group": None if n == 1 else row.group.upper(), "num_elements": n,
-               "partial": row.partial and i > 0, "used": n} for i in range(2)]
-    return {"layers": layers, "rot90_error": 0.3 if row.group == "t2" or row.partial else 1e-6,
-            "flip_error": 1e-6 if row.group == "e2" else None}
+               "partial": row.partial and i > 0 and not row.augerino, "used": n} for i in range(2)]
+    out = {"layers": layers, "rot90_error": 0.3 if row.group == "t2" or row.partial else 1e-6,
+           "flip_error": 1e-6 if row.group == "e2" else None}
+    if row.augerino:
+        out["augmentation"] = {"group": row.group.upper(), "num_elements": 4, "partial": True, "theta": 0.5,
+                               "mirror_probability": None, "used": 2}
+    return out
 
 
 def test_resume_reads_finished_runs_back_and_continues_an_interrupted_one(tmp_path, capsys):
@@ -127,10 +142,10 @@ def test_resume_reads_finished_runs_back_and_continues_an_interrupted_one(tmp_pa
         execute(plan, tmp_path, train=FakeTrain(), measure=fake_measure)
     again = FakeTrain()
     records = execute(plan, tmp_path, resume=True, train=again, measure=fake_measure)
-    # runs 1-2 finished before: read back; run 3 continues from its last.pt; run 4 starts fresh
-    assert [Path(a.out_dir).relative_to(tmp_path).as_posix() for a in again.calls] == [plan[2].name, plan[3].name]
+    # runs 1-2 finished before: read back; run 3 continues from its last.pt; runs 4-6 start fresh
+    assert [Path(a.out_dir).relative_to(tmp_path).as_posix() for a in again.calls] == [r.name for r in plan[2:]]
     assert again.calls[0].resume == "last" and again.calls[1].resume is None
-    assert [r["summary"]["test_acc"] for r in records] == pytest.approx([0.5, 0.5, 0.6, 0.6])
+    assert [r["summary"]["test_acc"] for r in records] == pytest.approx([0.5, 0.5, 0.5, 0.6, 0.6, 0.6])
     assert all(r["wall_s"] is not None for r in records)  # read back from run.json
     assert "(read back)" in capsys.readouterr().out
 
@@ -175,11 +190,14 @@ def records_for(table_key, accs_by_row, thetas=(1.0, 0.5), mirrors=None):
     table = next(t for t in TABLES if t.key == table_key)
     out = []
     for row in table.rows:
-        for seed, acc in enumerate(accs_by_row[row.slug]):
+        for seed, acc in enumerate(accs_by_row.get(row.slug, [])):
             th = (None, None) if row.group == "t2" else (thetas if row.partial else (1.0, 1.0))
             mi = None if row.group != "e2" else (mirrors if row.partial else (1.0, 1.0))
-            out.append({"table": table_key, "row": row.slug, "seed": seed, "wall_s": 1.0,
-                        "summary": fake_summary(acc, th, mi)})
+            summary = fake_summary(acc, th, mi)
+            if row.augerino:  # one row: the augmentation's
+                summary["learned_equivariance"] = [dict(summary["learned_equivariance"][1], layer="augment")]
+            out.append({"table": table_key, "row": row.slug, "seed": seed, "wall_s": 1.0, "summary": summary,
+                        "structure": fake_measure(None, row)})
     return out
 
 
@@ -233,15 +251,20 @@ def markdown_tables(text):
 
 def test_markdown_is_well_formed_and_only_e2_rows_get_mirror_columns():
     records = records_for("rotmnist", {s: [0.9, 0.92] for s in ("t2", "se2-full", "se2-partial", "e2-full",
-                                                                  "e2-partial")}, mirrors=(0.8, 0.2))
+                                                                  "e2-partial", "augerino-se2")}, mirrors=(0.8, 0.2))
     stats = aggregate(records, TABLES)
     text = format_markdown(stats, check_claims(stats), "header")
-    accuracy, subsets, claims = markdown_tables(text)
-    assert [r[0] for r in accuracy[2:]] == ["T(2)", "SE(2) full", "SE(2) partial", "E(2) full", "E(2) partial"]
+    accuracy, subsets, augmentation, claims = markdown_tables(text)
+    assert [r[0] for r in accuracy[2:]] == ["T(2)", "SE(2) full", "SE(2) partial", "E(2) full", "E(2) partial",
+                                            "Augerino SE(2)"]
     assert accuracy[2][2] == "91.0 ± 1.4"
+    assert accuracy[7][6] == "2 copies × 1·1"  # the Augerino row: averaged copies of a T(2) network
     assert subsets[0] == ["layer", "SE(2) partial: rotations kept", "E(2) partial: rotations kept",
                           "E(2) partial: mirror p"]
     assert subsets[3] == ["l1", "0.50 ± 0.00", "0.50 ± 0.00", "0.20 ± 0.00"]
+    # the Augerino row's learned range: its own table (one augmentation, not per-layer subsets)
+    assert augmentation == [["model", "rotations kept", "copies averaged (evaluation)"], ["---", "---:", "---:"],
+                            ["Augerino SE(2)", "0.50 ± 0.00", "2"]]
     assert len(claims) == 2 + 3
 
 
@@ -269,11 +292,18 @@ def test_tiny_reproduction_writes_table_figure_and_runs_and_resumes(tmp_path, ca
     argv = ["--seeds", "1", "--epochs", "1", "--max-batches", "1", "--out-dir", str(out)]
     assert reproduce_main(argv) == 0
     printed = capsys.readouterr().out
-    assert re.search(r"\[9/9\] MNIST6-M \(bundled\) · E\(2\) partial · seed 0 — elapsed \S+, ETA \S+", printed)
+    assert re.search(r"\[11/11\] MNIST6-M \(bundled\) · E\(2\) partial · seed 0 — elapsed \S+, ETA \S+", printed)
+    assert re.search(r"rotmnist/augerino-se2/seed0: elements per layer 4 copies × 1·1·1·1·1·1, rot90 error \S+, "
+                     r"augmentation \|θ\| \d\.\d{3}", printed)
     text = (out / "results.md").read_text()
     tables = markdown_tables(text)
-    assert len(tables) == 7  # accuracy + learned subsets for each of the three tables, and the analysis
-    assert tables[6][0][:2] == ["r (training range)", "test acc %"] and tables[6][2][0] == "±90°"
+    # accuracy + learned subsets for each of the three tables, the Augerino rows' augmentation (rotated
+    # MNIST, MNIST6-180), and the analysis
+    assert len(tables) == 9
+    assert tables[8][0][:2] == ["r (training range)", "test acc %"] and tables[8][2][0] == "±90°"
+    for augmentation in (tables[2], tables[5]):
+        assert augmentation[2][0] == "Augerino SE(2)" and 0.0 < float(augmentation[2][1].split(" ± ")[0]) <= 1.0
+    del tables[8], tables[5], tables[2]
     for accuracy in (tables[0], tables[2], tables[4]):
         for row in accuracy[2:]:
             mean = float(row[2].split(" ± ")[0])
@@ -287,12 +317,14 @@ def test_tiny_reproduction_writes_table_figure_and_runs_and_resumes(tmp_path, ca
             used, rot = row[6].split("·"), float(row[7])
             if row[0] == "T(2)":
                 assert used == ["1"] * 6 and rot > 0.02, row
+            elif row[0].startswith("Augerino"):  # the averaged copies (rotated MNIST: N = 4, MNIST6: 8) of a T(2) CNN
+                assert row[6] == f"{4 if table is tables[0] else 8} copies × 1·1·1·1·1·1", row
             else:
                 assert len(used) == 6 and min(map(int, used)) > 1, row
                 if "full" in row[0]:
                     assert rot < FULL_INVARIANCE_TOL and (len(row) < 9 or row[8] == "–" or float(row[8]) < 1e-4), row
     result = json.loads((out / "results.json").read_text())
-    assert len(result["runs"]) == 9 and result["claims"] == []
+    assert len(result["runs"]) == 11 and result["claims"] == []
     assert all(len(r["structure"]["layers"]) == 6 and r["structure"]["images"] == 4 for r in result["runs"])
     for run in result["runs"]:
         for name in ("summary.json", "metrics.csv", "run.json", "last.pt"):
@@ -304,7 +336,7 @@ def test_tiny_reproduction_writes_table_figure_and_runs_and_resumes(tmp_path, ca
     before = {r["name"]: r["summary"]["test_acc"] for r in result["runs"]}
     assert pgcnn_main(["reproduce", *argv, "--resume"]) == 0
     printed = capsys.readouterr().out
-    assert printed.count("(read back)") == 9 and printed.count("r = ±90°: read back") == 1
+    assert printed.count("(read back)") == 11 and printed.count("r = ±90°: read back") == 1
     after = json.loads((out / "results.json").read_text())
     assert {r["name"]: r["summary"]["test_acc"] for r in after["runs"]} == before
     assert f"Command: `pgcnn reproduce {' '.join(argv)} --resume`" in (out / "results.md").read_text()

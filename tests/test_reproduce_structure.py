@@ -37,12 +37,19 @@ def digits(data, n=16):
     return torch.stack([data.test[i][0] for i in range(n)])
 
 
-def check_structure(label, group, partial, model, data, name):
+def check_structure(label, group, partial, model, data, name, augerino=False):
     torch.manual_seed(0)
     structure = measure_model(model, digits(data), flips=group == "e2")
-    check_row(label, group, partial, name, structure)  # refuses a model that contradicts its label
+    check_row(label, group, partial, name, structure, augerino=augerino)  # refuses a model that contradicts its label
     used = [layer["used"] for layer in structure["layers"]]
-    if group == "t2":
+    if augerino:
+        # a T(2) network behind the augmentation; at θ = 1 the N evaluation rotations (2i + 1)·π/N − π
+        # (N = 4: ±π/4, ±3π/4) are closed under rot90, so the untrained model is rot90-invariant (rounding)
+        augmentation = structure["augmentation"]
+        assert used == [1] * len(used) and augmentation["group"] == group.upper(), name
+        assert augmentation["theta"] == 1.0 and augmentation["used"] == augmentation["num_elements"] in (4, 8), name
+        assert structure["rot90_error"] < FULL_INVARIANCE_TOL, (name, structure["rot90_error"])
+    elif group == "t2":
         assert used == [1] * len(used) and all(layer["group"] is None for layer in structure["layers"]), name
         assert structure["rot90_error"] > T2_SENSITIVE, (name, structure["rot90_error"])
     else:
@@ -58,7 +65,8 @@ def test_every_planned_row_builds_the_model_its_label_says(quick, datasets, tmp_
     for run in build_plan(seeds=1, quick=quick):
         args = namespace(run, tmp_path / run.name)
         _, model = model_from_args(args, datasets[run.table.dataset])  # what train_from_args builds
-        check_structure(run.row.label, run.row.group, run.row.partial, model, datasets[run.table.dataset], run.name)
+        check_structure(run.row.label, run.row.group, run.row.partial, model, datasets[run.table.dataset], run.name,
+                        augerino=run.row.augerino)
 
 
 def load_example(name):
@@ -81,6 +89,21 @@ def test_examples_group_t2_build_a_translation_only_cnn(example, dataset, datase
                                                     test=[(torch.rand(3, 32, 32), 0)] * 16)
     _, model = model_from_args(args, data)
     check_structure("T(2)", "t2", False, model, data, f"examples/{example}.py --group t2")
+
+
+def test_check_row_refuses_an_augerino_row_whose_model_is_not_one(datasets):
+    plan = {run.row.slug: run for run in build_plan(["rotmnist"], seeds=1)}
+    args = namespace(plan["augerino-se2"], Path("unused"))
+    _, model = model_from_args(args, datasets["bundled-rotmnist"])
+    structure = measure_model(model, digits(datasets["bundled-rotmnist"], 4))
+    check_row("Augerino SE(2)", "se2", True, "a", structure, augerino=True)
+    with pytest.raises(RowMismatchError, match="augmentation is over SE2 .*not over E2"):
+        check_row("Augerino E(2)", "e2", True, "a", structure, augerino=True)
+    with pytest.raises(RowMismatchError, match="an Augerino model"):
+        check_row("SE(2) partial", "se2", True, "a", structure)  # an Augerino model under a group-CNN label
+    plain = {k: v for k, v in structure.items() if k != "augmentation"}
+    with pytest.raises(RowMismatchError, match="no learned augmentation"):
+        check_row("Augerino SE(2)", "se2", True, "a", plain, augerino=True)
 
 
 def test_check_row_refuses_a_t2_model_with_group_elements():

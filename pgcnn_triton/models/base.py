@@ -69,6 +69,12 @@ class GroupModel(nn.Module):
         return model
 
     @classmethod
+    def keyword_arguments(cls) -> tuple:
+        """The constructor's named keyword arguments besides the :class:`SamplingConfig` fields (what
+        :meth:`from_preset` accepts as overrides)."""
+        return constructor_arguments(cls)
+
+    @classmethod
     def from_preset(cls, name: str, **overrides):
         """Build the model of a named configuration (``cls.PRESETS``); keyword arguments override it."""
         if not isinstance(name, str):
@@ -76,7 +82,7 @@ class GroupModel(nn.Module):
         if name not in cls.PRESETS:
             raise ValueError(f"unknown preset {name!r} for {cls.__name__}: expected one of {sorted(cls.PRESETS)}")
         kwargs = dict(cls.PRESETS[name])
-        unexpected_keywords(overrides, {f.name for f in fields(SamplingConfig)} | set(constructor_arguments(cls)),
+        unexpected_keywords(overrides, {f.name for f in fields(SamplingConfig)} | set(cls.keyword_arguments()),
                             f"{cls.__name__}.from_preset({name!r}, ...)")
         grows = {k: v for k, v in overrides.items() if (k, v) not in (("num_elements", 1), ("partial", False))
                  and k in ("num_elements", "partial")}

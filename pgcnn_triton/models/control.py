@@ -17,6 +17,7 @@ from torch import nn
 from ..freeze import FrozenConv
 from ..kernels import resolve_padding
 from ..nn import GroupConv, LiftingConv, SpatialMaxPool
+from ..nn.augment import LearnedAugmentation
 from ..portable import DenseGroupConv
 from ..portable_convs import KernelNetGroupConv, PackedGroupConv
 from ..sampling import EVAL_MODES, ElementSampler, PartialSampler
@@ -47,14 +48,17 @@ def learned_equivariance(module: nn.Module) -> list[dict]:
     * full layers: θ = 1 (and mirror probability 1 for E2); C_n / D_n gated layers: ``theta=None``
       and their per-element keep probabilities under ``gates``;
     * layers with no group (N = 1, not partial, e.g. the T(2) baseline): ``theta`` and
-      ``mirror_probability`` are None.
+      ``mirror_probability`` are None;
+    * a learned augmentation (:class:`~pgcnn_triton.nn.augment.LearnedAugmentation`, the input
+      transformation of the Augerino models) reads out as a partial layer: θ (the images are rotated
+      within ±π|θ|) and the mirror keep probability.
 
     Frozen layers (:func:`~pgcnn_triton.freeze`) have no samplers and no rows.
     """
     _check_module(module)
     rows = []
     for name, layer in module.named_modules():
-        if not isinstance(layer, (LiftingConv, GroupConv)):
+        if not isinstance(layer, (LiftingConv, GroupConv, LearnedAugmentation)) or layer.sampler is None:
             continue
         config, sampler = layer.sampling, layer.sampler
         e2 = config.group == "E2"

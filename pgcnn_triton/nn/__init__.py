@@ -1,5 +1,6 @@
 """Layers of group features ``[B, C, G, H, W]``; convolutions return ``(features, elements)``."""
 
+from .augment import LearnedAugmentation
 from .conv import GroupConv, LiftingConv, PointwiseGroupConv
 from .kernel_norms import collect_kernel_norms
 from .norms import GroupBatchNorm, GroupInstanceNorm, GroupLayerNorm, make_norm
@@ -13,6 +14,7 @@ __all__ = [
     "GroupInstanceNorm",
     "GroupLayerNorm",
     "GroupPool",
+    "LearnedAugmentation",
     "LiftingConv",
     "PointwiseGroupConv",
     "SpatialMaxPool",

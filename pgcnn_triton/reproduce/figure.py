@@ -39,7 +39,8 @@ def _accuracy_panel(plt, ax, entry: dict) -> None:
 
 
 def _subset_panel(plt, ax, entry: dict) -> None:
-    partial = [r for r in entry["rows"] if r["partial"]]
+    partial = [r for r in entry["rows"] if r["partial"] and not r.get("augerino")]
+    augerino = [r for r in entry["rows"] if r.get("augerino") and r["layers"]]
     if not partial:
         ax.text(0.5, 0.5, "no partial model", transform=ax.transAxes, ha="center", va="center")
         ax.set_axis_off()
@@ -57,6 +58,11 @@ def _subset_panel(plt, ax, entry: dict) -> None:
             ax.errorbar(xs, [m if m is not None else float("nan") for m in means], yerr=stds, fmt=style,
                         color=colors[2 * k + (key != "theta")], capsize=3, markersize=4,
                         label=f"{r['label']}: {name}")
+    for k, r in enumerate(augerino):  # one augmentation in front of the network: a level across the layers
+        theta = r["layers"][0]["theta"]
+        if theta is not None:
+            ax.axhline(theta, color=("black", "dimgray", "gray")[k % 3], linewidth=1.2, linestyle="-.",
+                       label=f"{r['label']}: augmentation rotations kept")
     ax.axhline(1.0, color="gray", linewidth=0.6, linestyle=":")
     ax.axhline(0.5, color="gray", linewidth=0.4, linestyle=":")
     ax.set_ylim(-0.05, 1.1)

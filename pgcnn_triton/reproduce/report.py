@@ -67,6 +67,7 @@ def aggregate(records: list[dict], tables: tuple[Table, ...]) -> list[dict]:
             measured = [st for st in structures if st]
             rows.append({
                 "row": row.slug, "label": row.label, "group": row.group, "partial": row.partial,
+                "augerino": row.augerino,
                 "seeds": [r["seed"] for r in mine], "test_acc": accs, "test_acc_mean": mean, "test_acc_std": std,
                 "parameters": mine[0]["summary"]["parameters"],
                 "epochs": mine[0]["summary"]["config"]["epochs"],
@@ -75,6 +76,7 @@ def aggregate(records: list[dict], tables: tuple[Table, ...]) -> list[dict]:
                 "elements": sorted({format_elements(st) for st in measured}),
                 "rot90_error": [st["rot90_error"] for st in measured],
                 "flip_error": [st["flip_error"] for st in measured if st.get("flip_error") is not None],
+                "copies": sorted({st["augmentation"]["used"] for st in measured if st.get("augmentation")}),
             })
         sizes = next((r["summary"].get("dataset_sizes") for r in records if r["table"] == table.key), None)
         # how many test digits the invariance errors were measured on (recorded by measure_run)
@@ -141,6 +143,26 @@ def _pm(mean, std, digits=1, scale=100.0) -> str:
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
 
 
+def _augmentation_table(rows: list[dict]) -> list[str]:
+    """The learned augmentation of the Augerino rows: what they became invariant to."""
+    if not rows:
+        return []
+    mirrors = any(r["layers"] and r["layers"][0].get("mirror_probability") is not None for r in rows)
+    out = ["", "Learned augmentation of the Augerino rows (mean ± std over seeds; the T(2) network sees each image "
+           "rotated within ±π·min(|θ|, 1), and its logits are averaged over the copies; rotations kept = min(|θ|, 1))"
+           + ("; mirror p = probability of the mirrored copies" if mirrors else "") + ":", "",
+           "| model | rotations kept | " + ("mirror p | " if mirrors else "") + "copies averaged (evaluation) |",
+           "|---|---:|" + ("---:|" if mirrors else "") + "---:|"]
+    for r in rows:
+        layer = r["layers"][0] if r["layers"] else {}
+        cells = [_pm(layer.get("theta"), layer.get("theta_std"), 2, 1.0)]
+        if mirrors:
+            cells.append(_pm(layer.get("mirror_probability"), layer.get("mirror_probability_std"), 2, 1.0))
+        cells.append(" / ".join(str(c) for c in r.get("copies") or []) or "–")
+        out.append(f"| {r['label']} | " + " | ".join(cells) + " |")
+    return out
+
+
 def format_markdown(tables: list[dict], claims: list[dict], header: str = "") -> str:
     """The reproduction as Markdown: per table the accuracies, then the learned subsets per layer."""
     out = [header] if header else []
@@ -168,7 +190,7 @@ def format_markdown(tables: list[dict], claims: list[dict], header: str = "") ->
                 "best checkpoint; the worst seed is shown. A full row is exactly invariant (rounding, ~1e-6), "
                 "a T(2) CNN is not; a partial row's error is what it learned. Group elements: what each "
                 "lifting / group conv used, in order (T(2): 1 each)."]
-        partial = [r for r in entry["rows"] if r["partial"]]
+        partial = [r for r in entry["rows"] if r["partial"] and not r.get("augerino")]
         if partial:
             columns = [(r, "theta", f"{r['label']}: rotations kept") for r in partial]
             columns += [(r, "mirror_probability", f"{r['label']}: mirror p") for r in partial
@@ -180,6 +202,7 @@ def format_markdown(tables: list[dict], claims: list[dict], header: str = "") ->
             for i, layer in enumerate(partial[0]["layers"]):
                 cells = [_pm(r["layers"][i][key], r["layers"][i][key + "_std"], 2, 1.0) for r, key, _ in columns]
                 out.append(f"| {layer['layer']} | " + " | ".join(cells) + " |")
+        out += _augmentation_table([r for r in entry["rows"] if r.get("augerino")])
         out.append("")
     if claims:
         out += ["### The paper's claims on these runs", "", "| claim | measured | holds |", "|---|---|:---:|"]

@@ -107,9 +107,15 @@ class Progress:
 
     def measured(self, run: Run, structure: dict) -> None:
         flip = structure.get("flip_error")
+        augmentation = structure.get("augmentation")
+        learned = ""
+        if augmentation and augmentation.get("theta") is not None:
+            learned = f", augmentation |θ| {augmentation['theta']:.3f}"
+            if augmentation.get("mirror_probability") is not None:
+                learned += f", mirror p {augmentation['mirror_probability']:.3f}"
         self._print(f"    {run.name}: elements per layer {format_elements(structure)}, rot90 error "
                     f"{format_error(structure['rot90_error'])}"
-                    + (f", flip error {format_error(flip)}" if flip is not None else ""))
+                    + (f", flip error {format_error(flip)}" if flip is not None else "") + learned)
 
     def _print(self, line: str) -> None:
         print(line, file=self.stream, flush=True)
@@ -158,7 +164,7 @@ def execute(plan: list[Run], out_dir: str | Path, *, resume: bool = False, progr
             structure = measure(directory, run.row)
             write_json(dict(stored, structure=structure), directory / RUN_FILE)
         progress.measured(run, structure)
-        check_row(run.row.label, run.row.group, run.row.partial, run.name, structure)
+        check_row(run.row.label, run.row.group, run.row.partial, run.name, structure, augerino=run.row.augerino)
         records.append({"name": run.name, "table": run.table.key, "row": run.row.slug, "label": run.row.label,
                         "seed": run.seed, "dir": str(directory), "wall_s": seconds, "summary": summary,
                         "structure": structure})

@@ -7,11 +7,15 @@ test digits, in float32 and deterministic evaluation:
 * the group and the number of group elements of every lifting / group conv (the configured N and the
   number the layer really used);
 * the relative rot90 invariance error of the logits ``‖f(rot90 x) − f(x)‖ / ‖f(x)‖`` and, for E(2)
-  rows, the same under a horizontal flip.
+  rows, the same under a horizontal flip;
+* for an Augerino row, its learned augmentation: the group, the learned θ (images rotated within ±π|θ|),
+  the mirror keep probability (E(2)) and how many transformed copies a deterministic evaluation averages.
 
 :func:`check_row` then refuses a run whose structure contradicts its label: a "T(2)" model with more than
 one element in some layer, an SE(2) / E(2) row over another group, a full row that dropped elements or
-whose logits are not invariant (:data:`FULL_INVARIANCE_TOL`). A partial row's error is what it learned.
+whose logits are not invariant (:data:`FULL_INVARIANCE_TOL`), an Augerino row whose network is not
+translation-only or whose augmentation is over another group or not learned. A partial (or Augerino) row's
+error is what it learned.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch
 
 from ..equivariance import equivariance_error, flip_w, rot90
 from ..nn import GroupConv, LiftingConv
+from ..nn.augment import LearnedAugmentation
 
 #: A full SE(2) / E(2) row on a C_4 (× mirrors) element grid is exactly invariant under rot90 (and flips):
 #: its float32 error is rounding (measured 1e-6 – 3e-6 on 64 bundled digits, untrained and trained); 1e-4 leaves room
@@ -68,7 +73,8 @@ def measure_model(model: torch.nn.Module, x: torch.Tensor, flips: bool = False) 
     """The structure and invariance errors of ``model`` on images ``x`` (float32, deterministic eval).
 
     Returns ``{"layers": [{"layer", "group", "num_elements", "used"}], "rot90_error", "flip_error"}``
-    (``flip_error`` None unless ``flips``). ``model`` is left in eval mode.
+    (``flip_error`` None unless ``flips``), and for a model with a learned augmentation (Augerino)
+    ``"augmentation"``: :func:`augmentation_structure`. ``model`` is left in eval mode.
     """
     model = model.float().eval()
     if hasattr(model, "set_eval_mode"):
@@ -85,7 +91,31 @@ def measure_model(model: torch.nn.Module, x: torch.Tensor, flips: bool = False) 
         warnings.filterwarnings("ignore", message=".*is not meant to be exactly equivariant", category=UserWarning)
         rot = equivariance_error(model, x, rot90())
         flip = equivariance_error(model, x, flip_w()) if flips else None
-    return {"layers": layers, "rot90_error": rot, "flip_error": flip}
+    result = {"layers": layers, "rot90_error": rot, "flip_error": flip}
+    augmentation = augmentation_structure(model)
+    if augmentation is not None:
+        result["augmentation"] = augmentation
+    return result
+
+
+def augmentation_structure(model: torch.nn.Module) -> dict | None:
+    """The learned augmentation of an Augerino ``model`` (None if it has none): ``group``, ``num_elements``
+    (N), ``partial`` (θ learned), ``theta`` (|θ|), ``mirror_probability`` (E(2), else None) and ``used``:
+    the transformed copies a deterministic evaluation averages."""
+    found = [m for m in model.modules() if isinstance(m, LearnedAugmentation)]
+    if not found:
+        return None
+    augment = found[0]
+    config = augment.sampling
+    theta = mirror = None
+    if augment.sampler is not None and config.partial:
+        theta = abs(float(augment.sampler.theta.detach()))
+        p = augment.sampler.mirror_probability
+        mirror = None if p is None else float(p.detach())
+    elif not config.partial:
+        theta, mirror = 1.0, (1.0 if config.group == "E2" else None)
+    return {"group": config.group, "num_elements": config.num_elements, "partial": bool(config.partial),
+            "theta": theta, "mirror_probability": mirror, "used": int(augment.evaluation_elements().shape[1])}
 
 
 def measure_run(directory, row, images: int | None = None) -> dict:
@@ -107,16 +137,32 @@ def measure_run(directory, row, images: int | None = None) -> dict:
     return result
 
 
-def check_row(label: str, group: str, partial: bool, name: str, structure: dict) -> None:
+def check_row(label: str, group: str, partial: bool, name: str, structure: dict, augerino: bool = False) -> None:
     """Raise :class:`RowMismatchError` if the measured ``structure`` of run ``name`` contradicts its row.
 
-    ``group`` is the row's ``"t2"`` / ``"se2"`` / ``"e2"``; ``partial`` whether it learns its subsets.
+    ``group`` is the row's ``"t2"`` / ``"se2"`` / ``"e2"``; ``partial`` whether it learns its subsets;
+    ``augerino``: the row is an Augerino baseline (a T(2) network behind a learned augmentation over ``group``).
     """
     layers = structure["layers"]
     problems = []
+    augmentation = structure.get("augmentation")
     if not layers:
         problems.append("it has no lifting or group conv")
-    if group == "t2":
+    if augerino:
+        many = [layer["layer"] for layer in layers if layer["used"] != 1 or layer["num_elements"] != 1]
+        if many:
+            problems.append("an Augerino network is translation-only, but " + ", ".join(many)
+                            + " sample group elements")
+        if augmentation is None:
+            problems.append("it has no learned augmentation")
+        elif augmentation["group"] != group.upper() or augmentation["partial"] != partial:
+            problems.append(f"its augmentation is over {augmentation['group']} "
+                            f"({'learned' if augmentation['partial'] else 'the whole group'}), not over "
+                            f"{group.upper()} ({'learned' if partial else 'the whole group'})")
+    elif augmentation is not None:
+        problems.append(f"it transforms its input by a learned augmentation over {augmentation['group']} "
+                        "(an Augerino model)")
+    elif group == "t2":
         many = [f"{layer['layer']} ({layer['used']} used, N = {layer['num_elements']})" for layer in layers
                 if layer["used"] != 1 or layer["num_elements"] != 1]
         if many:
@@ -150,8 +196,14 @@ def check_row(label: str, group: str, partial: bool, name: str, structure: dict)
 
 
 def format_elements(structure: dict) -> str:
-    """The elements each layer used, e.g. ``"4·4·4·4·4·4"`` (``"1·1·…"`` for T(2))."""
-    return "·".join(str(layer["used"]) for layer in structure["layers"])
+    """The elements each layer used, e.g. ``"4·4·4·4·4·4"`` (``"1·1·…"`` for T(2)); an Augerino model's
+    averaged copies first, e.g. ``"4 copies × 1·1·1·1·1·1"``."""
+    layers = "·".join(str(layer["used"]) for layer in structure["layers"])
+    augmentation = structure.get("augmentation")
+    if not augmentation:
+        return layers
+    n = augmentation["used"]
+    return f"{n} {'copy' if n == 1 else 'copies'} × {layers}"
 
 
 def format_error(error: float | None) -> str:

@@ -17,6 +17,7 @@ from ..sampling import EVAL_MODES, MIRROR_GRADIENTS, SHAPE_MODES
 from .config import LR_MAX, REGULARISER_MAX, REGULARISER_WHY, SCHEDULERS, TrainConfig
 from .recipes import BUNDLED_RUNS, bundled_run, for_group, recipe
 from .specs import (
+    AUGERINO_FAMILIES,
     DATASET_OVERRIDES,
     FAMILIES,
     GROUPS,
@@ -76,7 +77,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
                    help="bundled-* datasets: training digits (bundled-rotmnist: images, default 3000; MNIST6: "
                         "sixes, default 300, each with its transformed copy); validation and test sets unchanged")
     m = parser.add_argument_group("model")
-    m.add_argument("--model", choices=sorted(FAMILIES), default="ckresnet", help="architecture (default %(default)s)")
+    m.add_argument("--model", choices=sorted(FAMILIES), default="ckresnet",
+                   help="architecture (default %(default)s); augerino-ckresnet / augerino-gcnn: the T(2) network "
+                        "behind a learned augmentation over --group (the paper's Augerino baselines)")
     m.add_argument("--group", choices=GROUPS, default=None, help="se2 (default), e2, or t2 (translations only)")
     m.add_argument("--partial", action=_BOOL, default=None, help="learn partial equivariance (default on)")
     m.add_argument("--num-elements", "-N", type=int, default=None, help=f"group elements N ({_PRESET})")
@@ -91,7 +94,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, out_dir_help: str | Non
                    help="dynamic (n = ceil(N·θ) elements) or static (N masked slots, sync-free, compiles); same "
                         "function (default dynamic)")
     m.add_argument("--mirror-gradient", choices=MIRROR_GRADIENTS, default=None,
-                   help="mirror-gate gradient: flag (paper, default) or features (also through the mirrored features)")
+                   help="mirror-gate gradient: flag (paper, default) or features (also through the mirrored features); "
+                        "Augerino models: none by default (the original's hard flip), flag / features learn the "
+                        "mirror logit")
     m.add_argument("--per-batch-element", action=_BOOL, default=None,
                    help=f"one element set per sample instead of per batch ({_PRESET})")
     m.add_argument("--eval-mode", choices=EVAL_MODES, default=None, help="evaluation sampling (default deterministic)")
@@ -162,13 +167,14 @@ def apply_bundled_run(args: argparse.Namespace) -> dict:
     """On a ``bundled-*`` dataset, fill the flags ``args`` leaves unset with its short CPU run; returns them.
 
     The values are :data:`~pgcnn_triton.training.recipes.BUNDLED_RUNS`, the same as the examples'. Their
-    preset (a CKResNet SE(2)/E(2) one) is left out where it cannot apply: ``--model gcnn`` or ``--group t2``,
+    preset (a CKResNet SE(2)/E(2) one, also an Augerino CKResNet's) is left out where it cannot apply:
+    ``--model gcnn`` / ``augerino-gcnn`` or ``--group t2``,
     which then start from the dataset's preset as without a short run. Other datasets: nothing changes, ``{}``.
     """
     if args.dataset not in BUNDLED_RUNS:
         return {}
     values = bundled_run(args.dataset, args.group)  # --group t2: without the group-only flags (preset, N)
-    if args.model != "ckresnet":
+    if args.model not in ("ckresnet", "augerino-ckresnet"):  # the MNIST6 presets exist for both
         values.pop("preset", None)
     filled = {k: v for k, v in values.items() if getattr(args, k) is None}
     fill_unset(args, filled)
@@ -280,6 +286,11 @@ def _preset_and_overrides(args: argparse.Namespace) -> tuple[str, dict]:
             overrides["partial"] = bool(args.partial)
     else:
         preset, overrides = resolve_preset(args.model, args.dataset, group_of(args), partial_of(args))
+    if args.model in AUGERINO_FAMILIES and group_of(args) == "t2":
+        raise ValueError(f"--group t2 does not apply to --model {args.model}: an Augerino model is already a "
+                         "translation-only (T(2)) network behind a learned augmentation over se2 or e2; pick "
+                         f"--group se2 / e2, or --model {args.model.removeprefix('augerino-')} --group t2 for the "
+                         "plain CNN")
     translations_only = group_of(args) == "t2" or FAMILIES[args.model].PRESETS.get(preset, {}).get("num_elements") == 1
     if translations_only and args.num_elements not in (None, 1):
         raise ValueError(f"--num-elements {args.num_elements} does not apply to a translation-only (T(2)) model, "

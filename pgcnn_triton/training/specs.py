@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from ..data import DATASETS, DataSplits, load_dataset
-from ..models import GCNN, T2_SAMPLING, PartialGCNN
+from ..models import GCNN, T2_SAMPLING, AugerinoCKResNet, AugerinoGCNN, PartialGCNN
 from .custom_spec import CUSTOM, build_custom
 
-FAMILIES = {"ckresnet": PartialGCNN, "gcnn": GCNN}
+FAMILIES = {"ckresnet": PartialGCNN, "gcnn": GCNN, "augerino-ckresnet": AugerinoCKResNet, "augerino-gcnn": AugerinoGCNN}
+#: The Augerino families: a T(2) network behind a learned augmentation (no T(2) variant of their own).
+AUGERINO_FAMILIES = ("augerino-ckresnet", "augerino-gcnn")
 GROUPS = ("se2", "e2", "t2")
 
 #: Which preset family a dataset uses (docs/method.md#settings-per-dataset); PatchCamelyon and STL-10 have no
