@@ -58,7 +58,9 @@ def learned_equivariance(module: nn.Module) -> list[dict]:
     _check_module(module)
     rows = []
     for name, layer in module.named_modules():
-        if not isinstance(layer, (LiftingConv, GroupConv, LearnedAugmentation)) or layer.sampler is None:
+        if not isinstance(layer, (LiftingConv, GroupConv, LearnedAugmentation)):
+            continue
+        if isinstance(layer, LearnedAugmentation) and layer.sampler is None:  # frozen: fixed elements, no row
             continue
         config, sampler = layer.sampling, layer.sampler
         e2 = config.group == "E2"
