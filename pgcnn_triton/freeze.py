@@ -62,6 +62,16 @@ class FrozenConv(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.dtype_reference.dtype
 
+    def shared_bank(self) -> torch.Tensor:
+        """The bank ``[C_out·N_out, T, C_in·N_in]`` in the frozen dtype: the one set of elements every
+        sample shares (a frozen conv never holds per-sample banks)."""
+        bank = self.bank.to(self.dtype)
+        if bank.dim() == 4:
+            if bank.shape[0] != 1:
+                raise ValueError(f"a frozen conv holds one shared bank, got {bank.shape[0]} sample banks")
+            bank = bank[0]
+        return bank
+
     def forward(self, x, *elements_and_masks):
         check_dtype(x, self.dtype, f"FrozenConv ({self.kind})")
         x5 = x[:, :, None] if self.lifting else x

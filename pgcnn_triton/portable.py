@@ -56,11 +56,7 @@ class DenseGroupConv(nn.Module):
 
     def __init__(self, frozen: FrozenConv):
         super().__init__()
-        bank = frozen.bank.to(frozen.dtype)
-        if bank.dim() == 4:
-            if bank.shape[0] != 1:
-                raise ValueError(f"a frozen conv holds one shared bank, got {bank.shape[0]} sample banks")
-            bank = bank[0]
+        bank = frozen.shared_bank()
         rows, _, cols = bank.shape
         # the attributes models read off their layers (input contract, spatial stages)
         self.kind, self.lifting = frozen.kind, frozen.lifting

@@ -86,11 +86,7 @@ class PackedGroupConv(_TapConvs):
 
     def __init__(self, frozen):
         super().__init__()
-        bank = frozen.bank.to(frozen.dtype)
-        if bank.dim() == 4:
-            if bank.shape[0] != 1:
-                raise ValueError(f"a frozen conv holds one shared bank, got {bank.shape[0]} sample banks")
-            bank = bank[0]
+        bank = frozen.shared_bank()
         rows, taps, cols = bank.shape
         self._setup(frozen, rows, cols, taps, frozen.lifting)
         packed = bank.permute(0, 2, 1)
