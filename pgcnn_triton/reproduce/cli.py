@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The reproduction's flags (shared by ``pgcnn reproduce`` and ``examples/reproduce.py``)."""
     parser.add_argument("--seeds", type=int, default=None, help="seeds per model, 0..N-1 (default 3; --quick: 1)")
     parser.add_argument("--quick", action="store_true",
-                        help="a preview in ≤ 5 min on a 2-core CPU, also without bf16 units (measured: 54 s bf16, "
-                             "80 s fp32 on an AVX512-BF16 EPYC): 1 seed, 2-3 epochs, 500 rotated digits / 120 sixes "
+                        help="a preview in ≤ 5 min on a 2-core CPU, also without bf16 units (measured: 84 s bf16 "
+                             "on an AVX512-BF16 EPYC): 1 seed, 2-3 epochs, 500 rotated digits / 120 sixes "
                              "for training, no E(2) rows on rotated MNIST, the partial-invariance analysis at 3 "
                              "of its 6 ranges (measured: 37 s of CPU time, bf16). It shows that every step runs and what "
                              "each model is (elements per layer, rot90 / flip invariance); MNIST6-180 already "
