@@ -21,15 +21,14 @@ from pgcnn_triton.training import load_checkpoint
 from pgcnn_triton.training.args import out_dir_from_args
 from pgcnn_triton.training.rundir import RunDirectory
 from pgcnn_triton.training.trainer import Trainer
+from tests.training.tiny_cli import TINY
+from tests.training.tiny_cli import train as tiny_train
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--dataset", "bundled-mnist6-180", "--train-size", "8", "--hidden", "2", "-N", "2", "--kernel-size", "3",
-        "--kernel-net", "SIREN", "--no-per-batch-element", "--batch-size", "4", "--max-batches", "2",
-        "--no-progress"]
 
 
 def train(out, *flags):
-    return main(["train", "--out-dir", str(out), *TINY, *flags])
+    return tiny_train(out, *flags, max_batches=2)
 
 
 def one_line_error(capsys, prog="pgcnn"):
@@ -80,7 +79,7 @@ def test_resume_with_other_architecture_or_data_flags_is_refused_naming_each(fin
     run = copy_of(finished, tmp_path)
     before = (run / "last.pt").read_bytes()
     capsys.readouterr()
-    assert main(["train", "--out-dir", str(run), *TINY, "--hidden", "4", "--group", "e2", "--seed", "7",
+    assert main(["train", "--out-dir", str(run), *TINY, "--max-batches", "2", "--hidden", "4", "--group", "e2", "--seed", "7",
                  "--train-size", "16", "--resume"]) == 1
     err = one_line_error(capsys)
     for part in ("--hidden: stored 2, given 4", "--group: stored se2, given e2", "--seed: stored 0, given 7",
