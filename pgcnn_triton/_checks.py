@@ -1,5 +1,5 @@
-"""Argument checks shared by the public constructors: a ``TypeError`` for a wrong type, a ``ValueError``
-for a value out of range, each naming the argument as the caller wrote it.
+"""Argument checks shared by the public constructors: a ``TypeError`` for a wrong type or an unknown keyword
+(with the closest valid name), a ``ValueError`` for a value out of range, each naming the argument as the caller wrote it.
 
 NaN and ±inf never pass a number check: a comparison like ``value > 0`` lets ``inf`` through and an
 unguarded NaN only shows up later as NaN outputs.
@@ -53,3 +53,23 @@ def integer(value, name: str, minimum: int = 1) -> int:
 def probability(value, name: str) -> float:
     """A dropout-like rate in [0, 1)."""
     return number(value, name, low=0.0, high=1.0, high_open=True)
+
+
+def unexpected_keywords(names, valid, owner: str) -> None:
+    """``TypeError`` naming ``owner`` (the entry point the user called) and the first of ``names`` not in
+    ``valid``, with the closest valid name; nothing if all are valid."""
+    import difflib
+
+    for name in names:
+        if name not in valid:
+            close = difflib.get_close_matches(str(name), sorted(valid), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"{owner} got an unexpected keyword argument {name!r}{hint}")
+
+
+def constructor_arguments(cls) -> tuple:
+    """The named keyword arguments of ``cls.__init__`` (not ``self`` nor ``**options``)."""
+    import inspect
+
+    return tuple(name for name, p in inspect.signature(cls.__init__).parameters.items()
+                 if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))

@@ -48,7 +48,7 @@ from dataclasses import dataclass, fields, replace
 import torch
 from torch import nn
 
-from ._checks import integer, number, positive
+from ._checks import integer, number, positive, unexpected_keywords
 from .groups import TWO_PI, Group, get_group
 
 METHODS = ("random", "deterministic")
@@ -144,26 +144,6 @@ class SamplingConfig:
 
     def replace(self, **changes) -> "SamplingConfig":
         return replace(self, **changes)
-
-
-def unexpected_keywords(names, valid, owner: str) -> None:
-    """``TypeError`` naming ``owner`` (the entry point the user called) and the first of ``names`` not in
-    ``valid``, with the closest valid name; nothing if all are valid."""
-    import difflib
-
-    for name in names:
-        if name not in valid:
-            close = difflib.get_close_matches(str(name), sorted(valid), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise TypeError(f"{owner} got an unexpected keyword argument {name!r}{hint}")
-
-
-def constructor_arguments(cls) -> tuple:
-    """The named keyword arguments of ``cls.__init__`` (not ``self`` nor ``**options``)."""
-    import inspect
-
-    return tuple(name for name, p in inspect.signature(cls.__init__).parameters.items()
-                 if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
 
 
 def make_config(sampling: SamplingConfig | None, options: dict, owner: str | None = None,

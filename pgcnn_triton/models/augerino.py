@@ -24,8 +24,9 @@ import dataclasses
 
 import torch
 
+from .._checks import constructor_arguments
 from ..nn.augment import LearnedAugmentation
-from ..sampling import SamplingConfig, constructor_arguments, make_config
+from ..sampling import SamplingConfig, make_config
 from .base import T2_SAMPLING, GroupModel
 from .ckresnet import PartialGCNN
 from .control import learned_equivariance

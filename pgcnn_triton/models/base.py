@@ -7,10 +7,10 @@ from dataclasses import fields
 import torch
 from torch import nn
 
-from .._checks import integer, probability
+from .._checks import constructor_arguments, integer, probability, unexpected_keywords
 from ..kernels import resolve_padding
 from ..nn import LiftingConv
-from ..sampling import SamplingConfig, constructor_arguments, unexpected_keywords
+from ..sampling import SamplingConfig
 from .control import infer_spatial_stages, learned_equivariance, samplers, set_eval_mode, set_gumbel_anneal_steps
 
 #: The T(2) baseline: one element (the identity), i.e. a CNN with continuous kernels.

@@ -7,11 +7,11 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from .._checks import integer, positive
+from .._checks import constructor_arguments, integer, positive
 from ..nn import GroupConv, GroupInstanceNorm, LiftingConv, PointwiseGroupConv, SpatialMaxPool, make_norm
 from ..nn.conv import split_output
 from ..nn.pooling import masked_global_max_pool, masked_group_pool
-from ..sampling import constructor_arguments, make_config
+from ..sampling import make_config
 from .base import GroupModel, check_model_arguments, conv_stage, pool_stage
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import constructor_arguments
 from ..nn import GroupConv, LiftingConv, SpatialMaxPool, make_norm
 from ..nn.conv import split_output
 from ..nn.pooling import masked_global_mean_pool
-from ..sampling import constructor_arguments, make_config
+from ..sampling import make_config
 from .base import GroupModel, check_model_arguments, conv_stage, pool_stage
 from .ckresnet import block_widths
 

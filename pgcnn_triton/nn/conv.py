@@ -19,9 +19,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._checks import constructor_arguments
 from ..kernelnets import make_kernel_net, min_kernel_layers
 from ..kernels import check_kernel_size, check_taps, conv_dtype, group_conv2d, kernel_bank, resolve_padding, taps_of
-from ..sampling import FullGroupSampler, PartialSampler, constructor_arguments, make_config
+from ..sampling import FullGroupSampler, PartialSampler, make_config
 from .kernel_norms import record_kernel
 
 
