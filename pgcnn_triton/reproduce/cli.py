@@ -26,13 +26,14 @@ import torch
 
 from .. import precision
 from ..training.errors import RunInterrupted
+from ..training.progress import format_seconds
 from ..training.records import write_json
 from ..training.reuse import free_directory
 from . import analysis
 from .figure import plot_reproduction
 from .plan import TABLE_KEYS, build_plan, select_tables
 from .report import aggregate, check_claims, format_markdown
-from .runner import RUN_FILE, check_out_dir, execute, format_seconds, run_dir
+from .runner import RUN_FILE, check_out_dir, execute, run_dir
 
 DEFAULT_OUT, QUICK_OUT = "runs/reproduce", "runs/reproduce-quick"
 

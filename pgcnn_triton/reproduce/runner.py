@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..training.args import add_train_arguments
 from ..training.experiment import train_from_args
+from ..training.progress import format_seconds
 from ..training.records import write_json
 from .plan import Run
 from .structure import check_row, format_elements, format_error, measure_run
@@ -64,16 +65,6 @@ def check_out_dir(out_dir: str | Path, plan: list[Run], resume: bool) -> None:
         if stored != planned:
             raise ValueError(f"--resume: {run_dir(out_dir, run)} was started with other flags "
                              f"({'; '.join(_flag_diff(stored, planned))}); use the same options or another --out-dir")
-
-
-def format_seconds(seconds: float) -> str:
-    """``1h02m``, ``4m05s`` or ``12s``."""
-    seconds = max(int(round(seconds)), 0)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 class Progress:

@@ -42,6 +42,7 @@ from .distributed import DistContext, ShardSampler
 from .errors import CheckpointWriteError, DivergenceError, NonFiniteLossError
 from .optim import build_optimizer
 from .plots import plot_learned_equivariance, plot_training_curves
+from .progress import progress_line
 from .records import equivariance_columns, write_json, write_metrics_csv
 from .regularizers import kernel_norm_penalty, monotonic_penalty
 from .resuming import complete_message, completed_summary
@@ -66,16 +67,6 @@ def learned_equivariance(model: nn.Module) -> list[dict]:
 def sampler_steps(model: nn.Module) -> dict[str, int]:
     """The Gumbel-temperature counters of every sampler (also inside the model's state dict)."""
     return {name: int(m.step) for name, m in model.named_modules() if isinstance(m, ElementSampler)}
-
-
-def _duration(seconds: float) -> str:
-    """``"42s"``, ``"3m05s"``, ``"2h07m"``."""
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def _input_shape(data) -> list[int] | None:
@@ -261,13 +252,9 @@ class Trainer:
         return {"train_loss": ce_sum / count, "train_reg": reg_sum / count, "train_acc": correct / count}
 
     def _progress_line(self, epoch: int, done: int, sums: list[float], seconds: float) -> str:
-        """``--log-interval``'s line: where the epoch is, running loss / accuracy, throughput, ETA."""
-        total = self.steps_per_epoch
         rate = sums[3] * self.dist.world_size / max(seconds, 1e-9)
-        left = seconds / done * (total - done)
-        return (f"epoch {epoch}/{self.config.epochs} batch {done}/{total} ({100 * done / total:.0f}%): "
-                f"loss {sums[0] / sums[3]:.4f} acc {sums[2] / sums[3]:.3f} | {rate:.1f} img/s | "
-                f"lr {self.optimizer.param_groups[0]['lr']:.2e} | ETA epoch {_duration(left)}")
+        return progress_line(epoch, self.config.epochs, done, self.steps_per_epoch, sums, rate,
+                             self.optimizer.param_groups[0]["lr"], seconds)
 
     @torch.no_grad()
     def evaluate(self, dataset: Dataset, desc: str = "eval") -> dict:
