@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import device_check  # noqa: E402
+import device_correctness  # noqa: E402
 import models  # noqa: E402
 import scaling  # noqa: E402
 from common import Deadline  # noqa: E402
@@ -146,7 +147,7 @@ def test_pooled_rows_compare_gradients_through_the_kernels_own_argmax(monkeypatc
     fp32: the kernel takes the first, the float64 reference the second. A correct kernel then routes the
     gradient elsewhere than the reference; the pooled rows must still pass (they compare through the
     kernel's arg-max), and y must match the reference's max."""
-    real = device_check.conv_inputs
+    real = device_correctness.conv_inputs
 
     def near_ties(b, c, n, k, h, shared, device, dtype=torch.float64):
         x, bank, bias = real(b, c, n, k, h, shared, device, dtype)
@@ -154,8 +155,8 @@ def test_pooled_rows_compare_gradients_through_the_kernels_own_argmax(monkeypatc
         bank[:, :, 1] = bank[:, :, 0] * (1 + 1e-12)
         return x.abs(), bank.reshape(bank.shape[0], c * n, *bank.shape[3:]), bias
 
-    monkeypatch.setattr(device_check, "conv_inputs", near_ties)
-    rows = device_check.check_conv_pooled(torch.device("cpu"), (1, 2, 2, 3, 4), False, "fp32", "max")
+    monkeypatch.setattr(device_correctness, "conv_inputs", near_ties)
+    rows = device_correctness.check_conv_pooled(torch.device("cpu"), (1, 2, 2, 3, 4), False, "fp32", "max")
     assert [op for op, *_ in rows] == ["group_conv+maxpool S=B y", "group_conv+maxpool S=B dx",
                                        "group_conv+maxpool S=B dbank"]
     assert all(err <= device_check.TOL["fp32"] for *_, err in rows), rows
