@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from .portable import example_for, export_program
+from .winograd import CONV_ALGORITHMS
 
 #: ``--format`` values: ``torch`` (a ``torch.export.save`` program, ``.pt2``) or ``onnx``.
 FORMATS = ("onnx", "torch")
@@ -82,6 +83,16 @@ def resolve_format(format: str | None, out, entry: str = "resolve_format") -> st
     if format not in FORMATS:
         raise ValueError(f"{argument} must be one of {FORMATS}, got {format!r}")
     return format
+
+
+def resolve_conv_algorithm(conv_algorithm: str | None, format: str, name: str = "conv_algorithm") -> str:
+    """``conv_algorithm`` checked, or the format's default when None: ``"auto"`` for ONNX (Winograd where
+    ONNX Runtime runs it faster), ``"direct"`` for ``.pt2`` (eager torch's convolutions are faster)."""
+    if conv_algorithm is None:
+        return "auto" if format == "onnx" else "direct"
+    if conv_algorithm not in CONV_ALGORITHMS:
+        raise ValueError(f"{name} must be one of {', '.join(CONV_ALGORITHMS)}, got {conv_algorithm!r}")
+    return conv_algorithm
 
 
 def _check_onnx_exporter() -> None:
@@ -153,7 +164,8 @@ def _name_batch_axis(graph) -> None:
 
 
 def export_model(model: nn.Module, out, format: str | None = None,
-                 example_input: torch.Tensor | None = None, *, flag: str = "out") -> Path:
+                 example_input: torch.Tensor | None = None, *, conv_algorithm: str | None = None,
+                 flag: str = "out") -> Path:
     """Write the portable program of ``model`` to ``out`` and return its path.
 
     Args:
@@ -163,6 +175,10 @@ def export_model(model: nn.Module, out, format: str | None = None,
         format: ``"torch"`` (``torch.export.save``, ``.pt2``) or ``"onnx"``; default: from ``out``'s
             suffix.
         example_input: an input ``[B, C, H, W]``; fixes H and W (default 32×32).
+        conv_algorithm: ``"auto"`` (the ONNX default: wide 5×5 pieces as Winograd convolutions, which
+            ONNX Runtime's CPU session runs faster), ``"direct"`` (the ``.pt2`` default: every piece a
+            convolution, for runtimes with fast convolutions) or ``"winograd"`` (every 5×5 piece); see
+            :mod:`pgcnn_triton.winograd`.
         flag: how errors name ``out`` (``pgcnn export``: ``"--out"``).
 
     ONNX needs ``onnx`` and ``onnxscript`` (``pip install 'pgcnn_triton[export]'``); the file is
@@ -173,6 +189,7 @@ def export_model(model: nn.Module, out, format: str | None = None,
     """
     out = Path(out)
     format = resolve_format(format, out, "export_model")
+    conv_algorithm = resolve_conv_algorithm(conv_algorithm, format, "conv_algorithm" if flag == "out" else "--conv-algorithm")
     if format == "onnx":
         _check_onnx_exporter()
     tmp = _temp_beside(out, flag)  # fail now, not after the export
@@ -182,7 +199,8 @@ def export_model(model: nn.Module, out, format: str | None = None,
             warnings.filterwarnings("ignore", message=message, category=FutureWarning)
         # the ONNX file holds the kernel nets, whose constant subgraph ONNX Runtime folds at session creation;
         # a .pt2 runs in eager torch, which would evaluate them at every call: it holds the conv weights
-        program = export_program(model, example_input, weights="kernel-net" if format == "onnx" else "packed")
+        program = export_program(model, example_input, weights="kernel-net" if format == "onnx" else "packed",
+                                 conv_algorithm=conv_algorithm)
         if format == "torch":
             return _write_atomic(out, lambda path: torch.export.save(program, path), flag)
         x = example_for(model, example_input)
@@ -268,15 +286,17 @@ def checkpoint_input(model: nn.Module, data_spec: dict, input_size: int | None =
 
 
 def export_checkpoint(path, out, format: str | None = None, input_size: int | None = None,
-                      flag: str = "out") -> Path:
+                      flag: str = "out", conv_algorithm: str | None = None) -> Path:
     """:func:`export_model` of a checkpoint's model (``path``: a checkpoint or a run directory);
     ``input_size``: the image side (default: that of the checkpoint's training images).
     ``out`` is checked for writability before the (slow) load and export."""
     out = Path(out)
     format = resolve_format(format, out, "export_checkpoint")  # before the (slow) load: fails at once
+    resolve_conv_algorithm(conv_algorithm, format, "conv_algorithm" if flag == "out" else "--conv-algorithm")
     _temp_beside(out, flag).unlink()
     model, spec = load_trained(path)
-    return export_model(model, out, format, checkpoint_input(model, spec, input_size), flag=flag)
+    return export_model(model, out, format, checkpoint_input(model, spec, input_size), conv_algorithm=conv_algorithm,
+                        flag=flag)
 
 
 def add_arguments(parser) -> None:
@@ -285,6 +305,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="onnx (ONNX file) or torch (torch.export program, .pt2); default: from --out's suffix")
     parser.add_argument("--out", required=True, help="the file to write (.onnx or .pt2; required, no default)")
+    parser.add_argument("--conv-algorithm", choices=CONV_ALGORITHMS, default=None,
+                        help="auto (ONNX default: wide 5x5 convs as Winograd convolutions, faster in ONNX Runtime), "
+                             "direct (.pt2 default: plain convolutions) or winograd (every 5x5 conv)")
     parser.add_argument("--input-size", type=int, default=None,
                         help="image side H = W the program takes (default: the checkpoint's dataset's)")
 
@@ -292,9 +315,10 @@ def add_arguments(parser) -> None:
 def run(args) -> Path:
     """``pgcnn export``: write the file, return its path."""
     resolve_format(args.format, args.out, CLI_ENTRY)  # a missing format named as the flags the user typed
-    return export_checkpoint(args.checkpoint, args.out, args.format, args.input_size, flag="--out")
+    return export_checkpoint(args.checkpoint, args.out, args.format, args.input_size, flag="--out",
+                             conv_algorithm=args.conv_algorithm)
 
 
 __all__ = ["FORMATS", "IMAGE_SIZES", "ExportDependencyError", "ExportTargetError",
            "add_arguments", "checkpoint_input", "export_checkpoint",
-           "export_model", "load_trained", "resolve_format", "run"]
+           "export_model", "load_trained", "resolve_conv_algorithm", "resolve_format", "run"]

@@ -36,6 +36,7 @@ from .freeze import FrozenConv, deterministic_copy, fix_evaluation_elements, fre
 from .kernels import dense_kernel, resolve_padding
 from .nn.conv import LiftingConv
 from .portable_convs import KernelNetGroupConv, PackedGroupConv
+from .winograd import CONV_ALGORITHMS
 
 #: ``weights`` of :func:`export_program`: the frozen banks cut into the conv weights (``"packed"``),
 #: or the kernel nets and the graph that evaluates them (``"kernel-net"``).
@@ -137,20 +138,26 @@ def dense_copy(model: nn.Module, example_input: torch.Tensor | None = None) -> n
     return model.eval().requires_grad_(False)  # an inference program: outputs need no autograd graph
 
 
-def compact_copy(model: nn.Module, example_input: torch.Tensor | None = None, weights: str = "packed") -> nn.Module:
+def compact_copy(model: nn.Module, example_input: torch.Tensor | None = None, weights: str = "packed",
+                 conv_algorithm: str = "direct") -> nn.Module:
     """A copy of ``model`` in deterministic eval whose conv layers run the library's CPU convs (in-disk
     taps only): :class:`~pgcnn_triton.portable_convs.PackedGroupConv` (``weights="packed"``, from the
     frozen banks) or :class:`~pgcnn_triton.portable_convs.KernelNetGroupConv` (``"kernel-net"``: the
     kernel nets and their fixed input points, a few kB per layer besides the nets' parameters). An
-    already frozen model has no kernel nets left: it gets packed weights either way."""
+    already frozen model has no kernel nets left: it gets packed weights either way. ``conv_algorithm``:
+    ``"direct"`` (every piece a ``conv2d``), ``"winograd"`` or ``"auto"`` (5×5 pieces as Winograd
+    convolutions: :mod:`pgcnn_triton.winograd`)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if weights not in WEIGHTS:
         raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
+    if conv_algorithm not in CONV_ALGORITHMS:
+        raise ValueError(f"conv_algorithm must be one of {CONV_ALGORITHMS}, got {conv_algorithm!r}")
     if weights == "kernel-net" and not any(isinstance(m, FrozenConv) for m in model.modules()):
         copied = deterministic_copy(model)
         for name, (layer, g_out, g_in) in layer_elements(copied, example_input).items():
-            copied.set_submodule(name, KernelNetGroupConv(layer, g_out, g_in, isinstance(layer, LiftingConv)))
+            copied.set_submodule(name, KernelNetGroupConv(layer, g_out, g_in, isinstance(layer, LiftingConv),
+                                                          conv_algorithm))
         with torch.no_grad():
             fix_evaluation_elements(copied)
     elif any(isinstance(m, FrozenConv) for m in model.modules()):
@@ -159,7 +166,7 @@ def compact_copy(model: nn.Module, example_input: torch.Tensor | None = None, we
         copied = freeze(model, example_input=example_input)
     for name, module in list(copied.named_modules()):
         if isinstance(module, FrozenConv):
-            copied.set_submodule(name, PackedGroupConv(module))
+            copied.set_submodule(name, PackedGroupConv(module, conv_algorithm))
     return copied.eval().requires_grad_(False)
 
 
@@ -179,7 +186,7 @@ def example_for(model: nn.Module, example_input: torch.Tensor | None) -> torch.T
 
 
 def export_program(model: nn.Module, example_input: torch.Tensor | None = None,
-                   weights: str = "packed") -> torch.export.ExportedProgram:
+                   weights: str = "packed", conv_algorithm: str = "direct") -> torch.export.ExportedProgram:
     """The portable ``ExportedProgram`` of ``model``: ATen ops only, dynamic batch axis.
 
     Args:
@@ -197,7 +204,7 @@ def export_program(model: nn.Module, example_input: torch.Tensor | None = None,
     """
     if example_input is not None:
         example_for(model, example_input)  # its checks, before the freeze runs the model on it
-    dense = compact_copy(model, example_input, weights)
+    dense = compact_copy(model, example_input, weights, conv_algorithm)
     x = example_for(dense, example_input)
     with torch.no_grad(), PlainPools():
         program = torch.export.export(dense, (x,), dynamic_shapes=({0: Dim("batch", min=1, max=MAX_BATCH)},))

@@ -12,6 +12,10 @@ graph does the frozen model's multiply-adds, no more. Two ways to hold the weigh
   pieces out of its bank. Nothing in that subgraph depends on the input, so ONNX Runtime folds it
   into constants once, when the session is created: the file holds the model's parameters, the
   session runs plain convolutions.
+
+Either can run its wide 5×5 pieces as Winograd convolutions (``conv_algorithm``,
+:mod:`pgcnn_triton.winograd`): fewer multiply-adds, for runtimes whose matrix products outrun their
+convolutions (ONNX Runtime's CPU session).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import winograd
 from .kernels import resolve_padding
 from .kernels.group_conv_split import Piece, _padding, pays, pieces
 from .kernels.taps import tap_layout
@@ -50,7 +55,10 @@ def piece_weights(packed: torch.Tensor, index: torch.Tensor, piece: Piece, zeros
 class _TapConvs(nn.Module):
     """Shared part: the conv plan, the layer attributes models read, the sum of the piece convs."""
 
-    def _setup(self, layer, rows: int, columns: int, num_taps: int, lifting: bool):
+    def _setup(self, layer, rows: int, columns: int, num_taps: int, lifting: bool, conv_algorithm: str):
+        if conv_algorithm not in winograd.CONV_ALGORITHMS:
+            raise ValueError(f"conv_algorithm must be one of {winograd.CONV_ALGORITHMS}, got {conv_algorithm!r}")
+        self.conv_algorithm, self.rows, self.columns = conv_algorithm, rows, columns
         self.kind, self.lifting = getattr(layer, "kind", type(layer).__name__), lifting
         self.in_channels, self.out_channels = layer.in_channels, layer.out_channels
         self.kernel_size, self.padding = layer.kernel_size, layer.padding
@@ -59,12 +67,34 @@ class _TapConvs(nn.Module):
         pad = resolve_padding(layer.padding, layer.kernel_size)
         self.pads = [_padding(piece, layer.kernel_size, pad) for piece, _, _ in self.plan]
 
+    def winograd_pieces(self, height: int, width: int) -> list[int]:
+        """The plan's pieces run as Winograd convolutions on ``height`` × ``width`` inputs: r×r pieces
+        (r in :data:`pgcnn_triton.winograd.SIDES`) of dilation 1 and non-negative padding, under
+        ``"winograd"`` all of them, under ``"auto"`` those where :func:`pgcnn_triton.winograd.pays`."""
+        chosen = []
+        for i, (piece, _, _) in enumerate(self.plan):
+            top, bottom, left, right = self.pads[i]
+            if (self.conv_algorithm == "direct" or piece.kh != piece.kw or piece.kh not in winograd.SIDES
+                    or (piece.dh, piece.dw) != (1, 1) or min(self.pads[i]) < 0):
+                continue
+            out = (height + top + bottom - piece.kh + 1, width + left + right - piece.kw + 1)
+            if self.conv_algorithm == "winograd" or winograd.pays(piece.kh, self.columns, self.rows, out):
+                chosen.append(i)
+        return chosen
+
     def _convolve(self, x, weights, bias):
         x4 = x if self.lifting else x.flatten(1, 2)
+        fast = self.winograd_pieces(*x4.shape[-2:])
         y = None
         # the big square last, as the library sums them
         for i in reversed(range(len(self.plan))):
             top, bottom, left, right = self.pads[i]
+            if i in fast:
+                term = winograd.conv2d(x4, weights[i], self.pads[i])
+                if bias is not None and y is None:
+                    term = term + bias[:, None, None]
+                y = term if y is None else y + term
+                continue
             inp, pad = x4, (top, left)
             if not (top == bottom >= 0 and left == right >= 0):
                 inp, pad = F.pad(x4, (left, right, top, bottom)), (0, 0)
@@ -75,7 +105,7 @@ class _TapConvs(nn.Module):
 
     def extra_repr(self):
         return (f"{self.kind}: {self.in_channels}, {self.out_channels}, N_out={self.out_elements}, "
-                f"{len(self.plan)} conv{'s' if len(self.plan) > 1 else ''}")
+                f"{len(self.plan)} conv{'s' if len(self.plan) > 1 else ''}, {self.conv_algorithm}")
 
 
 class PackedGroupConv(_TapConvs):
@@ -84,11 +114,11 @@ class PackedGroupConv(_TapConvs):
     Same call signature: ``layer(x, *ignored)`` returns ``([B, C_out, N_out, H', W'], elements)``.
     """
 
-    def __init__(self, frozen):
+    def __init__(self, frozen, conv_algorithm: str = "direct"):
         super().__init__()
         bank = frozen.shared_bank()
         rows, taps, cols = bank.shape
-        self._setup(frozen, rows, cols, taps, frozen.lifting)
+        self._setup(frozen, rows, cols, taps, frozen.lifting, conv_algorithm)
         packed = bank.permute(0, 2, 1)
         for i, (piece, index, zeros) in enumerate(self.plan):
             self.register_buffer(f"weight{i}", piece_weights(packed, index, piece, zeros).contiguous())
@@ -109,7 +139,8 @@ class KernelNetGroupConv(_TapConvs):
     computes (``layer.make_bank(g_out, g_in)``), evaluated in the exported graph.
     """
 
-    def __init__(self, layer, g_out: torch.Tensor, g_in: torch.Tensor | None, lifting: bool):
+    def __init__(self, layer, g_out: torch.Tensor, g_in: torch.Tensor | None, lifting: bool,
+                 conv_algorithm: str = "direct"):
         super().__init__()
         points = layer.tap_points if layer.spatial_kernel else None
         reduce = layer.sampling.estimator != "reference"
@@ -129,7 +160,7 @@ class KernelNetGroupConv(_TapConvs):
         self.register_buffer("spatial", None if spatial is None else spatial.to(dtype))
         self.register_buffer("relative", None if rel is None else rel.to(dtype))
         rows, cols = layer.out_channels * n_out, layer.in_channels * n_in
-        self._setup(layer, rows, cols, taps, lifting)
+        self._setup(layer, rows, cols, taps, lifting, conv_algorithm)
         for i, (_, index, _) in enumerate(self.plan):
             self.register_buffer(f"index{i}", index)
         self.kernel_net = layer.kernel_net
