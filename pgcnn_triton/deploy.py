@@ -11,8 +11,10 @@ torch), the ONNX file in ONNX Runtime, TensorRT, ... ::
 The ONNX file has one input ``x`` ``[batch, C, H, W]`` (float32) and one output ``logits``
 ``[batch, classes]`` (``batch`` the dynamic axis); H and W are fixed at the training images' size.
 
-Both compute only what the library's CPU lowering computes: each group conv is the few standard
-convolutions of :mod:`pgcnn_triton.portable_convs` over the in-disk taps, no zeros outside the disk.
+Both compute no more than the library's CPU lowering: each group conv is the few standard
+convolutions of :mod:`pgcnn_triton.portable_convs` over the in-disk taps, no zeros outside the disk;
+in the ONNX file the wide 5×5 pieces are Winograd convolutions (:mod:`pgcnn_triton.winograd`: about
+half the multiply-adds, ``conv_algorithm``).
 
 * **ONNX: the model's size.** The file holds each layer's kernel net and its fixed sampled input
   points (a few kB per layer), not the conv weights they expand to (the N_out·N_in element pairs
@@ -20,7 +22,7 @@ convolutions of :mod:`pgcnn_triton.portable_convs` over the in-disk taps, no zer
   which ONNX Runtime folds into the conv weights once, when the session is created (any graph
   optimization level but ``ORT_DISABLE_ALL``; the default is ``ORT_ENABLE_ALL``). So the file is about the size of the fp32
   parameters, runs in a plain ``onnxruntime`` CPU session with no custom op, and then convolves
-  with the same multiply-adds as the frozen library model. The file uses the exporter's default
+  with no more multiply-adds than the frozen library model. The file uses the exporter's default
   opset (20: ONNX Runtime 1.17 or later); a runtime that does not fold constants runs it correctly
   but evaluates the kernel nets at every call.
 * **.pt2: the conv weights.** Eager torch evaluates every node at every call, so the program holds

@@ -66,15 +66,7 @@ def _evaluation(points, degree: int) -> list[list[Fraction]]:
 
 
 @lru_cache(maxsize=None)
-def transforms(r: int, m: int = TILE) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(Aᵀ [m, n], G [n, r], Bᵀ [n, n])`` (float64, n = m + r - 1) with, for any ``d`` of length n and
-    ``g`` of length r, ``Aᵀ((G g) ⊙ (Bᵀ d)) = [Σ_k g_k d_{i+k}]_{i<m}`` (the correlation conv2d computes).
-
-    Toom-Cook: a correlation is the transpose of a linear convolution, which is evaluation at n points,
-    a pointwise product and interpolation; so ``Bᵀ = V⁻ᵀ`` (V evaluates degree-n polynomials), ``G``
-    evaluates the filter and ``Aᵀ`` is the transposed evaluation of the output. ``Bᵀ``'s rows are scaled
-    to integers, the factors moved into ``G``.
-    """
+def _exact(r: int, m: int) -> tuple[tuple, tuple, tuple]:
     n = m + r - 1
     if not 2 <= n <= len(POINTS) + 1:
         raise ValueError(f"Winograd transforms for m={m}, r={r} need {n - 1} finite points, have {len(POINTS)}")
@@ -86,11 +78,21 @@ def transforms(r: int, m: int = TILE) -> tuple[torch.Tensor, torch.Tensor, torch
         scale = lcm(*[x.denominator for x in bt[i]])
         bt[i] = [x * scale for x in bt[i]]
         g[i] = [x / scale for x in g[i]]
+    return tuple(tuple(float(x) for x in row) for row in at), tuple(tuple(float(x) for x in row) for row in g), \
+        tuple(tuple(float(x) for x in row) for row in bt)
 
-    def tensor(rows):
-        return torch.tensor([[float(x) for x in row] for row in rows], dtype=torch.float64)
 
-    return tensor(at), tensor(g), tensor(bt)
+def transforms(r: int, m: int = TILE) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(Aᵀ [m, n], G [n, r], Bᵀ [n, n])`` (float64, n = m + r - 1) with, for any ``d`` of length n and
+    ``g`` of length r, ``Aᵀ((G g) ⊙ (Bᵀ d)) = [Σ_k g_k d_{i+k}]_{i<m}`` (the correlation conv2d computes).
+
+    Toom-Cook: a correlation is the transpose of a linear convolution, which is evaluation at n points,
+    a pointwise product and interpolation; so ``Bᵀ = V⁻ᵀ`` (V evaluates degree-n polynomials), ``G``
+    evaluates the filter and ``Aᵀ`` is the transposed evaluation of the output. ``Bᵀ``'s rows are scaled
+    to integers, the factors moved into ``G``. The values are cached, the tensors made at each call: a
+    tensor made inside an export's trace is a trace-time tensor, which no later call may reuse.
+    """
+    return tuple(torch.tensor(rows, dtype=torch.float64) for rows in _exact(r, m))
 
 
 def pays(r: int, in_channels: int, out_channels: int, out_size: tuple[int, int]) -> bool:

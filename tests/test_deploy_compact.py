@@ -69,7 +69,8 @@ def wide_file(tmp_path_factory):
 
 def test_kernel_net_copy_equals_eval_for_every_family_and_custom_models():
     """The kernel-net and packed forms in eager torch, for every configuration the portable zoo covers
-    (θ < 1, static mode, E(2), per-sample elements, square taps, GCNN, custom models) and the split pieces."""
+    (θ < 1, static mode, E(2), per-sample elements, square taps, GCNN, custom models) and the split pieces;
+    the kernel-net form with every 5×5 piece as a Winograd convolution too."""
     members = zoo_members()
     torch.manual_seed(0)
     wide = Wide().eval()
@@ -81,10 +82,12 @@ def test_kernel_net_copy_equals_eval_for_every_family_and_custom_models():
     with torch.no_grad():
         for name, model in members.items():
             expected = model(x)
-            for weights, kind in (("kernel-net", KernelNetGroupConv), ("packed", PackedGroupConv)):
-                copy = compact_copy(model, x[:1], weights)
+            for weights, kind, algorithm in (("kernel-net", KernelNetGroupConv, "direct"),
+                                             ("packed", PackedGroupConv, "direct"),
+                                             ("kernel-net", KernelNetGroupConv, "winograd")):
+                copy = compact_copy(model, x[:1], weights, algorithm)
                 assert any(isinstance(m, kind) for m in copy.modules())
-                assert rel(copy(x), expected) <= 1e-5, (name, weights)
+                assert rel(copy(x), expected) <= 1e-5, (name, weights, algorithm)
     split = compact_copy(wide, x[:1], "kernel-net")
     assert len(split.conv.plan) == 3 and len(split.valid.plan) == 3 and len(split.lift.plan) == 1
 

@@ -5,11 +5,11 @@ ONNX file runs it in ONNX Runtime as eval, with fewer multiply-adds than the lib
 import pytest
 import torch
 import torch.nn.functional as F
+from pgcnn_triton.kernels import global_max_pool
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from pgcnn_triton import GroupConv, LiftingConv, PartialGCNN, deploy, winograd
-from pgcnn_triton.kernels import global_max_pool
 from pgcnn_triton.portable import compact_copy
 from tests.models.test_freeze import rel
 from tests.test_deploy_compact import Wide, session
@@ -176,3 +176,33 @@ def test_cli_names_the_conv_algorithm_choices(tmp_path, capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err.splitlines()[-1]       # choices quoted or not, by Python version
     assert "--conv-algorithm: invalid choice: 'fast'" in err and all(a in err for a in winograd.CONV_ALGORITHMS)
+
+
+EXPORT_TWICE = """
+import torch
+from pgcnn_triton.portable import export_program
+from tests.test_deploy_compact import Wide
+from tests.test_winograd import WideGroup
+
+torch.manual_seed(0)
+for model, size in ((WideGroup().eval(), 8), (Wide().eval(), 16)):   # the first Winograd use inside a trace
+    x = torch.randn(2, 1, size, size)
+    program = export_program(model, x[:1], conv_algorithm="winograd").module()
+    with torch.no_grad():
+        err = float((program(x) - model(x)).norm() / model(x).norm())
+    assert err <= 1e-5, err
+print("ok")
+"""
+
+
+def test_exports_in_a_fresh_process_keep_no_traced_constants(tmp_path):
+    """The transforms built during one export's trace are not reused by the next (a fake tensor cached
+    by the first export broke the second: 'We found a fake tensor in the exported program constant's list')."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", EXPORT_TWICE], cwd=root, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
