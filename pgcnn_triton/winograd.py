@@ -107,8 +107,8 @@ def transform_weight(weight: torch.Tensor) -> torch.Tensor:
     out_channels, in_channels, r, _ = weight.shape
     _, g, _ = transforms(r)
     g = g.to(weight)
-    u = torch.einsum("pa,ocab,qb->pqco", g, weight, g)
-    return u.reshape(-1, in_channels, out_channels)
+    u = g @ weight @ g.T                       # matrix products only (no Einsum node in the ONNX file)
+    return u.permute(2, 3, 1, 0).reshape(-1, in_channels, out_channels)
 
 
 def conv2d(x: torch.Tensor, weight: torch.Tensor, padding: tuple[int, int, int, int]) -> torch.Tensor:
