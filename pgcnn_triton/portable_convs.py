@@ -89,17 +89,17 @@ class _TapConvs(nn.Module):
         # the big square last, as the library sums them
         for i in reversed(range(len(self.plan))):
             top, bottom, left, right = self.pads[i]
+            first_bias = bias if y is None else None
             if i in fast:
                 term = winograd.conv2d(x4, weights[i], self.pads[i])
-                if bias is not None and y is None:
-                    term = term + bias[:, None, None]
-                y = term if y is None else y + term
-                continue
-            inp, pad = x4, (top, left)
-            if not (top == bottom >= 0 and left == right >= 0):
-                inp, pad = F.pad(x4, (left, right, top, bottom)), (0, 0)
-            term = F.conv2d(inp, weights[i], bias if y is None else None, padding=pad,
-                            dilation=(self.plan[i][0].dh, self.plan[i][0].dw))
+                if first_bias is not None:
+                    term = term + first_bias[:, None, None]
+            else:
+                inp, pad = x4, (top, left)
+                if not (top == bottom >= 0 and left == right >= 0):
+                    inp, pad = F.pad(x4, (left, right, top, bottom)), (0, 0)
+                term = F.conv2d(inp, weights[i], first_bias, padding=pad,
+                                dilation=(self.plan[i][0].dh, self.plan[i][0].dw))
             y = term if y is None else y + term
         return y.unflatten(1, (self.out_channels, self.out_elements))
 

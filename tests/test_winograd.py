@@ -206,3 +206,35 @@ def test_exports_in_a_fresh_process_keep_no_traced_constants(tmp_path):
     done = subprocess.run([sys.executable, "-c", EXPORT_TWICE], cwd=root, capture_output=True, text=True,
                           timeout=600, check=False)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+
+
+class Biased(nn.Module):
+    """5×5 convs with biases: a lift whose only piece is the 5×5 square (its bias added to the Winograd
+    term) and a split 7×7 conv (the bias on an arm, the square added last)."""
+
+    def __init__(self):
+        super().__init__()
+        opts = dict(group="SE2", num_elements=4, kernel_hidden=8, bias=True)
+        self.lift = LiftingConv(1, 16, 5, taps="square", **opts)
+        self.conv = GroupConv(16, 5, 7, **opts)     # 64 input columns: the split lowering's pieces
+        self.head = nn.Linear(5, 2)
+
+    def forward(self, x):
+        y, g = self.lift(x)
+        y, g = self.conv(F.relu(y), g)
+        return self.head(global_max_pool(y))
+
+
+def test_winograd_pieces_carry_the_bias(monkeypatch):
+    torch.manual_seed(0)
+    model = Biased().eval()
+    with torch.no_grad():
+        for layer in (model.lift, model.conv):
+            layer.bias.normal_()
+    x = torch.randn(2, 1, 10, 10)
+    with torch.no_grad():
+        expected = model(x)
+    copy = compact_copy(model, x[:1], "kernel-net", "winograd")
+    assert len(copy.lift.plan) == 1 and len(copy.conv.plan) == 3
+    calls, y = winograd_calls(model, x, "winograd", monkeypatch)
+    assert calls == 2 and rel(y, expected) <= 1e-5
