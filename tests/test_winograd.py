@@ -5,12 +5,11 @@ ONNX file runs it in ONNX Runtime as eval, with fewer multiply-adds than the lib
 import pytest
 import torch
 import torch.nn.functional as F
-from pgcnn_triton.kernels import global_max_pool
-from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from pgcnn_triton import GroupConv, LiftingConv, PartialGCNN, deploy, winograd
 from pgcnn_triton.portable import compact_copy
+from tests.models.test_custom_models import Plain
 from tests.models.test_freeze import rel
 from tests.test_deploy_compact import Wide, session
 
@@ -67,21 +66,11 @@ def test_conv2d_refuses_negative_padding():
         winograd.conv2d(torch.randn(1, 1, 8, 8), torch.randn(1, 1, 5, 5), (-1, -1, 0, 0))
 
 
-class WideGroup(nn.Module):
-    """An E(2) model whose middle 7×7 conv has 128 channels on both sides (16 × 8 elements) on 8×8 maps:
-    the split lowering's 5×5 square is one ``auto`` takes as a Winograd convolution."""
-
-    def __init__(self):
-        super().__init__()
-        opts = dict(group="E2", num_elements=8, kernel_hidden=8)
-        self.lift = LiftingConv(1, 16, 5, **opts)
-        self.conv = GroupConv(16, 16, 7, **opts)
-        self.head = nn.Linear(16, 3)
-
-    def forward(self, x):
-        y, g = self.lift(x)
-        y, g = self.conv(F.relu(y), g)
-        return self.head(global_max_pool(y))
+def wide_group():
+    """An E(2) model whose 7×7 group conv has 128 channels on both sides (16 × 8 elements): on 8×8 maps the
+    split lowering's 5×5 square is one ``auto`` takes as a Winograd convolution."""
+    opts = dict(group="E2", num_elements=8, kernel_hidden=8)
+    return Plain(LiftingConv(1, 16, 5, **opts), GroupConv(16, 16, 7, **opts))
 
 
 def winograd_calls(model, x, conv_algorithm, monkeypatch):
@@ -144,7 +133,7 @@ def test_winograd_copy_needs_fewer_multiply_adds_than_the_library_convs():
 
 def test_onnx_file_runs_winograd_in_onnx_runtime_as_eval(tmp_path):
     torch.manual_seed(0)
-    model = WideGroup().eval()
+    model = wide_group().eval()
     path = deploy.export_model(model, tmp_path / "wide.onnx", example_input=torch.randn(1, 1, 8, 8))
     run = session(path)
     for batch in (1, 3):
@@ -182,10 +171,10 @@ EXPORT_TWICE = """
 import torch
 from pgcnn_triton.portable import export_program
 from tests.test_deploy_compact import Wide
-from tests.test_winograd import WideGroup
+from tests.test_winograd import wide_group
 
 torch.manual_seed(0)
-for model, size in ((WideGroup().eval(), 8), (Wide().eval(), 16)):   # the first Winograd use inside a trace
+for model, size in ((wide_group().eval(), 8), (Wide().eval(), 16)):   # the first Winograd use inside a trace
     x = torch.randn(2, 1, size, size)
     program = export_program(model, x[:1], conv_algorithm="winograd").module()
     with torch.no_grad():
@@ -208,26 +197,16 @@ def test_exports_in_a_fresh_process_keep_no_traced_constants(tmp_path):
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
 
 
-class Biased(nn.Module):
+def biased():
     """5×5 convs with biases: a lift whose only piece is the 5×5 square (its bias added to the Winograd
-    term) and a split 7×7 conv (the bias on an arm, the square added last)."""
-
-    def __init__(self):
-        super().__init__()
-        opts = dict(group="SE2", num_elements=4, kernel_hidden=8, bias=True)
-        self.lift = LiftingConv(1, 16, 5, taps="square", **opts)
-        self.conv = GroupConv(16, 5, 7, **opts)     # 64 input columns: the split lowering's pieces
-        self.head = nn.Linear(5, 2)
-
-    def forward(self, x):
-        y, g = self.lift(x)
-        y, g = self.conv(F.relu(y), g)
-        return self.head(global_max_pool(y))
+    term) and a split 7×7 conv (64 input columns: the bias on an arm, the square added last)."""
+    opts = dict(group="SE2", num_elements=4, kernel_hidden=8, bias=True)
+    return Plain(LiftingConv(1, 16, 5, taps="square", **opts), GroupConv(16, 5, 7, **opts))
 
 
 def test_winograd_pieces_carry_the_bias(monkeypatch):
     torch.manual_seed(0)
-    model = Biased().eval()
+    model = biased().eval()
     with torch.no_grad():
         for layer in (model.lift, model.conv):
             layer.bias.normal_()

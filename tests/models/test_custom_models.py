@@ -18,11 +18,13 @@ OPTS = dict(group="E2", num_elements=4, kernel_hidden=4)
 
 
 class Plain(nn.Module):
-    def __init__(self):
+    """A lift, a group conv, a global max pool and a linear head (default: 3 channels, 3×3 kernels, E(2))."""
+
+    def __init__(self, lift=None, conv=None):
         super().__init__()
-        self.lift = LiftingConv(1, 3, 3, **OPTS)
-        self.conv = GroupConv(3, 3, 3, **OPTS)
-        self.head = nn.Linear(3, 2)
+        self.lift = lift or LiftingConv(1, 3, 3, **OPTS)
+        self.conv = conv or GroupConv(3, 3, 3, **OPTS)
+        self.head = nn.Linear(self.conv.out_channels, 2)
 
     def forward(self, x):
         y, g = self.lift(x)
