@@ -131,19 +131,31 @@ def test_winograd_copy_needs_fewer_multiply_adds_than_the_library_convs():
     assert 0 < auto < 0.6 * direct, (auto, direct)
 
 
-def test_onnx_file_runs_winograd_in_onnx_runtime_as_eval(tmp_path):
-    torch.manual_seed(0)
-    model = wide_group().eval()
-    path = deploy.export_model(model, tmp_path / "wide.onnx", example_input=torch.randn(1, 1, 8, 8))
+def onnx_matches_eval(model, path, size):
     run = session(path)
     for batch in (1, 3):
-        x = torch.randn(batch, 1, 8, 8)
+        x = torch.randn(batch, 1, size, size)
         with torch.no_grad():
             expected = model(x)
         assert rel(torch.from_numpy(run.run(None, {"x": x.numpy()})[0]), expected) <= 1e-5
+
+
+def test_onnx_file_runs_winograd_in_onnx_runtime_as_eval(tmp_path):
+    """A full E(2) model under the default (``auto``), and a partial one (θ < 1) with every 5×5 piece forced."""
     import onnx
+
+    torch.manual_seed(0)
+    model = wide_group().eval()
+    path = deploy.export_model(model, tmp_path / "wide.onnx", example_input=torch.randn(1, 1, 8, 8))
+    onnx_matches_eval(model, path, 8)
     kernels = [n for n in onnx.load(str(path)).graph.node if n.op_type == "Conv"]
     assert len(kernels) == 3              # the lift, the two 7×7 arms; the 5×5 square is matrix products
+    partial = Wide().eval()
+    with torch.no_grad():
+        partial.conv.sampler.probs.fill_(0.4)
+    path = deploy.export_model(partial, tmp_path / "partial.onnx", example_input=torch.randn(1, 1, 16, 16),
+                               conv_algorithm="winograd")
+    onnx_matches_eval(partial, path, 16)
 
 
 def test_conv_algorithm_is_checked_and_defaults_by_format(tmp_path):
