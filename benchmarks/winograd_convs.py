@@ -1,6 +1,6 @@
 """One 5×5 (or 3×3) convolution in ONNX Runtime as a ``Conv`` node and as the Winograd graph of
 :mod:`pgcnn_triton.winograd`, with torch's own ``conv2d`` beside them: the measurements behind the
-``conv_algorithm="auto"`` thresholds (``winograd.MIN_CHANNELS``, ``winograd.MIN_OUTPUT_SIDE``).
+``conv_algorithm="auto"`` thresholds (``winograd.AUTO_RULE``).
 
 Each shape ``C_in:C_out:side`` is a 'same' convolution on ``side``×``side`` maps, random fp32 input;
 median of ``--reps`` calls after one warm-up (each form in turn), ``--threads`` threads for torch and ONNX Runtime.

@@ -13,7 +13,7 @@ The ONNX file has one input ``x`` ``[batch, C, H, W]`` (float32) and one output 
 
 Both compute no more than the library's CPU lowering: each group conv is the few standard
 convolutions of :mod:`pgcnn_triton.portable_convs` over the in-disk taps, no zeros outside the disk;
-in the ONNX file the wide 5×5 pieces are Winograd convolutions (:mod:`pgcnn_triton.winograd`: about
+in the ONNX file the wide 5×5 and 3×3 pieces are Winograd convolutions (:mod:`pgcnn_triton.winograd`: about
 half the multiply-adds, ``conv_algorithm``).
 
 * **ONNX: the model's size.** The file holds each layer's kernel net and its fixed sampled input
@@ -177,9 +177,9 @@ def export_model(model: nn.Module, out, format: str | None = None,
         format: ``"torch"`` (``torch.export.save``, ``.pt2``) or ``"onnx"``; default: from ``out``'s
             suffix.
         example_input: an input ``[B, C, H, W]``; fixes H and W (default 32×32).
-        conv_algorithm: ``"auto"`` (the ONNX default: wide 5×5 pieces as Winograd convolutions, which
+        conv_algorithm: ``"auto"`` (the ONNX default: wide 5×5 and 3×3 pieces as Winograd convolutions, which
             ONNX Runtime's CPU session runs faster), ``"direct"`` (the ``.pt2`` default: every piece a
-            convolution, for runtimes with fast convolutions) or ``"winograd"`` (every 5×5 piece); see
+            convolution, for runtimes with fast convolutions) or ``"winograd"`` (every 5×5 and 3×3 piece); see
             :mod:`pgcnn_triton.winograd`.
         flag: how errors name ``out`` (``pgcnn export``: ``"--out"``).
 
@@ -308,8 +308,8 @@ def add_arguments(parser) -> None:
                         help="onnx (ONNX file) or torch (torch.export program, .pt2); default: from --out's suffix")
     parser.add_argument("--out", required=True, help="the file to write (.onnx or .pt2; required, no default)")
     parser.add_argument("--conv-algorithm", choices=CONV_ALGORITHMS, default=None,
-                        help="auto (ONNX default: wide 5x5 convs as Winograd convolutions, faster in ONNX Runtime), "
-                             "direct (.pt2 default: plain convolutions) or winograd (every 5x5 conv)")
+                        help="auto (ONNX default: wide 5x5 and 3x3 convs as Winograd convolutions, faster in ONNX "
+                             "Runtime), direct (.pt2 default: plain convolutions) or winograd (every 5x5 and 3x3 conv)")
     parser.add_argument("--input-size", type=int, default=None,
                         help="image side H = W the program takes (default: the checkpoint's dataset's)")
 

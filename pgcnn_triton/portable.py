@@ -145,7 +145,7 @@ def compact_copy(model: nn.Module, example_input: torch.Tensor | None = None, we
     frozen banks) or :class:`~pgcnn_triton.portable_convs.KernelNetGroupConv` (``"kernel-net"``: the
     kernel nets and their fixed input points, a few kB per layer besides the nets' parameters). An
     already frozen model has no kernel nets left: it gets packed weights either way. ``conv_algorithm``:
-    ``"direct"`` (every piece a ``conv2d``), ``"winograd"`` or ``"auto"`` (5×5 pieces as Winograd
+    ``"direct"`` (every piece a ``conv2d``), ``"winograd"`` or ``"auto"`` (5×5 and 3×3 pieces as Winograd
     convolutions: :mod:`pgcnn_triton.winograd`)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -197,6 +197,9 @@ def export_program(model: nn.Module, example_input: torch.Tensor | None = None,
             convolutions) or ``"kernel-net"`` (the kernel nets and the graph that evaluates them:
             a program the size of the model's parameters, for a runtime that folds constant
             subgraphs, as ONNX Runtime does; see :func:`compact_copy`).
+        conv_algorithm: ``"direct"`` (default: every piece a ``conv2d``), ``"winograd"`` (every 3×3
+            and 5×5 piece as a Winograd convolution) or ``"auto"`` (those where it pays in ONNX
+            Runtime: :func:`pgcnn_triton.winograd.pays`).
 
     Returns:
         An ``ExportedProgram`` computing ``model.eval()`` in the deterministic mode, for any batch

@@ -13,7 +13,7 @@ graph does the frozen model's multiply-adds, no more. Two ways to hold the weigh
   into constants once, when the session is created: the file holds the model's parameters, the
   session runs plain convolutions.
 
-Either can run its wide 5×5 pieces as Winograd convolutions (``conv_algorithm``,
+Either can run its wide 5×5 and 3×3 pieces as Winograd convolutions (``conv_algorithm``,
 :mod:`pgcnn_triton.winograd`): fewer multiply-adds, for runtimes whose matrix products outrun their
 convolutions (ONNX Runtime's CPU session).
 """

@@ -1,12 +1,12 @@
-"""Winograd convolution F(2×2, 5×5) in plain torch ops, for the exported programs' 5×5 convs.
+"""Winograd convolutions F(2×2, r×r) in plain torch ops, for the exported programs' 5×5 and 3×3 convs.
 
 A 5×5 convolution costs 25 multiply-adds per output pixel and channel pair. Winograd's minimal filtering
-computes each 2×2 output tile from a 6×6 input tile with 36: 2.8× fewer, the rest being cheap linear
-transforms of the tiles (``Bᵀ d B``), of the weights (``G g Gᵀ``, constant: ONNX Runtime folds it when
-the session is created) and of the 36 products (``Aᵀ m A``). The 36 products are 36 independent
+computes each 2×2 output tile from a 6×6 input tile with 36: 2.8× fewer (3×3: 16 instead of 36), the
+rest being cheap linear transforms of the tiles (``Bᵀ d B``), of the weights (``G g Gᵀ``, constant: ONNX
+Runtime folds it when the session is created) and of the products (``Aᵀ m A``). The products are 36 (16)
 ``[tiles, C_in] @ [C_in, C_out]`` matrix products, which is where ONNX Runtime's CPU kernels are fastest:
 for the CKResNet presets' wide 5×5 pieces it runs them ~1.7× faster than the same convolution as a
-``Conv`` node (docs/deployment.md#winograd-convolutions).
+``Conv`` node, for the GCNN presets' wide 3×3 convs 1.1–1.7× (docs/deployment.md#winograd-convolutions).
 
 The transforms are built exactly (rational arithmetic, Toom-Cook over the points :data:`POINTS` and
 infinity), then rounded once to the working dtype. The points are chosen for fp32 rounding: (0, ±1, 2,
@@ -29,20 +29,17 @@ POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-1, 2))
 #: Output tile side (F(m×m, r×r) with m = 2).
 TILE = 2
 
-#: The kernel sides the exported programs run as Winograd convolutions (5×5: 3×3 pieces were measured
-#: slower than ONNX Runtime's own 3×3 ``Conv`` at the CKResNet/GCNN widths).
-SIDES = (5,)
-
 #: ``conv_algorithm`` of the exported programs: ``direct`` (every piece a ``Conv``), ``winograd`` (every
-#: 5×5 piece with non-negative padding as a Winograd convolution), ``auto`` (Winograd where it pays:
-#: :func:`pays`).
+#: 3×3 and 5×5 piece with non-negative padding as a Winograd convolution), ``auto`` (Winograd where it
+#: pays: :func:`pays`).
 CONV_ALGORITHMS = ("auto", "direct", "winograd")
 
-#: The smallest channel count (both sides) and output side at which ``auto`` takes the Winograd form:
-#: below them the tile transforms or the 1.44× larger transformed weights cost more than the saved
-#: multiply-adds (ONNX Runtime 1.32, one CPU thread, batch 1 and 64; docs/deployment.md).
-MIN_CHANNELS = 128
-MIN_OUTPUT_SIDE = 6
+#: Per kernel side r, the smallest channel count (both sides) and output side at which ``auto`` takes
+#: the Winograd form: below them the tile transforms or the larger transformed weights (36/25, 16/9)
+#: cost more than the saved multiply-adds (ONNX Runtime 1.32, one CPU thread, batch 1 and 64;
+#: benchmarks/winograd_convs.py, BENCHMARKS.md). The keys are the sides run as Winograd convolutions.
+AUTO_RULE = {5: (128, 6), 3: (256, 14)}
+SIDES = tuple(sorted(AUTO_RULE))
 
 
 def _inverse(matrix: list[list[Fraction]]) -> list[list[Fraction]]:
@@ -97,9 +94,11 @@ def transforms(r: int, m: int = TILE) -> tuple[torch.Tensor, torch.Tensor, torch
 
 def pays(r: int, in_channels: int, out_channels: int, out_size: tuple[int, int]) -> bool:
     """Whether ``conv_algorithm="auto"`` runs an r×r piece with these channels and output size as a
-    Winograd convolution (the thresholds :data:`MIN_CHANNELS`, :data:`MIN_OUTPUT_SIDE`)."""
-    return (r in SIDES and min(in_channels, out_channels) >= MIN_CHANNELS
-            and min(out_size) >= MIN_OUTPUT_SIDE)
+    Winograd convolution (the thresholds of :data:`AUTO_RULE`)."""
+    if r not in AUTO_RULE:
+        return False
+    min_channels, min_side = AUTO_RULE[r]
+    return min(in_channels, out_channels) >= min_channels and min(out_size) >= min_side
 
 
 def transform_weight(weight: torch.Tensor) -> torch.Tensor:
@@ -116,7 +115,7 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, padding: tuple[int, int, int, 
 
     Args:
         x: ``[B, C, H, W]``.
-        weight: ``[O, C, r, r]`` (r in :data:`SIDES` or 3), or its :func:`transform_weight`.
+        weight: ``[O, C, r, r]`` (r in :data:`SIDES`), or its :func:`transform_weight`.
         padding: ``(top, bottom, left, right)``, each ≥ 0.
 
     Returns:
@@ -153,5 +152,5 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, padding: tuple[int, int, int, 
     return y.permute(0, 3, 1, 2)
 
 
-__all__ = ["CONV_ALGORITHMS", "MIN_CHANNELS", "MIN_OUTPUT_SIDE", "POINTS", "SIDES", "TILE", "conv2d", "pays",
+__all__ = ["AUTO_RULE", "CONV_ALGORITHMS", "POINTS", "SIDES", "TILE", "conv2d", "pays",
            "transform_weight", "transforms"]

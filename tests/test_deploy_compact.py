@@ -70,7 +70,7 @@ def wide_file(tmp_path_factory):
 def test_kernel_net_copy_equals_eval_for_every_family_and_custom_models():
     """The kernel-net and packed forms in eager torch, for every configuration the portable zoo covers
     (θ < 1, static mode, E(2), per-sample elements, square taps, GCNN, custom models) and the split pieces;
-    the kernel-net form with every 5×5 piece as a Winograd convolution too."""
+    the kernel-net form with every 3×3 and 5×5 piece as a Winograd convolution too."""
     members = zoo_members()
     torch.manual_seed(0)
     wide = Wide().eval()

@@ -1,4 +1,4 @@
-"""Winograd F(2×2, 5×5) convolutions of the exported programs: the transforms are exact, the convolution
+"""Winograd F(2×2, 5×5) and F(2×2, 3×3) convolutions of the exported programs: the transforms are exact, the convolution
 equals ``conv2d`` (float64 forward and backward, fp32 within 1e-5), ``auto`` takes it where it pays, the
 ONNX file runs it in ONNX Runtime as eval, with fewer multiply-adds than the library's convolutions."""
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from pgcnn_triton import GroupConv, LiftingConv, PartialGCNN, deploy, winograd
+from pgcnn_triton import GCNN, GroupConv, LiftingConv, PartialGCNN, deploy, winograd
 from pgcnn_triton.portable import compact_copy
 from tests.models.test_custom_models import Plain
 from tests.models.test_freeze import rel
@@ -98,6 +98,18 @@ def test_auto_takes_the_wide_5x5_squares_of_the_e2_preset(monkeypatch):
         assert rel(y, expected) <= 1e-5, algorithm
 
 
+def test_auto_takes_the_wide_3x3_convs_of_a_gcnn_on_large_maps(monkeypatch):
+    """rotmnist-se2-partial at hidden 32 (256–512 channels): the two group convs on 28×28 and the three on
+    14×14 maps, not the three on 7×7 maps nor the lift (one input channel)."""
+    torch.manual_seed(0)
+    model = GCNN.from_preset("rotmnist-se2-partial", hidden=32).eval()
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        expected = model(x)
+    calls, y = winograd_calls(model, x, "auto", monkeypatch)
+    assert calls == 5 and rel(y, expected) <= 1e-5
+
+
 def test_small_layers_stay_direct_under_auto_and_winograd_forces_them(monkeypatch):
     torch.manual_seed(0)
     model = Wide().eval()
@@ -141,7 +153,7 @@ def onnx_matches_eval(model, path, size):
 
 
 def test_onnx_file_runs_winograd_in_onnx_runtime_as_eval(tmp_path):
-    """A full E(2) model under the default (``auto``), and a partial one (θ < 1) with every 5×5 piece forced."""
+    """A full E(2) model under the default (``auto``), and a partial one (θ < 1) with every 3×3 and 5×5 piece forced."""
     import onnx
 
     torch.manual_seed(0)
