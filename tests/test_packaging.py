@@ -118,6 +118,19 @@ def test_installed_wheel_cli_works_outside_the_checkout(built):
     out = _run([pgcnn, "train", "--dataset", "bundled-mnist6-180", "--epochs", "1", "--max-batches", "2",
                 "--no-progress", "--out-dir", "run"], cwd=away, env=env)
     assert (away / "run" / "best.pt").is_file() and "test acc" in out
+    # the installed export, every 3×3 / 5×5 piece as a Winograd convolution, against this checkout's eval
+    _run([pgcnn, "export", "run", "--out", "model.onnx", "--conv-algorithm", "winograd"], cwd=away, env=env)
+    import onnxruntime as ort
+    import torch
+
+    from pgcnn_triton.deploy import load_trained
+    model, _ = load_trained(away / "run")
+    x = torch.randn(3, 1, 28, 28)
+    with torch.no_grad():
+        expected = model.eval()(x)
+    session = ort.InferenceSession(str(away / "model.onnx"), providers=["CPUExecutionProvider"])
+    logits = torch.from_numpy(session.run(None, {"x": x.numpy()})[0])
+    assert float((logits - expected).norm() / expected.norm()) <= 1e-5
 
 
 def test_version_without_an_install_comes_from_the_checkouts_pyproject(monkeypatch):
