@@ -92,20 +92,20 @@ def _train(args: argparse.Namespace, dist: DistContext, verbose: bool) -> dict:
                          "out-dir, --overwrite replaces it; pass only one")
     # resuming from another directory's checkpoint starts a new run here: the usual refusal applies
     same_dir = resume is not None and resume.parent.resolve() == out_dir.resolve()
-    if resume is not None and not same_dir and not overwrite and dist.is_main:
-        found = existing_run_files(out_dir)
+    owner = RunDirectory(out_dir, overwrite=overwrite, resume=same_dir)
+    refusal = None
+    if dist.is_main:  # rank 0 decides; every rank learns of a refusal below, so none waits for the others
+        found = existing_run_files(out_dir) if resume is not None and not same_dir and not overwrite else []
         if found:
-            raise FileExistsError(
+            refusal = FileExistsError(
                 f"--resume {args.resume} starts a new run in --out-dir {out_dir} from another run's checkpoint, but "
                 f"{out_dir} already holds a run ({', '.join(found)}): to continue that run pass --resume alone, to "
                 f"replace it add --overwrite, or choose another --out-dir")
-    owner = RunDirectory(out_dir, overwrite=overwrite, resume=same_dir)
-    refusal = None
-    if dist.is_main:
-        try:
-            owner.__enter__()
-        except (OSError, ValueError) as error:
-            refusal = error
+        else:
+            try:
+                owner.__enter__()
+            except (OSError, ValueError) as error:
+                refusal = error
     if dist.any(refusal is not None):
         if refusal is not None:
             raise refusal

@@ -8,6 +8,7 @@ Adam then sees the same gradient, so it makes the same update.
 """
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,39 @@ def check_equals_one_process(out):
     # whose Adam update would be sign(rounding noise)·lr.
     errors = {name: rel_err(runs[0]["final"][name], reference[name]) for name in reference}
     assert max(errors.values()) <= 1e-4, errors
+
+
+REFUSAL_WORKER = """
+import runpy, sys
+from pathlib import Path
+example = runpy.run_path(str(Path(sys.argv[1]) / "examples" / "cifar10.py"), run_name="example")
+example["main"](["--data-dir", sys.argv[2], "--out-dir", sys.argv[3], "--resume", sys.argv[4], "--epochs", "1",
+                 "--batch-size", "4", "--max-batches", "2", "--hidden", "2", "-N", "2", "--kernel-size", "3",
+                 "--device", "cpu", "--no-progress", "--no-verify-data"])
+"""
+
+
+@pytest.mark.long(10)
+def test_refused_out_dir_under_torchrun_stops_every_rank(tmp_path):
+    """--resume from another directory into an --out-dir that holds a run: rank 0 refuses, and every rank
+    stops with it (a refusal raised on rank 0 alone left rank 1 waiting for it until the process-group timeout)."""
+    write_cifar10(tmp_path / "data", per_batch=8, test=6)
+    held = tmp_path / "held"
+    held.mkdir()
+    (held / "last.pt").write_bytes(b"a run's checkpoint")
+    (tmp_path / "other").mkdir()
+    worker = tmp_path / "refusal_worker.py"
+    worker.write_text(REFUSAL_WORKER)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(worker),
+           str(ROOT), str(tmp_path / "data"), str(held), str(tmp_path / "other" / "last.pt")]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    launch = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
+    try:
+        log, _ = launch.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(launch.pid, signal.SIGKILL)                 # torchrun and its workers
+        pytest.fail(f"the ranks did not stop together (still running after 90 s): {launch.communicate()[0]}")
+    assert launch.returncode != 0 and "already holds a run" in log, log
+    assert (held / "last.pt").read_bytes() == b"a run's checkpoint"
