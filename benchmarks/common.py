@@ -61,6 +61,16 @@ def timed(fn, device: torch.device, reps: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def ort_cpu_session(path, threads: int):
+    """An ONNX Runtime CPU session of the file at ``path`` with ``threads`` intra-op threads (the same
+    cores as torch's, for side-by-side timings)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def timed_results(fns, posts, device, reps: int, warmup: int = 1) -> tuple[list[float], list]:
     """:func:`timed` of each of ``fns`` in turn, and each one's result through its ``posts`` entry.
 

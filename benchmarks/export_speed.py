@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, table, write_report  # noqa: E402
+from common import machine, ort_cpu_session, table, write_report  # noqa: E402
 
 from pgcnn_triton import GCNN, PartialGCNN, deploy, portable  # noqa: E402
 
@@ -95,7 +95,6 @@ def parse_args(argv=None):
 
 def build(family, preset, overrides, tmp, threads):
     """The four forms of one model, and its sizes and build times."""
-    import onnxruntime as ort
 
     model = FAMILIES[family].from_preset(preset, **overrides).eval()
     size = 28 if preset.startswith(("mnist", "rotmnist")) else 32
@@ -107,9 +106,7 @@ def build(family, preset, overrides, tmp, threads):
     t2 = time.perf_counter()
     path = deploy.export_model(model, Path(tmp) / f"{preset}.onnx", example_input=example)
     t3 = time.perf_counter()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort_cpu_session(path, threads)
     t4 = time.perf_counter()
 
     def run_onnx(x):

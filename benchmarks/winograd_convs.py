@@ -12,10 +12,8 @@ median of ``--reps`` calls after one warm-up (each form in turn), ``--threads`` 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -25,10 +23,11 @@ from torch import nn
 from torch.export import Dim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, table, write_report  # noqa: E402
+from common import machine, ort_cpu_session, table, timed, write_report  # noqa: E402
 
 from pgcnn_triton import winograd  # noqa: E402
 
+CPU = torch.device("cpu")
 DEFAULT_SHAPES = "256:256:14,256:512:7,512:512:7,64:64:32,128:128:32,512:512:4"
 
 
@@ -48,29 +47,15 @@ class Winograd(Direct):
 
 
 def onnx_session(module, x, folder, name, threads):
-    import onnxruntime as ort
-
     example = x[:1].expand(2, *x.shape[1:]).contiguous()
     program = torch.export.export(module, (example,), dynamic_shapes=({0: Dim("batch", min=1, max=1 << 16)},))
     path = Path(folder) / f"{name}.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(program, (example,), dynamo=True, verbose=False).save(str(path))
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort_cpu_session(path, threads)
     key = session.get_inputs()[0].name
     return lambda inp: session.run(None, {key: inp.numpy()})[0]
-
-
-def median_ms(fn, x, reps):
-    fn(x)
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn(x)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
 
 
 def main(argv=None):
@@ -98,7 +83,7 @@ def main(argv=None):
                 x = torch.randn(batch, c_in, side, side)
                 expected = F.conv2d(x.double(), weight.double(), padding=args.kernel // 2)
                 err = float((torch.from_numpy(ort_fast(x)).double() - expected).norm() / expected.norm())
-                times = {name: median_ms(fn, x, args.reps) for name, fn in
+                times = {name: timed(lambda fn=fn: fn(x), CPU, args.reps) for name, fn in
                          (("ort_conv_ms", ort_direct), ("ort_winograd_ms", ort_fast), ("torch_conv2d_ms", direct))}
                 rows.append({"kernel": args.kernel, "c_in": c_in, "c_out": c_out, "side": side, "batch": batch, **times,
                              "winograd_speedup": times["ort_conv_ms"] / times["ort_winograd_ms"],

@@ -87,12 +87,14 @@ def resolve_format(format: str | None, out, entry: str = "resolve_format") -> st
     return format
 
 
-def resolve_conv_algorithm(conv_algorithm: str | None, format: str, name: str = "conv_algorithm") -> str:
+def resolve_conv_algorithm(conv_algorithm: str | None, format: str, flag: str = "out") -> str:
     """``conv_algorithm`` checked, or the format's default when None: ``"auto"`` for ONNX (Winograd where
-    ONNX Runtime runs it faster), ``"direct"`` for ``.pt2`` (eager torch's convolutions are faster)."""
+    ONNX Runtime runs it faster), ``"direct"`` for ``.pt2`` (eager torch's convolutions are faster).
+    ``flag``: as :func:`export_model`'s; a command-line one (``"--out"``) names ``--conv-algorithm``."""
     if conv_algorithm is None:
         return "auto" if format == "onnx" else "direct"
     if conv_algorithm not in CONV_ALGORITHMS:
+        name = "--conv-algorithm" if flag.startswith("--") else "conv_algorithm"
         raise ValueError(f"{name} must be one of {', '.join(CONV_ALGORITHMS)}, got {conv_algorithm!r}")
     return conv_algorithm
 
@@ -191,7 +193,7 @@ def export_model(model: nn.Module, out, format: str | None = None,
     """
     out = Path(out)
     format = resolve_format(format, out, "export_model")
-    conv_algorithm = resolve_conv_algorithm(conv_algorithm, format, "conv_algorithm" if flag == "out" else "--conv-algorithm")
+    conv_algorithm = resolve_conv_algorithm(conv_algorithm, format, flag)
     if format == "onnx":
         _check_onnx_exporter()
     tmp = _temp_beside(out, flag)  # fail now, not after the export
@@ -294,7 +296,7 @@ def export_checkpoint(path, out, format: str | None = None, input_size: int | No
     ``out`` is checked for writability before the (slow) load and export."""
     out = Path(out)
     format = resolve_format(format, out, "export_checkpoint")  # before the (slow) load: fails at once
-    resolve_conv_algorithm(conv_algorithm, format, "conv_algorithm" if flag == "out" else "--conv-algorithm")
+    resolve_conv_algorithm(conv_algorithm, format, flag)
     _temp_beside(out, flag).unlink()
     model, spec = load_trained(path)
     return export_model(model, out, format, checkpoint_input(model, spec, input_size), conv_algorithm=conv_algorithm,

@@ -26,7 +26,7 @@ from torch import nn
 
 from . import winograd
 from .kernels import resolve_padding
-from .kernels.group_conv_split import Piece, _padding, pays, pieces
+from .kernels.group_conv_split import Piece, _padding, _piece_input, conv_bias, pays, pieces
 from .kernels.taps import tap_layout
 
 
@@ -88,16 +88,13 @@ class _TapConvs(nn.Module):
         y = None
         # the big square last, as the library sums them
         for i in reversed(range(len(self.plan))):
-            top, bottom, left, right = self.pads[i]
             first_bias = bias if y is None else None
             if i in fast:
                 term = winograd.conv2d(x4, weights[i], self.pads[i])
                 if first_bias is not None:
                     term = term + first_bias[:, None, None]
             else:
-                inp, pad = x4, (top, left)
-                if not (top == bottom >= 0 and left == right >= 0):
-                    inp, pad = F.pad(x4, (left, right, top, bottom)), (0, 0)
+                inp, pad = _piece_input(x4, self.pads[i])
                 term = F.conv2d(inp, weights[i], first_bias, padding=pad,
                                 dilation=(self.plan[i][0].dh, self.plan[i][0].dw))
             y = term if y is None else y + term
@@ -122,7 +119,7 @@ class PackedGroupConv(_TapConvs):
         packed = bank.permute(0, 2, 1)
         for i, (piece, index, zeros) in enumerate(self.plan):
             self.register_buffer(f"weight{i}", piece_weights(packed, index, piece, zeros).contiguous())
-        bias = None if frozen.bias is None else frozen.bias.to(bank.dtype).repeat_interleave(self.out_elements)
+        bias = conv_bias(None if frozen.bias is None else frozen.bias.to(bank.dtype), rows, 1)
         self.register_buffer("bias", bias)
         self.register_buffer("elements", frozen.elements.detach().clone())
 

@@ -186,8 +186,8 @@ class GroupModel(nn.Module):
         return freeze(self, dtype=dtype, example_input=example_input)
 
     def portable(self, example_input: torch.Tensor | None = None) -> torch.fx.GraphModule:
-        """A portable copy for inference: standard torch ops only (dense convs with the banks on the
-        k×k grid), dynamic batch, H and W fixed at ``example_input``'s (default 32×32); it exports and
+        """A portable copy for inference: standard torch ops only (the library's CPU convs over the
+        in-disk taps), dynamic batch, H and W fixed at ``example_input``'s (default 32×32); it exports and
         runs without pgcnn_triton (see :func:`pgcnn_triton.portable`). This model is left unchanged."""
         from ..portable import portable
 
