@@ -128,9 +128,9 @@ def check_images(data, path, title: str = "CIFAR") -> np.ndarray:
     never cast: floats (also in [0, 1]), other integer types, NHWC ``(N, 32, 32, 3)`` (the message says how to
     convert each), an empty batch.
     """
-    found = _describe(data)
+    # described only for a refusal: min / max of a whole valid batch on every load is wasted work
     if not isinstance(data, np.ndarray):
-        raise DatasetFormatError(title, path, found, EXPECTED_IMAGES, "Store the images as a numpy array.")
+        raise DatasetFormatError(title, path, _describe(data), EXPECTED_IMAGES, "Store the images as a numpy array.")
     if data.dtype != np.uint8:
         if np.issubdtype(data.dtype, np.floating) and data.size and 0 <= data.min() and data.max() <= 1:
             fix = "Floats in [0, 1]: store (x * 255).round().astype(np.uint8)."
@@ -138,14 +138,14 @@ def check_images(data, path, title: str = "CIFAR") -> np.ndarray:
             fix = "Store x.astype(np.uint8) (every value fits)."
         else:
             fix = "Scale the values to 0..255 and store them as uint8."
-        raise DatasetFormatError(title, path, found, EXPECTED_IMAGES, fix)
+        raise DatasetFormatError(title, path, _describe(data), EXPECTED_IMAGES, fix)
     if data.ndim == 4 and data.shape[1:] == (32, 32, 3):
-        raise DatasetFormatError(title, path, found + " (NHWC)", EXPECTED_IMAGES,
+        raise DatasetFormatError(title, path, _describe(data) + " (NHWC)", EXPECTED_IMAGES,
                                  "Convert NHWC with x.transpose(0, 3, 1, 2) (or .reshape(N, 3072) after it).")
     if data.ndim == 2 and data.shape[1] == 3072:
         data = data.reshape(-1, 3, 32, 32)
     elif not (data.ndim == 4 and data.shape[1:] == (3, 32, 32)):
-        raise DatasetFormatError(title, path, found, EXPECTED_IMAGES)
+        raise DatasetFormatError(title, path, _describe(data), EXPECTED_IMAGES)
     if data.shape[0] == 0:
         raise DatasetFormatError(title, path, "no images", EXPECTED_IMAGES)
     return data

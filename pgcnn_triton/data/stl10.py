@@ -11,6 +11,7 @@ Normalisation: the ImageNet mean / std, as the CIFAR-10 loader.
 from __future__ import annotations
 
 import tarfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -66,26 +67,57 @@ def decode_labels(blob: bytes, path, verify: bool = True) -> torch.Tensor:
     return torch.from_numpy(labels - 1)
 
 
-def _read_member(root: Path, name: str, verify: bool) -> tuple[bytes, str]:
-    folder, archive = root / FOLDER, root / ARCHIVE
-    if folder.is_dir():
-        path = folder / name
-        if not path.is_file():
-            raise DatasetNotFoundError(TITLE, f"{FOLDER}/{name}", root.resolve(), _how_to_get())
-        if verify:
-            verify_file(path, MEMBER_MD5[name], TITLE, "md5", f"{_how_to_get()} {VARIANT_HINT}")
-        return path.read_bytes(), str(path)
-    where = f"{archive}:{FOLDER}/{name}"
+def _read_file(root: Path, name: str, verify: bool) -> tuple[bytes, str]:
+    path = root / FOLDER / name
+    if not path.is_file():
+        raise DatasetNotFoundError(TITLE, f"{FOLDER}/{name}", root.resolve(), _how_to_get())
+    if verify:
+        verify_file(path, MEMBER_MD5[name], TITLE, "md5", f"{_how_to_get()} {VARIANT_HINT}")
+    return path.read_bytes(), str(path)
+
+
+#: What reading the tarball may raise: each becomes a one-line DatasetCorruptError naming the member.
+_ARCHIVE_ERRORS = (tarfile.TarError, KeyError, EOFError, OSError, AttributeError)
+
+
+def _archive_reader(archive: Path, verify: bool):
+    """``read(name) -> (bytes, where)`` for the members of ``archive``, all read in one pass through it.
+
+    Asking the tarball for each member by name would scan and decompress the whole 2.6 GB gzip stream
+    once to find it and again to read it. The errors stay those of reading each member by name: a failure
+    to open or scan the archive is reported for the first member asked for, a member that is missing or not
+    a regular file for that member, when it is asked for (after the members before it were decoded).
+    """
+    wanted = {f"{FOLDER}/{name}" for name in MEMBER_MD5}
+    found: dict[str, bytes | Exception] = {}
+    failure = None
     try:
         with tarfile.open(archive, "r:*") as tar:
-            return tar.extractfile(f"{FOLDER}/{name}").read(), where
-    except (tarfile.TarError, KeyError, EOFError, OSError, AttributeError) as error:
-        raise DatasetCorruptError(TITLE, archive, f"cannot read {FOLDER}/{name}: {error}", _fix(verify)) from error
+            # members in archive order, each read right after its header: the stream is never rewound
+            for member in tar:
+                if member.name in wanted:
+                    try:  # a later member of the same name replaces it, as in TarFile.getmember
+                        found[member.name] = tar.extractfile(member).read()
+                    except (KeyError, AttributeError) as error:  # a link to nothing, or not a regular file
+                        found[member.name] = error
+    except _ARCHIVE_ERRORS as error:
+        failure = error
+
+    def read(name: str) -> tuple[bytes, str]:
+        member = f"{FOLDER}/{name}"
+        # popped: each member's bytes are freed once decoded
+        content = found.pop(member, KeyError(f"filename {member!r} not found"))  # TarFile.getmember's message
+        if failure is not None or isinstance(content, Exception):
+            error = failure or content
+            raise DatasetCorruptError(TITLE, archive, f"cannot read {member}: {error}", _fix(verify)) from error
+        return content, f"{archive}:{member}"
+
+    return read
 
 
-def _read_split(root: Path, split: str, verify: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    images = decode_images(*_read_member(root, f"{split}_X.bin", verify), verify)
-    blob, path = _read_member(root, f"{split}_y.bin", verify)
+def _read_split(read, split: str, verify: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    images = decode_images(*read(f"{split}_X.bin"), verify)
+    blob, path = read(f"{split}_y.bin")
     labels = decode_labels(blob, path, verify)
     if labels.shape[0] != images.shape[0]:
         raise DatasetCorruptError(TITLE, path, f"{labels.shape[0]} labels for {images.shape[0]} images",
@@ -121,8 +153,9 @@ def load_stl10(root: str | Path = "data", *, download_missing: bool = False, ver
             download(url or URL, archive, dataset=TITLE, md5=ARCHIVE_MD5, progress=progress)
         elif verify:
             verify_file(archive, ARCHIVE_MD5, TITLE, "md5", f"{_how_to_get()} {VARIANT_HINT}")
-    train_x, train_y = _read_split(root, "train", verify)
-    test_x, test_y = _read_split(root, "test", verify)
+    read = partial(_read_file, root, verify=verify) if (root / FOLDER).is_dir() else _archive_reader(archive, verify)
+    train_x, train_y = _read_split(read, "train", verify)
+    test_x, test_y = _read_split(read, "test", verify)
     full = ImageDataset(train_x, train_y, IMAGENET_MEAN, IMAGENET_STD)
     train_idx, val_idx = split_indices(len(full), val_size_for(len(full), OFFICIAL_TRAIN, OFFICIAL_VAL), seed)
     return DataSplits("stl10", full.subset(train_idx), full.subset(val_idx),

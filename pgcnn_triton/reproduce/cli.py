@@ -117,8 +117,8 @@ def _analysis_fits(directory: Path, settings) -> bool:
     return True
 
 
-def again_target(out_dir: Path, plan, also_fits=lambda directory: True) -> tuple[Path, bool]:
-    """Where a repeated ``examples/reproduce.py`` goes: ``(directory, resume)``. The same reproduction is
+def again_target(out_dir: Path, plan, also_fits=lambda directory: True) -> Path:
+    """Where a repeated ``examples/reproduce.py`` goes, to be run as ``--resume``. The same reproduction is
     continued (finished runs read back, not retrained; resuming an empty directory starts afresh); one with
     other options is kept and the new one goes to ``OUT_DIR-2`` (``-3``, ...). ``also_fits``: a further
     check of a candidate directory (the analysis's)."""
@@ -136,7 +136,7 @@ def again_target(out_dir: Path, plan, also_fits=lambda directory: True) -> tuple
     elif started:
         print(f"{out_dir} holds this reproduction: its finished runs are read back, not retrained (as --resume); "
               f"to train them again remove {out_dir} or pass --out-dir DIR", flush=True)
-    return chosen, True
+    return chosen
 
 
 def run(args: argparse.Namespace, command: str | None = None, train=None, measure=None, again: bool = False) -> dict:
@@ -163,7 +163,8 @@ def run(args: argparse.Namespace, command: str | None = None, train=None, measur
     settings = analysis.settings_for(args.quick, {"epochs": args.epochs, "max_batches": args.max_batches,
                                                   "amp": args.amp})
     if again and not args.resume:
-        out_dir, args.resume = again_target(out_dir, plan, lambda d: not with_analysis or _analysis_fits(d, settings))
+        out_dir = again_target(out_dir, plan, lambda d: not with_analysis or _analysis_fits(d, settings))
+        args.resume = True
     if with_analysis:  # before any training: a refused analysis must not come after the tables' runs
         analysis.check_analysis_dir(out_dir, settings, args.resume)
     names = [t.key for t in tables] + ([analysis.KEY] if with_analysis else [])

@@ -69,10 +69,10 @@ def exact_sizes(model, count: int = 3, start: int = 8) -> list[int]:
     The presets: 28, 32, 36; the CIFAR-10 full presets take only 32 of them (fewer than ``count`` are
     returned when the model takes only a few sizes). ``ValueError`` if none is found."""
     first = max(_min_size(model), start, 1)
-    low = _min_size(model)
     sizes = []
+    # from `first` on, input_size_problem reduces to the final-pooling check (without its costly hint)
     for s in range(first, first + _SEARCH):
-        if s >= low and _final_pool_misfit(model, s, s) is None and exact_size_problem(model, s, s) is None:
+        if _final_pool_misfit(model, s, s) is None and exact_size_problem(model, s, s) is None:
             sizes.append(s)
             if len(sizes) == count:
                 break

@@ -19,9 +19,10 @@ import copy
 import json
 from pathlib import Path
 
-from .args import out_dir_from_args, resolved_flags
+from .args import out_dir_from_args, resolved_flags, train_config
 from .checkpoint import load_checkpoint
 from .experiment import train_from_args
+from .resuming import completed_summary
 from .rundir import existing_run_files
 from .trainer import LAST
 
@@ -39,11 +40,14 @@ def stored_state(run_dir: Path) -> dict | None:
     return state if isinstance(state, dict) and "epoch" in state else None
 
 
-def same_settings(run_dir: Path, args: argparse.Namespace) -> bool:
-    """Whether ``run_dir`` holds nothing, or a run trained with exactly the settings of ``args``."""
+def same_settings(run_dir: Path, args: argparse.Namespace, state: dict | None = None) -> bool:
+    """Whether ``run_dir`` holds nothing, or a run trained with exactly the settings of ``args``.
+
+    ``state``: the run's :func:`stored_state` when the caller has loaded it already (else it is loaded here)."""
     if not existing_run_files(run_dir):
         return True
-    state = stored_state(run_dir)
+    if state is None:
+        state = stored_state(run_dir)
     return state is not None and _plain(state.get("flags") or {}) == _plain(resolved_flags(args))
 
 
@@ -64,34 +68,27 @@ def train_or_show(args: argparse.Namespace, verbose: bool = True) -> dict:
         return train_from_args(args, verbose=verbose)
     run = copy.copy(args)
     base = out_dir_from_args(args)
-    out_dir = free_directory(base, lambda d: same_settings(d, args))
-    run.out_dir = str(out_dir)
-    if out_dir != base:
+    run.out_dir = str(base)
+    if not existing_run_files(base):
+        return train_from_args(run, verbose=verbose)
+    state = stored_state(base)  # read once: it decides both whether and how the run is reused
+    if state is None or not same_settings(base, args, state):
+        out_dir = free_directory(base, lambda d: d != base and same_settings(d, args))
+        run.out_dir = str(out_dir)
         print(f"{base} holds a run with other settings (kept): training into {out_dir} instead "
               "(--overwrite replaces the old run)", flush=True)
         return train_from_args(run, verbose=verbose)
-    if not existing_run_files(out_dir):
-        return train_from_args(run, verbose=verbose)
-    state = stored_state(out_dir)
     run.resume = "last"
-    if not _finished(out_dir, state):
-        print(f"{out_dir} holds an unfinished run of these settings (epoch {state['epoch']}): continuing it "
+    # same flags, so the run's own epochs and patience: complete exactly when its summary matches last.pt
+    summary = completed_summary(base, state, train_config(args))
+    if summary is None:
+        print(f"{base} holds an unfinished run of these settings (epoch {state['epoch']}): continuing it "
               "(--overwrite starts over)", flush=True)
         return train_from_args(run, verbose=verbose)
-    summary = json.loads((out_dir / "summary.json").read_text())
-    print(f"{out_dir} already holds this finished run (test acc {summary.get('test_acc', float('nan')):.4f}): "
+    print(f"{base} already holds this finished run (test acc {summary.get('test_acc', float('nan')):.4f}): "
           "shown without retraining. To train it again pass --overwrite, or --out-dir DIR for a new run",
           flush=True)
-    return dict(summary, out_dir=str(out_dir), already_complete=True)
-
-
-def _finished(out_dir: Path, state: dict) -> bool:
-    """A run whose summary.json matches its last.pt (it trained to the end and was tested)."""
-    try:
-        summary = json.loads((out_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(summary, dict) and summary.get("epochs_run") == state.get("epoch")
+    return summary
 
 
 __all__ = ["free_directory", "same_settings", "stored_state", "train_or_show"]
