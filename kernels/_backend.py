@@ -108,6 +108,13 @@ def requested(backend: str | None = None) -> str:
     return env or "auto"
 
 
+def shape_key(name: str, *tensors, extra=()) -> tuple:
+    """The cache key of an op call: ``name``, each tensor's shape, dtype and strides (``None`` skipped), then
+    ``extra`` and the first tensor's device."""
+    present = [t for t in tensors if t is not None]
+    return (name, *((tuple(t.shape), t.dtype, t.stride()) for t in present), *extra, str(present[0].device))
+
+
 def interpreting() -> bool:
     """True when Triton kernels run through the CPU interpreter (``TRITON_INTERPRET=1``)."""
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0", "false", "False")
