@@ -39,7 +39,7 @@ op warns once, naming the shape, and runs the torch path for that shape for the 
 (:func:`launch_fallbacks` lists them). ``backend="triton"`` raises instead.
 
 The reproducible mode (``PGCNN_DETERMINISTIC=1`` or ``torch.use_deterministic_algorithms(True)``,
-:func:`._launch.deterministic`): ``auto`` takes Triton (or the precision's rule) without timing.
+:func:`deterministic`): ``auto`` takes Triton (or the precision's rule) without timing.
 
 ``TRITON_INTERPRET=1`` with CUDA tensors: ``auto`` runs the torch path (the interpreter would run the
 kernels on copies in host memory) and warns once per process; ``backend="triton"`` raises.
@@ -113,6 +113,28 @@ def shape_key(name: str, *tensors, extra=()) -> tuple:
     ``extra`` and the first tensor's device."""
     present = [t for t in tensors if t is not None]
     return (name, *((tuple(t.shape), t.dtype, t.stride()) for t in present), *extra, str(present[0].device))
+
+
+DETERMINISTIC_ENV = "PGCNN_DETERMINISTIC"
+
+
+class GridLimitError(RuntimeError):
+    """A launch needs more programs on a grid axis than CUDA allows and its launcher cannot fold them."""
+
+
+def deterministic() -> bool:
+    """The reproducible mode: ``PGCNN_DETERMINISTIC=1`` or ``torch.use_deterministic_algorithms(True)``.
+
+    In it the group conv launches one pinned tile configuration per element size instead of autotuning
+    (autotuning times configurations in each process, and the tile's ``BLOCK_K`` / ``BLOCK_P`` fix the
+    summation order), and ``backend="auto"`` takes Triton (or the precision's rule) without timing it
+    against cuDNN. Results are then bitwise identical across processes on the same GPU model, driver,
+    Triton and torch versions, for the same inputs and shapes. Read at every call.
+    """
+    value = os.environ.get(DETERMINISTIC_ENV, "")
+    if value not in ("", "0", "1"):
+        raise ValueError(f"environment variable {DETERMINISTIC_ENV} must be 0 or 1, got {value!r}")
+    return value == "1" or torch.are_deterministic_algorithms_enabled()
 
 
 def interpreting() -> bool:
@@ -286,8 +308,6 @@ def cuda_ms(fn, reps: int = 3) -> float:
 
 
 def _auto_choice(key: tuple, candidates: dict, precision: str | None, default: str) -> str:
-    from ._launch import deterministic
-
     if key in _TORCH_ONLY:
         return "torch"
     rule = auto_rule(precision)
@@ -299,12 +319,6 @@ def _auto_choice(key: tuple, candidates: dict, precision: str | None, default: s
         if rule != "time":
             _FASTEST[key] = rule
     return fastest(key, candidates)
-
-
-def _grid_limit_error() -> type:
-    from ._launch import GridLimitError
-
-    return GridLimitError
 
 
 def _capture_refusal(key: tuple) -> RuntimeError:
@@ -347,7 +361,7 @@ def run(backend: str | None, device: torch.device, key, candidates: dict, precis
             result = candidates["triton"]()
         except Exception as error:
             # in the interpreter (CPU) any other failure is a kernel bug, which a fallback would hide
-            if not cuda and not isinstance(error, _grid_limit_error()):
+            if not cuda and not isinstance(error, GridLimitError):
                 raise
             return candidates[_launch_fallback(the_key(), error)]()
     if cuda and not torch.cuda.is_current_stream_capturing():
