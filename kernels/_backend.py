@@ -164,7 +164,10 @@ def _warn_interpreter_on_cuda() -> None:
 
 def resolve(backend: str | None, device: torch.device) -> str:
     """``"triton"``, ``"torch"`` or, for CUDA + auto, ``"auto"`` (the op then times both)."""
-    name = requested(backend)
+    return _resolve(requested(backend), device)
+
+
+def _resolve(name: str, device: torch.device) -> str:
     if name == "torch":
         return "torch"
     if device.type == "cuda" and not interpreting():
@@ -310,14 +313,14 @@ def cuda_ms(fn, reps: int = 3) -> float:
 def _auto_choice(key: tuple, candidates: dict, precision: str | None, default: str) -> str:
     if key in _TORCH_ONLY:
         return "torch"
-    rule = auto_rule(precision)
-    if deterministic():  # pinned: never timed, whatever an earlier timing cached
-        return rule if rule != "time" else ("triton" if default == "time" else default)
-    if key not in _FASTEST:
-        if rule == "time" and default != "time":
-            rule = default
-        if rule != "time":
-            _FASTEST[key] = rule
+    pinned = deterministic()
+    if pinned or key not in _FASTEST:  # the rules are parsed from the environment: only where they decide
+        rule = auto_rule(precision)
+        choice = default if rule == "time" else rule
+        if pinned:  # never timed, whatever an earlier timing cached
+            return "triton" if choice == "time" else choice
+        if choice != "time":
+            _FASTEST[key] = choice
     return fastest(key, candidates)
 
 
@@ -334,8 +337,9 @@ def run(backend: str | None, device: torch.device, key, candidates: dict, precis
     callable, so the key is only built when needed; ``"triton"``: Triton, for ops with nothing to time).
     Either way the choice is cached and recorded. Enforces the capture warm-up rule and, under ``auto``,
     falls back to torch when Triton fails (module docstring)."""
-    which = resolve(backend, device)
-    by_auto = requested(backend) == "auto"
+    name = requested(backend)
+    which = _resolve(name, device)
+    by_auto = name == "auto"
     built = []
 
     def the_key():
