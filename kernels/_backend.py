@@ -191,7 +191,6 @@ def _resolve(name: str, device: torch.device) -> str:
 _FASTEST: dict[tuple, str] = {}
 _CAPTURE_FALLBACKS: list[tuple] = []
 _LAUNCH_FALLBACKS: list[tuple] = []
-_TORCH_ONLY: set = set()  # keys that fell back to torch (capture, launch failure): torch for the process
 _WARM: set = set()  # keys Triton has run eagerly on CUDA: safe inside a CUDA-graph capture
 PRECISIONS = ("bf16", "fp16", "tf32", "fp32", "fp64")
 RULE_ENV = "PGCNN_AUTO_RULES"
@@ -258,7 +257,6 @@ def _capture_fallback(key: tuple) -> str:
                   f"of the process ({CAPTURE_ENV}=error raises instead)", RuntimeWarning, stacklevel=4)
     _CAPTURE_FALLBACKS.append(key)
     _FASTEST[key] = "torch"
-    _TORCH_ONLY.add(key)
     return "torch"
 
 
@@ -268,7 +266,6 @@ def _launch_fallback(key: tuple, error: Exception) -> str:
                   "rest of the process (backend='triton' raises instead)", RuntimeWarning, stacklevel=4)
     _LAUNCH_FALLBACKS.append(key)
     _FASTEST[key] = "torch"
-    _TORCH_ONLY.add(key)
     return "torch"
 
 
@@ -310,8 +307,13 @@ def cuda_ms(fn, reps: int = 3) -> float:
     return start.elapsed_time(end) / reps
 
 
+def _torch_only(key: tuple) -> bool:
+    """A key that fell back to torch (capture, launch failure) keeps torch for the process."""
+    return key in _CAPTURE_FALLBACKS or key in _LAUNCH_FALLBACKS
+
+
 def _auto_choice(key: tuple, candidates: dict, precision: str | None, default: str) -> str:
-    if key in _TORCH_ONLY:
+    if _torch_only(key):
         return "torch"
     pinned = deterministic()
     if pinned or key not in _FASTEST:  # the rules are parsed from the environment: only where they decide
@@ -349,7 +351,8 @@ def run(backend: str | None, device: torch.device, key, candidates: dict, precis
 
     if which == "auto":
         which = _auto_choice(the_key(), candidates, precision, auto)
-    elif which == "triton" and by_auto and _TORCH_ONLY and the_key() in _TORCH_ONLY:  # the interpreter's auto
+    elif which == "triton" and by_auto and (_CAPTURE_FALLBACKS or _LAUNCH_FALLBACKS) and _torch_only(the_key()):
+        # auto through the interpreter: a shape that fell back keeps torch (no key built before any has)
         which = "torch"
     cuda = device.type == "cuda"
     if which == "triton" and cuda and the_key() not in _WARM and torch.cuda.is_current_stream_capturing():
