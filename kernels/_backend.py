@@ -39,7 +39,7 @@ op warns once, naming the shape, and runs the torch path for that shape for the 
 (:func:`launch_fallbacks` lists them). ``backend="triton"`` raises instead.
 
 The reproducible mode (``PGCNN_DETERMINISTIC=1`` or ``torch.use_deterministic_algorithms(True)``,
-:func:`._launch.deterministic`): ``auto`` takes Triton (or the precision's rule) without timing.
+:func:`deterministic`): ``auto`` takes Triton (or the precision's rule) without timing.
 
 ``TRITON_INTERPRET=1`` with CUDA tensors: ``auto`` runs the torch path (the interpreter would run the
 kernels on copies in host memory) and warns once per process; ``backend="triton"`` raises.
@@ -108,6 +108,35 @@ def requested(backend: str | None = None) -> str:
     return env or "auto"
 
 
+def shape_key(name: str, *tensors, extra=()) -> tuple:
+    """The cache key of an op call: ``name``, each tensor's shape, dtype and strides (``None`` skipped), then
+    ``extra`` and the first tensor's device."""
+    present = [t for t in tensors if t is not None]
+    return (name, *((tuple(t.shape), t.dtype, t.stride()) for t in present), *extra, str(present[0].device))
+
+
+DETERMINISTIC_ENV = "PGCNN_DETERMINISTIC"
+
+
+class GridLimitError(RuntimeError):
+    """A launch needs more programs on a grid axis than CUDA allows and its launcher cannot fold them."""
+
+
+def deterministic() -> bool:
+    """The reproducible mode: ``PGCNN_DETERMINISTIC=1`` or ``torch.use_deterministic_algorithms(True)``.
+
+    In it the group conv launches one pinned tile configuration per element size instead of autotuning
+    (autotuning times configurations in each process, and the tile's ``BLOCK_K`` / ``BLOCK_P`` fix the
+    summation order), and ``backend="auto"`` takes Triton (or the precision's rule) without timing it
+    against cuDNN. Results are then bitwise identical across processes on the same GPU model, driver,
+    Triton and torch versions, for the same inputs and shapes. Read at every call.
+    """
+    value = os.environ.get(DETERMINISTIC_ENV, "")
+    if value not in ("", "0", "1"):
+        raise ValueError(f"environment variable {DETERMINISTIC_ENV} must be 0 or 1, got {value!r}")
+    return value == "1" or torch.are_deterministic_algorithms_enabled()
+
+
 def interpreting() -> bool:
     """True when Triton kernels run through the CPU interpreter (``TRITON_INTERPRET=1``)."""
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0", "false", "False")
@@ -135,7 +164,10 @@ def _warn_interpreter_on_cuda() -> None:
 
 def resolve(backend: str | None, device: torch.device) -> str:
     """``"triton"``, ``"torch"`` or, for CUDA + auto, ``"auto"`` (the op then times both)."""
-    name = requested(backend)
+    return _resolve(requested(backend), device)
+
+
+def _resolve(name: str, device: torch.device) -> str:
     if name == "torch":
         return "torch"
     if device.type == "cuda" and not interpreting():
@@ -159,7 +191,6 @@ def resolve(backend: str | None, device: torch.device) -> str:
 _FASTEST: dict[tuple, str] = {}
 _CAPTURE_FALLBACKS: list[tuple] = []
 _LAUNCH_FALLBACKS: list[tuple] = []
-_TORCH_ONLY: set = set()  # keys that fell back to torch (capture, launch failure): torch for the process
 _WARM: set = set()  # keys Triton has run eagerly on CUDA: safe inside a CUDA-graph capture
 PRECISIONS = ("bf16", "fp16", "tf32", "fp32", "fp64")
 RULE_ENV = "PGCNN_AUTO_RULES"
@@ -226,7 +257,6 @@ def _capture_fallback(key: tuple) -> str:
                   f"of the process ({CAPTURE_ENV}=error raises instead)", RuntimeWarning, stacklevel=4)
     _CAPTURE_FALLBACKS.append(key)
     _FASTEST[key] = "torch"
-    _TORCH_ONLY.add(key)
     return "torch"
 
 
@@ -236,7 +266,6 @@ def _launch_fallback(key: tuple, error: Exception) -> str:
                   "rest of the process (backend='triton' raises instead)", RuntimeWarning, stacklevel=4)
     _LAUNCH_FALLBACKS.append(key)
     _FASTEST[key] = "torch"
-    _TORCH_ONLY.add(key)
     return "torch"
 
 
@@ -278,26 +307,23 @@ def cuda_ms(fn, reps: int = 3) -> float:
     return start.elapsed_time(end) / reps
 
 
+def _torch_only(key: tuple) -> bool:
+    """A key that fell back to torch (capture, launch failure) keeps torch for the process."""
+    return key in _CAPTURE_FALLBACKS or key in _LAUNCH_FALLBACKS
+
+
 def _auto_choice(key: tuple, candidates: dict, precision: str | None, default: str) -> str:
-    from ._launch import deterministic
-
-    if key in _TORCH_ONLY:
+    if _torch_only(key):
         return "torch"
-    rule = auto_rule(precision)
-    if deterministic():  # pinned: never timed, whatever an earlier timing cached
-        return rule if rule != "time" else ("triton" if default == "time" else default)
-    if key not in _FASTEST:
-        if rule == "time" and default != "time":
-            rule = default
-        if rule != "time":
-            _FASTEST[key] = rule
+    pinned = deterministic()
+    if pinned or key not in _FASTEST:  # the rules are parsed from the environment: only where they decide
+        rule = auto_rule(precision)
+        choice = default if rule == "time" else rule
+        if pinned:  # never timed, whatever an earlier timing cached
+            return "triton" if choice == "time" else choice
+        if choice != "time":
+            _FASTEST[key] = choice
     return fastest(key, candidates)
-
-
-def _grid_limit_error() -> type:
-    from ._launch import GridLimitError
-
-    return GridLimitError
 
 
 def _capture_refusal(key: tuple) -> RuntimeError:
@@ -313,8 +339,9 @@ def run(backend: str | None, device: torch.device, key, candidates: dict, precis
     callable, so the key is only built when needed; ``"triton"``: Triton, for ops with nothing to time).
     Either way the choice is cached and recorded. Enforces the capture warm-up rule and, under ``auto``,
     falls back to torch when Triton fails (module docstring)."""
-    which = resolve(backend, device)
-    by_auto = requested(backend) == "auto"
+    name = requested(backend)
+    which = _resolve(name, device)
+    by_auto = name == "auto"
     built = []
 
     def the_key():
@@ -324,7 +351,8 @@ def run(backend: str | None, device: torch.device, key, candidates: dict, precis
 
     if which == "auto":
         which = _auto_choice(the_key(), candidates, precision, auto)
-    elif which == "triton" and by_auto and _TORCH_ONLY and the_key() in _TORCH_ONLY:  # the interpreter's auto
+    elif which == "triton" and by_auto and (_CAPTURE_FALLBACKS or _LAUNCH_FALLBACKS) and _torch_only(the_key()):
+        # auto through the interpreter: a shape that fell back keeps torch (no key built before any has)
         which = "torch"
     cuda = device.type == "cuda"
     if which == "triton" and cuda and the_key() not in _WARM and torch.cuda.is_current_stream_capturing():
@@ -340,7 +368,7 @@ def run(backend: str | None, device: torch.device, key, candidates: dict, precis
             result = candidates["triton"]()
         except Exception as error:
             # in the interpreter (CPU) any other failure is a kernel bug, which a fallback would hide
-            if not cuda and not isinstance(error, _grid_limit_error()):
+            if not cuda and not isinstance(error, GridLimitError):
                 raise
             return candidates[_launch_fallback(the_key(), error)]()
     if cuda and not torch.cuda.is_current_stream_capturing():

@@ -3,38 +3,16 @@ sizes, precision, dtype flags, the reproducible mode."""
 
 from __future__ import annotations
 
-import os
 from contextlib import nullcontext
 
 import torch
 
-from ._backend import interpreting
+# defined in _backend, which needs them for its own choices and cannot import this module (it imports _backend)
+from ._backend import DETERMINISTIC_ENV, GridLimitError, deterministic, interpreting  # noqa: F401  (re-exported)
 
 #: Programs CUDA allows per launch on the grid's x, y and z axes. Launchers read it at call time (tests
 #: lower it to make the Triton interpreter, which has no limit, take the folding paths).
 MAX_GRID = (2**31 - 1, 65535, 65535)
-
-DETERMINISTIC_ENV = "PGCNN_DETERMINISTIC"
-
-
-class GridLimitError(RuntimeError):
-    """A launch needs more programs on a grid axis than CUDA allows and its launcher cannot fold them."""
-
-
-def deterministic() -> bool:
-    """The reproducible mode: ``PGCNN_DETERMINISTIC=1`` or ``torch.use_deterministic_algorithms(True)``.
-
-    In it the group conv launches one pinned tile configuration per element size instead of autotuning
-    (autotuning times configurations in each process, and the tile's ``BLOCK_K`` / ``BLOCK_P`` fix the
-    summation order), and ``backend="auto"`` takes Triton (or the precision's rule) without timing it
-    against cuDNN. Results are then bitwise identical across processes on the same GPU model, driver,
-    Triton and torch versions, for the same inputs and shapes. Read at every call.
-    """
-    value = os.environ.get(DETERMINISTIC_ENV, "")
-    if value not in ("", "0", "1"):
-        raise ValueError(f"environment variable {DETERMINISTIC_ENV} must be 0 or 1, got {value!r}")
-    return value == "1" or torch.are_deterministic_algorithms_enabled()
-
 
 def check_grid(grid: tuple, what: str) -> tuple:
     """``grid`` padded to three axes, or :class:`GridLimitError` naming the axis over :data:`MAX_GRID`."""

@@ -19,6 +19,7 @@ kernels (:mod:`.bank_triton`) or the pure-torch reference (:mod:`.bank_reference
 import torch
 
 from . import _backend
+from ._backend import shape_key
 from ._launch import check_dtype
 from .bank_reference import bank_backward_reference, bank_forward_reference
 
@@ -70,10 +71,6 @@ def kernel_bank(
     return torch.ops.pgcnn_triton.kernel_bank(hidden, weight, bias, out_channels, dtype, name)
 
 
-def _key(name: str, *tensors) -> tuple:
-    return (name, *((tuple(t.shape), t.dtype, t.stride()) for t in tensors if t is not None), str(tensors[0].device))
-
-
 def _run(backend: str, device: torch.device, key, run_triton, run_torch):
     # "auto" on CUDA means Triton (this op has no cuDNN rival, nothing to time); the launch helpers of
     # _backend.run add the capture warm-up rule and the fallback to torch when a launch fails
@@ -91,7 +88,7 @@ def _kernel_bank_op(hidden, weight, bias, out_channels, dtype, backend):
 
         return bank_forward(hidden, weight, bias, out_channels, dtype)
 
-    return _run(backend, hidden.device, lambda: _key("kernel_bank", hidden, weight, bias) + (out_channels, dtype),
+    return _run(backend, hidden.device, lambda: shape_key("kernel_bank", hidden, weight, bias) + (out_channels, dtype),
                 run_triton, lambda: bank_forward_reference(hidden, weight, bias, out_channels, dtype))
 
 
@@ -115,7 +112,7 @@ def _kernel_bank_backward_op(grad, hidden, weight, has_bias, out_channels, backe
         return bank_backward(grad, hidden, weight, has_bias, out_channels)
 
     gh, gw, gb = _run(backend, hidden.device,
-                      lambda: _key("kernel_bank_backward", grad, hidden, weight) + (has_bias, out_channels),
+                      lambda: shape_key("kernel_bank_backward", grad, hidden, weight) + (has_bias, out_channels),
                       run_triton, lambda: bank_backward_reference(grad, hidden, weight, has_bias, out_channels))
     return gh, gw, gb if gb is not None else weight.new_empty(0)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from . import group_conv_reference as reference
-from ._backend import precision_of, requested, run, triton_available
+from ._backend import precision_of, requested, run, shape_key, triton_available
 from .group_conv_reference import dense_kernel, packed_kernel  # noqa: F401  (re-exported)
 from .taps import tap_set
 
@@ -57,7 +57,7 @@ def _tf32() -> bool:
 
 
 def _key(name, *tensors, extra=()):
-    return (name, *((tuple(t.shape), t.dtype, t.stride()) for t in tensors), *extra, _tf32(), str(tensors[0].device))
+    return shape_key(name, *tensors, extra=(*extra, _tf32()))
 
 
 def _out_hw(x, kernel_size, padding):

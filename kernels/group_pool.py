@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from . import group_pool_reference as reference
-from ._backend import requested, run
+from ._backend import requested, run, shape_key
 
 _MODES = ("max", "mean")
 
@@ -37,8 +37,7 @@ def _call(backend: str, name: str, *args):
         return getattr(group_pool_triton, name)(*args)
 
     def key():
-        return (name, *((tuple(t.shape), t.dtype, t.stride()) for t in tensors),
-                *(a for a in args if not isinstance(a, torch.Tensor)), str(tensors[0].device))
+        return shape_key(name, *tensors, extra=tuple(a for a in args if not isinstance(a, torch.Tensor)))
 
     return run(backend or None, tensors[0].device, key,
                {"triton": run_triton, "torch": lambda: getattr(reference, name)(*args)}, auto="triton")
